@@ -1,0 +1,26 @@
+"""ASGI entry point, served by uvicorn.
+
+Django's ASGI handler does not speak the lifespan protocol, so this wrapper does: in
+the embedded deployment (no REDIS_URL) it starts the huey consumer threads inside
+the server process on startup and stops them gracefully on shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+django_application = get_asgi_application()
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        from config.embedded_worker import lifespan
+
+        await lifespan(receive, send)
+        return
+    await django_application(scope, receive, send)

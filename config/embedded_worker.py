@@ -1,0 +1,58 @@
+"""The huey consumer running inside the web process (the embedded deployment)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_consumer: Any = None
+
+
+def embedded_worker_enabled() -> bool:
+    # With Redis, workers are separate `run_huey` processes; without it, one in here.
+    return settings.EMBEDDED_WORKER
+
+
+def start() -> None:
+    global _consumer
+    if _consumer is not None or not embedded_worker_enabled():
+        return
+    from huey.contrib.djhuey import HUEY
+
+    options = settings.HUEY.get("consumer", {})
+    _consumer = HUEY.create_consumer(
+        workers=options.get("workers", 4), worker_type="thread", periodic=True
+    )
+    _consumer.start()
+    logger.info("Started the embedded task worker (%s threads).", options.get("workers", 4))
+
+
+def stop() -> None:
+    global _consumer
+    if _consumer is None:
+        return
+    _consumer.stop(graceful=True)
+    _consumer = None
+    logger.info("Stopped the embedded task worker.")
+
+
+async def lifespan(receive: Any, send: Any) -> None:
+    from asgiref.sync import sync_to_async
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await sync_to_async(start, thread_sensitive=False)()
+            except Exception as exc:  # report to the server rather than crash silently
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await sync_to_async(stop, thread_sensitive=False)()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

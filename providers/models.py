@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.utils import timezone
+
+from providers.fields import EncryptedTextField
+from providers.kinds import KIND_SPECS, ProviderKind
+from providers.redaction import mask_key, remember_secret
+
+MAX_API_KEY_LENGTH = 512
+
+
+def validate_api_key(value: str) -> str:
+    """Return the key stripped of surrounding white space, or raise ValidationError."""
+    key = value.strip()
+    if not key:
+        raise ValidationError("Enter the API key; it cannot be empty or only spaces.")
+    if len(key) > MAX_API_KEY_LENGTH:
+        raise ValidationError(f"An API key is at most {MAX_API_KEY_LENGTH} characters.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise ValidationError("The API key contains control characters; paste it again.")
+    return key
+
+
+class Provider(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    api_key = EncryptedTextField(editable=False)
+    # The masked form of the key (first 3 and last 4 characters), kept so that lists
+    # never need to decrypt.
+    api_key_hint = models.CharField(max_length=16, editable=False, blank=True)
+    base_url = models.CharField(
+        "base URL",
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Required for OpenAI-compatible servers. Blank means the provider's own API.",
+    )
+    default_model = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deactivated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        spec = KIND_SPECS.get(self.kind)
+        if spec and spec.requires_base_url and not self.base_url:
+            raise ValidationError({"base_url": "An OpenAI-compatible provider needs a base URL."})
+
+    @property
+    def effective_base_url(self) -> str:
+        """Where requests go: the configured base URL, or the kind's default ("" = SDK's)."""
+        return self.base_url or KIND_SPECS[self.kind].default_base_url
+
+    @property
+    def effective_default_model(self) -> str:
+        return self.default_model or KIND_SPECS[self.kind].default_model
+
+    def set_api_key(self, key: str) -> None:
+        key = validate_api_key(key)
+        self.api_key = key
+        self.api_key_hint = mask_key(key)
+
+    def get_api_key(self) -> str:
+        """Decrypt the key. Raises `DecryptionError` rather than returning anything else."""
+        key = self._meta.get_field("api_key").decrypt(self)
+        if key is None:
+            raise ValueError(f"Provider {self.name!r} has no API key.")
+        remember_secret(key)
+        return key
+
+    def deactivate(self, *, by: models.Model | None) -> None:
+        self.is_active = False
+        self.deactivated_at = timezone.now()
+        self.deactivated_by = by
+        self.save(update_fields=["is_active", "deactivated_at", "deactivated_by", "updated_at"])
+
+    def reactivate(self) -> None:
+        self.is_active = True
+        self.deactivated_at = None
+        self.deactivated_by = None
+        self.save(update_fields=["is_active", "deactivated_at", "deactivated_by", "updated_at"])
