@@ -72,7 +72,8 @@ class Keyring:
         if len(raw) <= NONCE_BYTES + 16:
             raise DecryptionError("Token is too short.")
         try:
-            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data.encode())
+            nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+            plain = AESGCM(key).decrypt(nonce, sealed, associated_data.encode())
         except InvalidTag as exc:
             raise DecryptionError("Token failed authentication (wrong key or tampered).") from exc
         return plain.decode()

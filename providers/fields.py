@@ -70,7 +70,9 @@ class EncryptedTextField(models.TextField):
         # Plaintext must never reach the database; pre_save encrypts it first.
         raise TypeError("EncryptedTextField only stores encrypted tokens.")
 
-    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Encrypted | None:
+    def from_db_value(
+        self, value: str | None, expression: Any, connection: Any
+    ) -> Encrypted | None:
         return None if value is None else Encrypted(value)
 
     def to_python(self, value: Any) -> Any:

@@ -1,13 +1,44 @@
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from providers.crypto import generate_key_entry
 
 pytest_plugins: list[str] = []
 
+IN_CI = os.environ.get("CI") == "true"
+CHROMIUM = "/usr/bin/chromium"
 TEST_KEYS = [generate_key_entry()]
+
+
+def _redis_available() -> bool:
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+    return True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Service-bound tests skip with a reason on a laptop; in CI a missing service fails.
+    if item.get_closest_marker("browser") and not shutil.which(CHROMIUM):
+        if IN_CI:
+            pytest.fail(f"CI=true but {CHROMIUM} is missing")
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if item.get_closest_marker("redis") and not _redis_available():
+        if IN_CI:
+            pytest.fail("CI=true but Redis is unreachable")
+        pytest.skip("needs Redis (REDIS_URL or 127.0.0.1:6379)")
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: runs in make test's PostgreSQL pass")
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from providers.forms import ProviderAdminForm
+from providers.models import Provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderAdminForm
+    list_display = ["name", "kind", "base_url", "masked_key", "is_active", "created_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "base_url", "default_model"]
+    readonly_fields = ["masked_key", "created_at", "updated_at", "deactivated_at", "deactivated_by"]
+    actions = ["deactivate", "reactivate"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "base_url", "default_model", "is_active"]}),
+        ("API key", {"fields": ["masked_key", "new_api_key"]}),
+        ("History", {"fields": ["created_at", "updated_at", "deactivated_at", "deactivated_by"]}),
+    ]
+
+    @admin.display(description="API key")
+    def masked_key(self, obj: Provider) -> str:
+        return obj.api_key_hint or "—"
+
+    def save_model(
+        self, request: HttpRequest, obj: Provider, form: ProviderAdminForm, change: bool
+    ) -> None:
+        # Unticking "active" in the form is a deactivation too: record who and when.
+        if change and "is_active" in form.changed_data:
+            if obj.is_active:
+                obj.deactivated_at = obj.deactivated_by = None
+            else:
+                obj.deactivated_at, obj.deactivated_by = timezone.now(), request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Deactivate selected providers")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        providers = list(queryset.filter(is_active=True))
+        for provider in providers:
+            provider.deactivate(by=request.user)
+        self.message_user(request, f"Deactivated {len(providers)} provider(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate selected providers")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        providers = list(queryset.filter(is_active=False))
+        for provider in providers:
+            provider.reactivate()
+        self.message_user(request, f"Reactivated {len(providers)} provider(s).", messages.SUCCESS)

@@ -1,0 +1,68 @@
+"""What `manage.py bootstrap` does on a fresh machine for the embedded default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from providers.crypto import generate_key_entry, get_keyring
+
+
+def write_private_file(path: Path, content: str) -> None:
+    """Create a file readable by its owner only; never overwrite an existing one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content + "\n")
+
+
+def ensure_secret_key() -> Path | None:
+    """Create DATA_DIR/secret_key when no SECRET_KEY is configured. Returns the new file."""
+    if os.environ.get("SECRET_KEY"):
+        return None
+    path = Path(settings.DATA_DIR) / "secret_key"
+    if not path.exists():
+        write_private_file(path, secrets.token_urlsafe(50))
+    # This process loaded settings before the file existed.
+    settings.SECRET_KEY = path.read_text().strip()
+    return path
+
+
+def ensure_encryption_key_file() -> Path | None:
+    """Create the keyring file when no ENCRYPTION_KEYS are configured. Returns it if new."""
+    if settings.ENCRYPTION_KEYS:
+        return None
+    path = Path(settings.ENCRYPTION_KEY_FILE)
+    if path.exists():
+        return None
+    write_private_file(
+        path,
+        "# Switchboard encryption keyring: the first key encrypts, all decrypt.\n"
+        "# Back this file up: without it stored API keys cannot be read.\n" + generate_key_entry(),
+    )
+    get_keyring.cache_clear()
+    return path
+
+
+def ensure_admin() -> tuple[str, str | None] | None:
+    """Create the first superuser if there is none.
+
+    Returns (username, generated password or None when it came from the environment),
+    or None when an admin already exists.
+    """
+    user_model = get_user_model()
+    if user_model.objects.filter(is_superuser=True).exists():
+        return None
+    username = os.environ.get("ADMIN_USERNAME", "admin")
+    password = os.environ.get("ADMIN_PASSWORD")
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    user_model.objects.create_superuser(
+        username=username, email=os.environ.get("ADMIN_EMAIL", ""), password=password
+    )
+    return username, generated
