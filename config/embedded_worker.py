@@ -6,10 +6,18 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from huey.consumer import Consumer
 
 logger = logging.getLogger(__name__)
 
 _consumer: Any = None
+
+
+class EmbeddedConsumer(Consumer):
+    """A huey consumer that leaves signal handling to the server it runs inside."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
 
 
 def embedded_worker_enabled() -> bool:
@@ -24,8 +32,13 @@ def start() -> None:
     from huey.contrib.djhuey import HUEY
 
     options = settings.HUEY.get("consumer", {})
-    _consumer = HUEY.create_consumer(
-        workers=options.get("workers", 4), worker_type="thread", periodic=True
+    _consumer = EmbeddedConsumer(
+        HUEY,
+        workers=options.get("workers", 4),
+        worker_type="thread",
+        periodic=True,
+        # Generation in flight past this is failed or re-run by the sweeper later.
+        shutdown_timeout=options.get("shutdown_timeout", 5),
     )
     _consumer.start()
     logger.info("Started the embedded task worker (%s threads).", options.get("workers", 4))

@@ -92,9 +92,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}"
-    ),
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the huey consumer threads write while pages read; a busy timeout
@@ -182,6 +180,9 @@ else:
         "immediate": False,
         "consumer": {"workers": env.int("HUEY_WORKERS", default=8), "worker_type": "thread"},
     }
+
+# Error reports (the DEBUG page, admin e-mails) pass every value through the redactor.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "providers.redaction.RedactingExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,
