@@ -1,0 +1,128 @@
+"""What a fake upstream request should do: timing, length, text and faults.
+
+Knobs come from three places, later ones winning:
+
+1. the server's defaults (`FakeUpstream(defaults=...)`, `manage.py fake_upstream --tokens 20`);
+2. a path prefix, so a Provider's base URL can carry them:
+   ``http://127.0.0.1:PORT/knobs/tokens=5&fault=429/v1`` (OpenAI) or
+   ``http://127.0.0.1:PORT/knobs/tokens=5&fault=429`` (Anthropic);
+3. a suffix on the model name: ``fake-model?ttft=50&delay=10&tokens=20&seed=3&fault=429&after=5``.
+
+Keys (times in milliseconds):
+
+- ``ttft``: wait before the first token; ``delay``: wait between tokens;
+- ``tokens``: how many tokens (words) to answer with (capped by the request's max_tokens);
+- ``seed``: picks the deterministic text; ``cached`` / ``reasoning``: token counts reported
+  as cached input / reasoning output in usage;
+- ``fault``: one of ``401 402 429 500 503 529`` (an HTTP error in the provider's own JSON
+  shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
+  ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
+  ``after`` tokens);
+- ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
+- ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529.
+
+A key containing the word ``invalid`` is always rejected with 401.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, fields, replace
+from urllib.parse import parse_qsl
+
+HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
+STREAM_FAULTS = frozenset({"drop", "stall", "error"})
+
+_WORDS = (
+    "switchboard",
+    "routes",
+    "every",
+    "message",
+    "through",
+    "a",
+    "patient",
+    "operator",
+    "who",
+    "listens",
+    "carefully",
+    "connects",
+    "the",
+    "right",
+    "line",
+    "and",
+    "keeps",
+    "the",
+    "conversation",
+    "flowing",
+    "while",
+    "tokens",
+    "arrive",
+    "one",
+    "by",
+    "one",
+    "like",
+    "small",
+    "bright",
+    "lamps",
+    "on",
+    "an",
+    "old",
+    "wooden",
+    "panel",
+)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    ttft_ms: int = 0
+    delay_ms: int = 0
+    tokens: int = 12
+    seed: int = 0
+    cached: int = 0
+    reasoning: int = 0
+    fault: str = ""
+    after: int = 0
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+
+    def text_tokens(self, count: int | None = None) -> list[str]:
+        """The deterministic answer for this seed, as a list of tokens (words)."""
+        rng = random.Random(self.seed)
+        n = self.tokens if count is None else count
+        return [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(n)]
+
+
+# Short names accepted in a knob string, and the field each one sets.
+_ALIASES = {"ttft": "ttft_ms", "delay": "delay_ms"}
+_FIELD_TYPES = {f.name: f.type for f in fields(Knobs)}
+
+
+def apply_knob_string(base: Knobs, spec: str) -> Knobs:
+    """`base` with the ``key=value&key=value`` settings in `spec` applied.
+
+    Unknown keys and unparsable values raise ValueError so a typo fails loudly.
+    """
+    changes: dict[str, object] = {}
+    for key, value in parse_qsl(spec, keep_blank_values=True):
+        name = _ALIASES.get(key, key)
+        if name not in _FIELD_TYPES:
+            raise ValueError(f"unknown fake upstream knob {key!r}")
+        changes[name] = _convert(name, value)
+    fault = str(changes.get("fault", base.fault))
+    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS:
+        raise ValueError(f"unknown fake upstream fault {fault!r}")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _convert(name: str, value: str) -> object:
+    if name == "fault":
+        return value
+    if name == "retry_after":
+        return float(value)
+    return int(value)
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """``"fake-model?tokens=3"`` -> ``("fake-model", "tokens=3")``."""
+    base, _, spec = model.partition("?")
+    return base, spec
