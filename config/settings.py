@@ -182,6 +182,7 @@ else:
     }
 
 # Error reports (the DEBUG page, admin e-mails) pass every value through the redactor.
+DEFAULT_EXCEPTION_REPORTER = "providers.redaction.RedactingExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "providers.redaction.RedactingExceptionReporterFilter"
 
 LOGGING = {

@@ -10,6 +10,10 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
+# Tests (and the browser tests) talk plain http to 127.0.0.1.
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # The queue file lives apart from any developer's data folder.

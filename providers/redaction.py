@@ -12,7 +12,8 @@ import re
 import threading
 from typing import Any
 
-from django.views.debug import SafeExceptionReporterFilter
+from django.utils.safestring import SafeString, mark_safe
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 MASK = "[REDACTED]"
 # Each shape is (prefix kept)(secret masked).
@@ -89,3 +90,13 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
 
 def _redact_value(value: Any) -> Any:
     return redact(value) if isinstance(value, str) else value
+
+
+class RedactingExceptionReporter(ExceptionReporter):
+    """Error reports whose whole text, exception messages included, is redacted."""
+
+    def get_traceback_html(self) -> SafeString:
+        return mark_safe(redact(super().get_traceback_html()))  # noqa: S308 (already escaped)
+
+    def get_traceback_text(self) -> SafeString:
+        return mark_safe(redact(super().get_traceback_text()))  # noqa: S308

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from providers.crypto import generate_key_entry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "HTTPS"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATA_DIR=str(tmp_path),
+        SECRET_KEY="prod-" + "x7Qz9!kL2#mN4$pR6^tV8&wY0*aB3(cD5)eF" * 2,
+        ALLOWED_HOSTS="switchboard.example.com",
+        ENCRYPTION_KEYS=generate_key_entry(),
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import path
+
+from providers.models import Provider
+from providers.redaction import MASK, RedactingFilter, redact
+
+KEY = "custom-key-without-a-known-shape-77aa"
+
+
+def _explode(request):
+    provider = Provider.objects.get()
+    key = provider.get_api_key()
+    raise RuntimeError(f"upstream refused {key}")
+
+
+urlpatterns = [path("explode/", _explode)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sk-proj-abcdefghijklmnop",
+        "sk-ant-api03-abcdefghijklmnop",
+        "Authorization: Bearer abcdefghijkl.mnop",
+        "https://api.example.com/v1?key=abcdef123456&x=1",
+        "x-api-key: abcdef123456",
+    ],
+)
+def test_common_key_shapes_are_masked(text):
+    secret = text.split()[-1].split("key=")[-1].split("&")[0]
+    assert secret not in redact(text)
+    assert MASK in redact(text)
+
+
+def test_a_decrypted_key_of_any_shape_is_masked_once_known(make_provider):
+    provider = make_provider("Custom", KEY, kind="openai_compatible", base_url="http://x.test")
+    Provider.objects.get(pk=provider.pk).get_api_key()
+    assert redact(f"failed with {KEY}!") == f"failed with {MASK}!"
+
+
+def _handler_output(logger_name: str, emit) -> str:
+    handler = logging.getLogger(logger_name).handlers[0]
+    assert any(isinstance(f, RedactingFilter) for f in handler.filters)
+    stream = io.StringIO()
+    old = handler.setStream(stream)
+    try:
+        emit()
+    finally:
+        handler.setStream(old)
+    return stream.getvalue()
+
+
+def test_log_messages_and_tracebacks_are_redacted(make_provider):
+    provider = make_provider("Custom", KEY, kind="openai_compatible", base_url="http://x.test")
+    key = Provider.objects.get(pk=provider.pk).get_api_key()
+    logger = logging.getLogger("switchboard.test")
+
+    def emit():
+        logger.warning("calling with %s", key)
+        try:
+            raise ValueError(f"bad key {key}")
+        except ValueError:
+            logger.exception("call failed")
+
+    output = _handler_output("", emit)
+    assert "ValueError" in output
+    assert "call failed" in output
+    assert key not in output
+
+
+@pytest.mark.urls(__name__)
+def test_a_forced_error_page_and_its_log_never_show_the_key(make_provider):
+    make_provider("Custom", KEY, kind="openai_compatible", base_url="http://x.test")
+    client = Client(raise_request_exception=False)
+    responses = []
+    output = _handler_output("django.request", lambda: responses.append(client.get("/explode/")))
+    assert responses[0].status_code == 500
+    assert KEY not in responses[0].content.decode()
+    assert "RuntimeError" in output
+    assert KEY not in output
+
+
+@pytest.mark.urls(__name__)
+def test_the_debug_error_page_masks_the_key_in_frames(make_provider):
+    make_provider("Custom", KEY, kind="openai_compatible", base_url="http://x.test")
+    client = Client(raise_request_exception=False)
+    with override_settings(DEBUG=True):
+        response = client.get("/explode/")
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert "upstream refused" in body  # the technical page really rendered
+    assert KEY not in body
