@@ -1,0 +1,181 @@
+"""Monthly budgets per user, enforced before a call with worst-case reservations.
+
+A reservation holds the worst-case cost of a call (its prompt at the full input price,
+plus max_tokens of output) until the call ends. The check "spent this month + held by
+other calls + this call <= limit" runs in a transaction holding a lock on the user's
+row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every transaction
+with BEGIN IMMEDIATE, which takes the database write lock), so concurrent calls are
+checked one after another and never overspend together.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from providers.adapters.base import Usage
+from usage.models import (
+    NANOS_PER_USD,
+    BudgetDefault,
+    Reservation,
+    UsageRecord,
+    UserBudget,
+    nanos_to_usd,
+)
+from usage.pricing import PriceSnapshot, cost_nanos, find_price
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from providers.models import Provider
+
+# English text averages ~4 characters per token; 3 errs on the side of reserving more.
+CHARS_PER_TOKEN_ESTIMATE = 3
+# An active reservation older than this belongs to a call that died; it stops counting.
+RESERVATION_TTL = timedelta(hours=1)
+
+
+class BudgetExceeded(Exception):
+    """The call would go over the user's monthly budget. `reason` is safe to show."""
+
+    def __init__(self, reason: str, *, limit: Decimal | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.limit = limit
+
+
+def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
+    """Start and end of the calendar month containing `at`, in settings.TIME_ZONE."""
+    local = timezone.localtime(at or timezone.now())
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = (start + timedelta(days=32)).replace(day=1)
+    tz = timezone.get_current_timezone()
+    return start, datetime(nxt.year, nxt.month, 1, tzinfo=tz)
+
+
+def monthly_limit(*, user: AbstractBaseUser) -> Decimal | None:
+    """The user's own limit, else the default; None = unlimited."""
+    own = UserBudget.objects.filter(user_id=user.pk).first()
+    if own is not None:
+        return own.monthly_limit
+    default = BudgetDefault.objects.filter(pk=1).first()
+    return default.monthly_limit if default else None
+
+
+def month_spend_nanos(*, user: AbstractBaseUser, at: datetime | None = None) -> int:
+    start, end = month_bounds(at)
+    total = UsageRecord.objects.filter(
+        user_id=user.pk, created_at__gte=start, created_at__lt=end
+    ).aggregate(s=Sum("cost_nanos"))["s"]
+    return int(total or 0)
+
+
+def _held_nanos(*, user: AbstractBaseUser, now: datetime) -> int:
+    total = Reservation.objects.filter(
+        user_id=user.pk, status=Reservation.Status.ACTIVE, expires_at__gt=now
+    ).aggregate(s=Sum("amount_nanos"))["s"]
+    return int(total or 0)
+
+
+def worst_case_nanos(
+    *, provider: Provider, model: str, max_tokens: int | None, prompt_chars: int, at: datetime
+) -> int | None:
+    price = find_price(provider_kind=provider.kind, model=model, at=at)
+    if price is None:
+        return None
+    output = max_tokens if max_tokens is not None else settings.SWITCHBOARD["MAX_TOKENS_CAP"]
+    usage = Usage(
+        input_tokens=math.ceil(max(prompt_chars, 0) / CHARS_PER_TOKEN_ESTIMATE),
+        output_tokens=max(output, 0),
+    )
+    return cost_nanos(usage, PriceSnapshot.from_price(price))
+
+
+def _usd(nanos: int) -> str:
+    return f"${Decimal(nanos) / NANOS_PER_USD:.4f}"
+
+
+def reserve_budget(
+    *,
+    user: AbstractBaseUser,
+    provider: Provider,
+    model: str,
+    max_tokens: int | None,
+    prompt_chars: int,
+) -> Reservation:
+    """Hold the worst-case cost of one call, or raise BudgetExceeded before any call."""
+    now = timezone.now()
+    limit = monthly_limit(user=user)
+    amount = worst_case_nanos(
+        provider=provider, model=model, max_tokens=max_tokens, prompt_chars=prompt_chars, at=now
+    )
+    if limit is not None and amount is None:
+        # Unknown cost cannot be checked against a limit; staff can price the model (even at 0).
+        raise BudgetExceeded(
+            f"The model {model!r} has no price, so its cost cannot be checked against "
+            f"your monthly budget of ${limit}. Ask staff to add a price for it.",
+            limit=limit,
+        )
+    with transaction.atomic():
+        if limit is not None:
+            # Serialise this user's reservations (see the module docstring).
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            spent = month_spend_nanos(user=user, at=now)
+            held = _held_nanos(user=user, now=now)
+            limit_nanos = int(limit * NANOS_PER_USD)
+            if spent + held + (amount or 0) > limit_nanos:
+                raise BudgetExceeded(
+                    f"This request could cost up to {_usd(amount or 0)}; you have spent "
+                    f"{_usd(spent)} of your ${limit} monthly budget"
+                    + (f" and {_usd(held)} is held by calls in progress" if held else "")
+                    + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
+                    limit=limit,
+                )
+        return Reservation.objects.create(
+            user_id=user.pk,
+            provider=provider,
+            model=model,
+            amount_nanos=amount or 0,
+            created_at=now,
+            expires_at=now + RESERVATION_TTL,
+        )
+
+
+def settle_reservation(
+    *, reservation: Reservation, records: Iterable[UsageRecord] = ()
+) -> Reservation:
+    """The call ended: stop holding the worst case. The records now count as spend."""
+    actual = sum(r.cost_nanos or 0 for r in records)
+    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
+        status=Reservation.Status.SETTLED, actual_nanos=actual
+    )
+    reservation.refresh_from_db()
+    return reservation
+
+
+def release_reservation(*, reservation: Reservation) -> Reservation:
+    """The call never reached upstream (or was abandoned): drop the hold."""
+    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
+        status=Reservation.Status.RELEASED
+    )
+    reservation.refresh_from_db()
+    return reservation
+
+
+def remaining_budget(*, user: AbstractBaseUser) -> Decimal | None:
+    limit = monthly_limit(user=user)
+    if limit is None:
+        return None
+    now = timezone.now()
+    used = month_spend_nanos(user=user, at=now) + _held_nanos(user=user, now=now)
+    return limit - (nanos_to_usd(used) or Decimal(0))

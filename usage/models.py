@@ -1,0 +1,235 @@
+"""Usage metering: one row per upstream attempt, the prices it was costed with, budgets.
+
+Money is stored as integer nano-dollars (`*_nanos`, 1e-9 USD), not DecimalField: SQLite
+gives a DecimalField NUMERIC affinity and stores it as a REAL, so SUM() over a million
+costs would be float arithmetic. Integers sum exactly on every backend; Python-side the
+values are exposed as Decimal through properties. Prices are per million tokens with at
+most 3 decimal places, so tokens x price is always a whole number of nano-dollars.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from providers.errors import ErrorKind
+from providers.kinds import ProviderKind
+
+NANOS_PER_USD = 1_000_000_000
+CURRENCY = "USD"
+
+
+def nanos_to_usd(nanos: int | None) -> Decimal | None:
+    if nanos is None:
+        return None
+    return Decimal(nanos) / NANOS_PER_USD
+
+
+class Source(models.TextChoices):
+    CHAT = "chat", "Chat"
+    API = "api", "API"
+    ADMIN_TEST = "admin_test", "Admin test"
+
+
+OUTCOME_OK = "ok"
+# A call refused before it reached upstream because the user's budget could not cover it.
+OUTCOME_OVER_BUDGET = "over_budget"
+OUTCOME_CHOICES = [
+    (OUTCOME_OK, "OK"),
+    *ErrorKind.choices,
+    (OUTCOME_OVER_BUDGET, "Refused: over budget"),
+]
+
+
+def price_field(label: str, *, null: bool = False) -> models.DecimalField:
+    return models.DecimalField(
+        label,
+        max_digits=12,
+        decimal_places=3,
+        null=null,
+        blank=null,
+        help_text="USD per million tokens." + (" Blank = the input price." if null else ""),
+    )
+
+
+class ModelPrice(models.Model):
+    class Match(models.TextChoices):
+        EXACT = "exact", "Exact model name"
+        PREFIX = "prefix", "Model name prefix"
+
+    provider_kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    model = models.CharField(max_length=200, help_text="A model name, or a prefix of names.")
+    match = models.CharField(max_length=8, choices=Match.choices, default=Match.EXACT)
+    input_per_mtok = price_field("input price")
+    output_per_mtok = price_field("output price")
+    cached_input_per_mtok = price_field("cached input price", null=True)
+    cache_write_per_mtok = price_field("cache write price", null=True)
+    currency = models.CharField(max_length=3, default=CURRENCY, editable=False)
+    valid_from = models.DateTimeField(help_text="Applies to records made at or after this time.")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["provider_kind", "model", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_kind", "model", "match", "valid_from"],
+                name="usage_modelprice_unique_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        star = "*" if self.match == self.Match.PREFIX else ""
+        return (
+            f"{self.get_provider_kind_display()} {self.model}{star} from {self.valid_from:%Y-%m-%d}"
+        )
+
+
+class UsageRecord(models.Model):
+    provider = models.ForeignKey("providers.Provider", on_delete=models.PROTECT)
+    model = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # The chat message (FK added once generation.Message exists) or the API request served.
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    attempt_number = models.PositiveSmallIntegerField(default=1)
+    outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    cache_hit = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # NULL = unknown (no price for the model); never 0 for an unpriced model.
+    cost_nanos = models.BigIntegerField(null=True, blank=True)
+    price_snapshot = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="usage_rec_user_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request_id", "attempt_number"],
+                condition=~Q(request_id=""),
+                name="usage_rec_unique_request_attempt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} #{self.attempt_number} {self.outcome} {self.created_at:%Y-%m-%d}"
+
+    @property
+    def cost(self) -> Decimal | None:
+        return nanos_to_usd(self.cost_nanos)
+
+
+class UsageDaily(models.Model):
+    """Sums of UsageRecord per (local day, provider, model, user, source, outcome).
+
+    Rebuilt day by day from the raw rows (`usage.rollup`), so it is exact by
+    construction; the report reads it for closed days and raw rows for the rest.
+    """
+
+    day = models.DateField()
+    provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE)
+    model = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)
+    requests = models.PositiveIntegerField()
+    cache_hits = models.PositiveIntegerField()
+    unpriced = models.PositiveIntegerField()
+    input_tokens = models.BigIntegerField()
+    cached_input_tokens = models.BigIntegerField()
+    cache_write_tokens = models.BigIntegerField()
+    reasoning_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    total_tokens = models.BigIntegerField()
+    cost_nanos = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="usage_daily_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} {self.outcome}: {self.requests}"
+
+
+class RollupState(models.Model):
+    """A single row: days up to and including `complete_through` are in UsageDaily."""
+
+    complete_through = models.DateField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Rollup complete through {self.complete_through}"
+
+
+class BudgetDefault(models.Model):
+    """A single row (pk=1): the monthly budget of every user without their own."""
+
+    monthly_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="USD per calendar month. Blank = no limit.",
+    )
+
+    class Meta:
+        verbose_name = "default budget"
+
+    def __str__(self) -> str:
+        return f"Default: {self.monthly_limit or 'no limit'}"
+
+
+class UserBudget(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_budget"
+    )
+    monthly_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="USD per calendar month. Blank = no limit (overrides the default).",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.monthly_limit or 'no limit'}"
+
+
+class Reservation(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SETTLED = "settled", "Settled"
+        RELEASED = "released", "Released"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE)
+    model = models.CharField(max_length=200)
+    amount_nanos = models.BigIntegerField()
+    actual_nanos = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+    # An active reservation stops counting after this (a worker died mid-call).
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "status"], name="usage_resv_user_status")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.model} {self.status}"

@@ -1,0 +1,193 @@
+"""Writing usage: one UsageRecord per upstream attempt, priced when written.
+
+Callers (the chat task, the JSON API, the /v1 gateway, the admin's test call) pass the
+`GenerationResult` the engine returned; budgets live in `usage.budgets` and are
+re-exported here so that callers import one module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from providers.adapters.base import Attempt, GenerationResult, Usage
+from usage.budgets import (
+    BudgetExceeded,
+    release_reservation,
+    reserve_budget,
+    settle_reservation,
+)
+from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
+from usage.pricing import price_usage
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.db.models import Model
+
+    from providers.models import Provider
+
+__all__ = [
+    "BudgetExceeded",
+    "record_generation",
+    "record_refusal",
+    "release_reservation",
+    "reserve_budget",
+    "settle_reservation",
+]
+
+_OUTCOMES = {value for value, _label in OUTCOME_CHOICES}
+
+
+def _idempotency_key(*, message: Model | None, request_id: str) -> str:
+    # The unique (request_id, attempt_number) constraint makes a second call for the
+    # same message or request a no-op; a chat message is keyed by its primary key.
+    if request_id:
+        return request_id[:64]
+    if message is not None:
+        return f"message:{message.pk}"[:64]
+    return f"anon:{uuid.uuid4().hex}"
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else max(round(seconds * 1000), 0)
+
+
+def _attempts_of(result: GenerationResult) -> list[Attempt]:
+    if result.attempts:
+        return list(result.attempts)
+    # An engine result without attempts: one attempt, if upstream was reached at all.
+    usage = result.usage
+    if result.ok or usage.input_tokens or usage.output_tokens:
+        outcome = OUTCOME_OK if result.error is None else str(result.error.kind)
+        return [Attempt(number=1, outcome=outcome, usage=usage)]
+    return []
+
+
+def _build(
+    *,
+    provider: Provider,
+    user: AbstractBaseUser | None,
+    source: str,
+    model: str,
+    key: str,
+    attempt: Attempt,
+    cache_hit: bool,
+    at,
+) -> UsageRecord:
+    usage: Usage = attempt.usage
+    if cache_hit:
+        cost, snapshot = 0, None  # served from our cache: nothing was billed upstream
+    else:
+        cost, snapshot = price_usage(provider_kind=provider.kind, model=model, usage=usage, at=at)
+    outcome = attempt.outcome if attempt.outcome in _OUTCOMES else "unknown"
+    return UsageRecord(
+        provider=provider,
+        model=model,
+        user=user if user is not None and user.is_authenticated else None,
+        source=source,
+        request_id=key,
+        attempt_number=attempt.number,
+        outcome=outcome,
+        status_code=attempt.status_code,
+        cache_hit=cache_hit,
+        input_tokens=max(usage.input_tokens, 0),
+        cached_input_tokens=max(usage.cached_input_tokens, 0),
+        cache_write_tokens=max(usage.cache_write_tokens, 0),
+        reasoning_tokens=max(usage.reasoning_tokens, 0),
+        output_tokens=max(usage.output_tokens, 0),
+        total_tokens=max(usage.input_tokens, 0) + max(usage.output_tokens, 0),
+        tokens_estimated=usage.estimated,
+        ttft_ms=_ms(attempt.time_to_first_token),
+        latency_ms=_ms(attempt.latency),
+        cost_nanos=cost,
+        price_snapshot=snapshot.as_json() if snapshot else None,
+        created_at=at,
+    )
+
+
+def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
+    records = list(records)
+    try:
+        with transaction.atomic():
+            existing = set(
+                UsageRecord.objects.filter(request_id=key).values_list("attempt_number", flat=True)
+            )
+            UsageRecord.objects.bulk_create(
+                [r for r in records if r.attempt_number not in existing]
+            )
+    except IntegrityError:
+        pass  # a concurrent writer recorded the same attempts first; theirs stand
+    wanted = [r.attempt_number for r in records]
+    return list(
+        UsageRecord.objects.filter(request_id=key, attempt_number__in=wanted).order_by(
+            "attempt_number"
+        )
+    )
+
+
+def record_generation(
+    *,
+    provider: Provider,
+    user: AbstractBaseUser | None,
+    source: str,
+    result: GenerationResult,
+    message: Model | None = None,
+    request_id: str = "",
+) -> list[UsageRecord]:
+    """Write one priced record per upstream attempt of `result`; idempotent per key.
+
+    A cache hit is a single zero-cost record. Failed and cancelled attempts are
+    recorded with whatever usage they carry (reported or estimated).
+    """
+    source = Source(source).value
+    key = _idempotency_key(message=message, request_id=request_id)
+    at = timezone.now()
+    if result.cached:
+        attempts = [Attempt(number=1, outcome=OUTCOME_OK, usage=result.usage)]
+    else:
+        attempts = _attempts_of(result)
+    if not attempts:
+        return []
+    records = [
+        _build(
+            provider=provider,
+            user=user,
+            source=source,
+            model=result.model,
+            key=key,
+            attempt=attempt,
+            cache_hit=result.cached,
+            at=at,
+        )
+        for attempt in attempts
+    ]
+    return _save_once(key, records)
+
+
+def record_refusal(
+    *,
+    provider: Provider,
+    user: AbstractBaseUser | None,
+    source: str,
+    model: str,
+    message: Model | None = None,
+    request_id: str = "",
+) -> UsageRecord:
+    """Record a call refused for budget before upstream was reached (attempt 0, $0)."""
+    key = _idempotency_key(message=message, request_id=request_id)
+    record = _build(
+        provider=provider,
+        user=user,
+        source=Source(source).value,
+        model=model,
+        key=key,
+        attempt=Attempt(number=0, outcome=OUTCOME_OVER_BUDGET),
+        cache_hit=False,
+        at=timezone.now(),
+    )
+    record.cost_nanos, record.price_snapshot = 0, None
+    return _save_once(key, [record])[0]
