@@ -210,3 +210,8 @@ SWITCHBOARD = {
 
 # Run the huey consumer inside the web process (the embedded deployment).
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not REDIS_URL)
+
+# With no provider configured, `manage.py bootstrap` adds "Demo (local)", served by the
+# fake upstream on this port inside `manage.py serve`.
+DEMO_PROVIDER = env.bool("DEMO_PROVIDER", default=True)
+DEMO_UPSTREAM_PORT = env.int("DEMO_UPSTREAM_PORT", default=8001)

@@ -66,3 +66,59 @@ def ensure_admin() -> tuple[str, str | None] | None:
         username=username, email=os.environ.get("ADMIN_EMAIL", ""), password=password
     )
     return username, generated
+
+
+# Environment variables whose keys become providers on first run, encrypted at once.
+ENV_PROVIDERS = {
+    "OPENAI_API_KEY": ("OpenAI", "openai"),
+    "ANTHROPIC_API_KEY": ("Anthropic", "anthropic"),
+    "DEEPSEEK_API_KEY": ("DeepSeek", "deepseek"),
+}
+DEMO_PROVIDER_NAME = "Demo (local)"
+
+
+def demo_upstream_url() -> str:
+    return f"http://127.0.0.1:{settings.DEMO_UPSTREAM_PORT}"
+
+
+def import_env_providers() -> list[str]:
+    """On first run (no provider yet), create one for each *_API_KEY in the environment."""
+    from providers.models import Provider
+
+    created: list[str] = []
+    if Provider.objects.exists():
+        return created
+    for variable, (name, kind) in ENV_PROVIDERS.items():
+        key = os.environ.get(variable, "").strip()
+        if not key:
+            continue
+        provider = Provider(name=name, kind=kind)
+        provider.set_api_key(key)
+        provider.save()
+        created.append(name)
+    return created
+
+
+def ensure_demo_provider() -> bool:
+    """With no provider at all, add one backed by the local fake upstream. True if created."""
+    from providers.models import Provider
+
+    if not settings.DEMO_PROVIDER or Provider.objects.exists():
+        return False
+    provider = Provider(
+        name=DEMO_PROVIDER_NAME,
+        kind="openai_compatible",
+        base_url=f"{demo_upstream_url()}/v1",
+        default_model="demo-model",
+    )
+    provider.set_api_key("demo-key-not-a-secret")
+    provider.save()
+    return True
+
+
+def demo_provider_in_use() -> bool:
+    from providers.models import Provider
+
+    return Provider.objects.filter(
+        is_active=True, base_url__startswith=demo_upstream_url()
+    ).exists()

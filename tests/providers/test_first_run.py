@@ -52,3 +52,30 @@ def test_fresh_start_then_restart(tmp_path):
     db = sqlite3.connect(data / "switchboard.sqlite3")
     assert db.execute("SELECT count(*) FROM auth_user").fetchone() == (1,)
     db.close()
+
+
+def test_environment_keys_are_imported_encrypted_on_first_run(db, monkeypatch):
+    from providers.first_run import ensure_demo_provider, import_env_providers
+    from providers.models import Provider
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment-123456")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-the-environment-123456")
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    assert import_env_providers() == ["OpenAI", "Anthropic"]
+    assert Provider.objects.get(kind="openai").get_api_key() == "sk-from-the-environment-123456"
+    assert not ensure_demo_provider()
+    # Not a first run any more: deleting a provider does not bring it back.
+    Provider.objects.filter(kind="openai").delete()
+    assert import_env_providers() == []
+
+
+def test_with_no_provider_the_demo_provider_is_added_once(db):
+    from providers.first_run import demo_provider_in_use, ensure_demo_provider
+    from providers.models import Provider
+
+    assert not demo_provider_in_use()
+    assert ensure_demo_provider()
+    assert not ensure_demo_provider()
+    demo = Provider.objects.get()
+    assert demo.name == "Demo (local)"
+    assert demo_provider_in_use()

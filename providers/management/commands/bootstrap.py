@@ -26,6 +26,13 @@ class Command(BaseCommand):
             )
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database is up to date.")
+        for name in first_run.import_env_providers():
+            self.stdout.write(f"Imported the {name} API key from the environment (encrypted).")
+        if first_run.ensure_demo_provider():
+            self.stdout.write(
+                f"Added the provider '{first_run.DEMO_PROVIDER_NAME}': a local stand-in that "
+                "answers with placeholder text, so you can try the chat before adding a real key."
+            )
         admin = first_run.ensure_admin()
         if admin is not None:
             username, password = admin

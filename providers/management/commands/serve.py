@@ -3,8 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from providers import first_run
 
 
 class Command(BaseCommand):
@@ -17,6 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         # Fails fast on, e.g., an API key the configured keyring cannot decrypt.
         call_command("check")
+        if first_run.demo_provider_in_use():
+            self._start_demo_upstream()
         self.stdout.write(f"Switchboard is running on http://{host}:{port}/ (Ctrl-C stops it).")
         uvicorn.run(
             "config.asgi:application",
@@ -26,3 +31,13 @@ class Command(BaseCommand):
             log_level="info",
             timeout_graceful_shutdown=10,
         )
+
+    def _start_demo_upstream(self) -> None:
+        from providers.fake_upstream import FakeUpstream, Knobs
+
+        # Human-paced tokens so the demo looks like a real model answering.
+        demo = FakeUpstream(
+            Knobs(ttft_ms=250, delay_ms=35, tokens=80), port=settings.DEMO_UPSTREAM_PORT
+        )
+        demo.start()
+        self.stdout.write(f"The demo provider's local upstream answers on {demo.url}.")
