@@ -44,6 +44,12 @@ class Provider(models.Model):
     )
     default_model = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
+    cache_responses = models.BooleanField(
+        default=False, help_text="Reuse answers to identical requests made with temperature 0."
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        default=3600, help_text="How long a cached answer is reused, in seconds."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deactivated_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 # Model names the fake publishes in its models lists.
-FAKE_MODELS = ("fake-model", "fake-model-large")
+FAKE_MODELS = ("fake-model", "fake-model-large", "demo-model")
 
 
 @dataclass(frozen=True)

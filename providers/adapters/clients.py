@@ -1,0 +1,59 @@
+"""SDK clients built once per provider version and event loop, then reused for pooling.
+
+An async client's connections belong to the loop that opened them, and every chat
+worker thread runs its own loop, so the cache is per loop (weakly held: a finished
+loop's clients go with it). A provider edit changes `updated_at`, which builds a new
+client with the new key and base URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx2
+
+if TYPE_CHECKING:
+    from providers.models import Provider
+
+
+ClientT = TypeVar("ClientT")
+
+# Between two bytes of a response; the engine's deadline bounds a whole call.
+READ_TIMEOUT_SECONDS = 120.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
+
+
+def cached_client(provider: Provider, build: Callable[[], ClientT]) -> ClientT:
+    """The client for `provider` on the running loop, built by `build()` on first use."""
+    loop = asyncio.get_running_loop()
+    key = (provider.pk, provider.updated_at)
+    with _lock:
+        per_loop = _clients.setdefault(loop, {})
+        client = per_loop.get(key)
+        if client is None:
+            # Drop clients of older versions of this provider (an edited key or URL).
+            for stale in [k for k in per_loop if k[0] == provider.pk]:
+                del per_loop[stale]
+            client = per_loop[key] = build()
+    return client
+
+
+def http_client() -> httpx2.AsyncClient:
+    """The HTTP client under each SDK client.
+
+    Redirects are not followed: a redirect to another host would carry the key there.
+    """
+    return httpx2.AsyncClient(
+        follow_redirects=False,
+        timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+        limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
+    )

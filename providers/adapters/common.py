@@ -1,0 +1,58 @@
+"""Pieces shared by the adapters: the result of a stream, and usage estimates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from providers.adapters.base import GenerationRequest, GenerationResult, Usage
+from providers.errors import ProviderError
+
+# A rough, provider-neutral tokens-per-character ratio for estimates only.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def prompt_chars(request: GenerationRequest) -> int:
+    return len(request.system) + sum(len(m.content) for m in request.messages)
+
+
+def estimate_usage(request: GenerationRequest, text: str, reported: Usage | None) -> Usage:
+    """Usage for a stream that ended before the provider reported it (marked estimated)."""
+    base = reported or Usage()
+    return Usage(
+        input_tokens=base.input_tokens or estimate_tokens("x" * prompt_chars(request)),
+        output_tokens=estimate_tokens(text),
+        cached_input_tokens=base.cached_input_tokens,
+        cache_write_tokens=base.cache_write_tokens,
+        estimated=True,
+    )
+
+
+@dataclass
+class StreamState:
+    """What one stream has gathered so far, turned into a result at the end."""
+
+    request: GenerationRequest
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    usage_complete: bool = False  # the provider's final usage arrived
+    finish_reason: str = ""
+    opened: bool = False  # the provider accepted the request (a 2xx came back)
+
+    def result(self, error: ProviderError | None) -> GenerationResult:
+        text = "".join(self.parts)
+        usage = self.usage
+        if usage is None and not self.opened:
+            usage = Usage()  # refused before any work: nothing was consumed
+        elif usage is None or not self.usage_complete:
+            usage = estimate_usage(self.request, text, usage)
+        return GenerationResult(
+            text=text,
+            model=self.request.model,
+            finish_reason="" if error else self.finish_reason,
+            usage=usage,
+            error=error,
+        )

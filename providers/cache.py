@@ -1,0 +1,50 @@
+"""Opt-in exact-match response cache (temperature 0 only) and the models-list cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import cache
+
+from providers.adapters.base import GenerationRequest, GenerationResult
+
+if TYPE_CHECKING:
+    from providers.models import Provider
+
+_PREFIX = "switchboard:providers"
+
+
+def response_cacheable(provider: Provider, request: GenerationRequest) -> bool:
+    return bool(provider.cache_responses) and request.temperature == 0
+
+
+def response_key(provider: Provider, request: GenerationRequest) -> str:
+    """A sha256 over everything that shapes an answer, so any change is a miss."""
+    material = {
+        "provider": str(provider.pk),
+        "version": provider.updated_at.isoformat() if provider.updated_at else "",
+        "model": request.model,
+        "system": request.system,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+    }
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return f"{_PREFIX}:response:{digest}"
+
+
+async def get_response(key: str) -> dict[str, Any] | None:
+    value = await cache.aget(key)
+    return value if isinstance(value, dict) else None
+
+
+async def store_response(provider: Provider, key: str, result: GenerationResult) -> None:
+    value = {"text": result.text, "model": result.model, "finish_reason": result.finish_reason}
+    await cache.aset(key, value, timeout=provider.cache_ttl_seconds)
+
+
+def models_key(provider: Provider) -> str:
+    version = provider.updated_at.isoformat() if provider.updated_at else ""
+    return f"{_PREFIX}:models:{provider.pk}:{version}"

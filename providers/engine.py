@@ -1,0 +1,249 @@
+"""The public entry points for calling providers: validation, retries, deadline, cache, logs.
+
+Other apps call these, never an adapter directly:
+
+- ``validate_request(provider, request)`` / ``await avalidate_request(...)``
+- ``stream_generation(provider, request)``: an async iterator of `TextDelta` then one
+  `GenerationResult` (with every upstream attempt in ``result.attempts``)
+- ``await generate(provider, request)``: the same, not streamed
+- ``list_models(provider)`` / ``await alist_models(provider)``: cached
+- ``test_connection(provider)`` / ``await atest_connection(provider)``
+
+Invalid requests raise `InvalidRequest` before any upstream call; upstream failures
+never raise, they come back as ``result.error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from asgiref.sync import async_to_sync
+
+from providers import cache as response_cache
+from providers.adapters import get_adapter
+from providers.adapters.base import (
+    Attempt,
+    GenerationRequest,
+    GenerationResult,
+    StreamItem,
+    TextDelta,
+)
+from providers.adapters.common import estimate_usage, prompt_chars
+from providers.adapters.error_mapping import provider_error
+from providers.connection import atest_connection, test_connection
+from providers.errors import ErrorKind
+from providers.models_list import alist_models, cached_models, list_models
+from providers.retry import RetryPolicy
+from providers.validation import InvalidRequest, check_request
+
+if TYPE_CHECKING:
+    from providers.models import Provider
+
+__all__ = [
+    "InvalidRequest",
+    "alist_models",
+    "atest_connection",
+    "avalidate_request",
+    "generate",
+    "list_models",
+    "stream_generation",
+    "test_connection",
+    "validate_request",
+]
+
+logger = logging.getLogger("providers")
+
+
+def validate_request(provider: Provider, request: GenerationRequest) -> GenerationRequest:
+    """The request with its model resolved, or InvalidRequest. For sync callers."""
+    check_request(provider, request, known_models=None)  # cheap checks before any fetch
+    try:
+        asyncio.get_running_loop()
+        known = cached_models(provider)  # inside a loop: never block it on a fetch
+    except RuntimeError:
+        known = _models_or_none(provider)
+    return check_request(provider, request, known)
+
+
+async def avalidate_request(provider: Provider, request: GenerationRequest) -> GenerationRequest:
+    check_request(provider, request, known_models=None)
+    return check_request(provider, request, await _amodels_or_none(provider))
+
+
+def _models_or_none(provider: Provider) -> list[str] | None:
+    return async_to_sync(_amodels_or_none)(provider)
+
+
+async def _amodels_or_none(provider: Provider) -> list[str] | None:
+    try:
+        return await alist_models(provider)
+    except Exception:
+        return None  # no published list, or it could not be fetched: skip the check
+
+
+async def stream_generation(
+    provider: Provider, request: GenerationRequest
+) -> AsyncIterator[StreamItem]:
+    request = await avalidate_request(provider, request)
+    cache_key = None
+    if response_cache.response_cacheable(provider, request):
+        cache_key = response_cache.response_key(provider, request)
+        hit = await response_cache.get_response(cache_key)
+        if hit is not None:
+            for piece in _replay_pieces(hit["text"]):
+                yield TextDelta(piece)
+            yield _log(provider, request, _cached_result(hit))
+            return
+    adapter = get_adapter(provider)
+    policy = RetryPolicy.from_settings()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + policy.deadline
+    attempts: list[Attempt] = []
+    try:
+        while True:
+            started, ttft, parts = loop.time(), None, []
+            upstream = adapter.stream(request)
+            try:
+                result = None
+                while result is None:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            item = await anext(upstream)
+                    except TimeoutError:
+                        result = _timed_out(request, "".join(parts))
+                    except StopAsyncIteration:
+                        result = _timed_out(request, "".join(parts))
+                        result.error = provider_error(ErrorKind.UNKNOWN)
+                    else:
+                        if isinstance(item, TextDelta):
+                            ttft = loop.time() - started if ttft is None else ttft
+                            parts.append(item.text)
+                            yield item
+                        else:
+                            result = item
+            finally:
+                await upstream.aclose()
+            attempts.append(_attempt(len(attempts) + 1, result, ttft, loop.time() - started))
+            wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+    except (GeneratorExit, asyncio.CancelledError):
+        logger.info(
+            "generation cancelled provider=%s model=%s attempts=%d",
+            provider.pk,
+            request.model,
+            len(attempts) + 1,
+        )
+        raise
+    result.attempts = attempts
+    if cache_key and result.ok:
+        await response_cache.store_response(provider, cache_key, result)
+    yield _log(provider, request, result)
+
+
+async def generate(provider: Provider, request: GenerationRequest) -> GenerationResult:
+    request = await avalidate_request(provider, request)
+    cache_key = None
+    if response_cache.response_cacheable(provider, request):
+        cache_key = response_cache.response_key(provider, request)
+        hit = await response_cache.get_response(cache_key)
+        if hit is not None:
+            return _log(provider, request, _cached_result(hit))
+    adapter = get_adapter(provider)
+    result = await _with_retries(request, lambda: adapter.complete(request))
+    if cache_key and result.ok:
+        await response_cache.store_response(provider, cache_key, result)
+    return _log(provider, request, result)
+
+
+async def _with_retries(
+    request: GenerationRequest, call: Callable[[], Awaitable[GenerationResult]]
+) -> GenerationResult:
+    policy = RetryPolicy.from_settings()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + policy.deadline
+    attempts: list[Attempt] = []
+    while True:
+        started = loop.time()
+        try:
+            async with asyncio.timeout_at(deadline):
+                result = await call()
+        except TimeoutError:
+            result = _timed_out(request, "")
+        attempts.append(_attempt(len(attempts) + 1, result, None, loop.time() - started))
+        wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
+        if wait is None:
+            result.attempts = attempts
+            return result
+        await asyncio.sleep(wait)
+
+
+def _retry_wait(
+    policy: RetryPolicy, attempt: Attempt, result: GenerationResult, remaining: float
+) -> float | None:
+    if result.error is None:
+        return None
+    wait = policy.wait_after(
+        attempt.number, result.error, produced_text=bool(result.text), remaining=remaining
+    )
+    if wait is not None:
+        attempt.wait_before_retry = wait
+    return wait
+
+
+def _attempt(number: int, result: GenerationResult, ttft: float | None, latency: float) -> Attempt:
+    error = result.error
+    return Attempt(
+        number=number,
+        outcome=error.kind.value if error else "ok",
+        status_code=error.status_code if error else 200,
+        time_to_first_token=ttft,
+        latency=latency,
+        usage=result.usage,
+    )
+
+
+def _timed_out(request: GenerationRequest, text: str) -> GenerationResult:
+    return GenerationResult(
+        text=text,
+        model=request.model,
+        usage=estimate_usage(request, text, None),
+        error=provider_error(ErrorKind.TIMEOUT),
+    )
+
+
+def _cached_result(hit: dict[str, str]) -> GenerationResult:
+    # No upstream attempt and no tokens consumed: metering records a cache hit at zero cost.
+    return GenerationResult(
+        text=hit["text"], model=hit["model"], finish_reason=hit["finish_reason"], cached=True
+    )
+
+
+def _replay_pieces(text: str) -> list[str]:
+    """Cached text split into word-sized deltas, so a replay streams like an answer."""
+    return re.findall(r"\s*\S+|\s+", text) or [text]
+
+
+def _log(
+    provider: Provider, request: GenerationRequest, result: GenerationResult
+) -> GenerationResult:
+    # Lengths and kinds only: never prompt or answer text, never a key.
+    logger.info(
+        "generation provider=%s model=%s outcome=%s attempts=%d cached=%s "
+        "prompt_chars=%d response_chars=%d input_tokens=%d output_tokens=%d",
+        provider.pk,
+        request.model,
+        result.error.kind.value if result.error else "ok",
+        len(result.attempts),
+        result.cached,
+        prompt_chars(request),
+        len(result.text),
+        result.usage.input_tokens,
+        result.usage.output_tokens,
+    )
+    return result

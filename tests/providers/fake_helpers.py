@@ -1,0 +1,64 @@
+"""Helpers shared by the provider engine tests: fake-backed providers and stream collection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from providers.adapters.base import ChatMessage, GenerationRequest, GenerationResult, TextDelta
+from providers.fake_upstream import FakeUpstream
+from providers.models import Provider
+
+TEST_KEY = "sk-test-0123456789abcdef"
+
+# How each provider kind reaches the fake: OpenAI-style base URLs end in /v1.
+BASE_URLS: dict[str, Callable[[FakeUpstream, str], str]] = {
+    "openai": FakeUpstream.openai_base_url,
+    "deepseek": FakeUpstream.openai_base_url,
+    "openai_compatible": FakeUpstream.openai_base_url,
+    "anthropic": FakeUpstream.anthropic_base_url,
+}
+
+
+def fake_provider(
+    fake: FakeUpstream, kind: str = "openai", knobs: str = "", key: str = TEST_KEY, **fields: object
+) -> Provider:
+    """A saved Provider whose base URL points at the fake (with `knobs` in its path)."""
+    provider = Provider(
+        name=f"{kind}-{uuid.uuid4().hex[:8]}",
+        kind=kind,
+        base_url=BASE_URLS[kind](fake, knobs),
+        default_model="fake-model",
+        **fields,
+    )
+    provider.set_api_key(key)
+    provider.save()
+    return provider
+
+
+def ask(prompt: str = "Hello there", **params: object) -> GenerationRequest:
+    return GenerationRequest(
+        model=str(params.pop("model", "fake-model")),
+        messages=(ChatMessage("user", prompt),),
+        **params,  # type: ignore[arg-type]
+    )
+
+
+async def collect(items: AsyncIterator[object]) -> tuple[list[str], GenerationResult]:
+    """The deltas' texts and the final result of a stream (which must end with one)."""
+    deltas: list[str] = []
+    result = None
+    async for item in items:
+        assert result is None, "nothing may follow the result"
+        if isinstance(item, TextDelta):
+            deltas.append(item.text)
+        else:
+            assert isinstance(item, GenerationResult)
+            result = item
+    assert result is not None, "a stream ends with exactly one result"
+    return deltas, result
+
+
+def generation_calls(fake: FakeUpstream) -> int:
+    """Requests to a generation endpoint (not the models list)."""
+    return sum(1 for r in fake.requests if r.path in ("/v1/chat/completions", "/v1/messages"))
