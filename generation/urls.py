@@ -2,5 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
+from generation import stream_views, views
+
 app_name = "generation"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/<int:conversation_id>/", views.conversation_detail, name="conversation"),
+    path("c/<int:conversation_id>/rename/", views.rename, name="rename"),
+    path("c/<int:conversation_id>/delete/", views.delete, name="delete"),
+    path("send/", views.send, name="send"),
+    path("m/<int:message_id>/stream/", stream_views.stream, name="stream"),
+    path("m/<int:message_id>/cancel/", views.cancel, name="cancel"),
+    path("m/<int:message_id>/retry/", views.retry, name="retry"),
+    path("models/", stream_views.model_options, name="model_options"),
+]

@@ -1,0 +1,121 @@
+"""POST /api/generate: one non-streamed generation as JSON, for people and scripts.
+
+Answers ``{"success": true, "data": {...}}`` or ``{"success": false, "error": {kind,
+message, retryable}}`` with a status that says what happened: 400 bad input (the field
+named), 401 no or bad credentials, 402 over budget, 404 unknown or inactive provider,
+429 / 502 / 503 / 504 for upstream failures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from generation.api_input import ApiInputError, parse_generate_body
+from generation.api_services import generate_for_api
+from generation.tokens import ApiToken
+from providers.errors import ErrorKind
+from providers.models import Provider
+from providers.validation import InvalidRequest
+from usage.budgets import BudgetExceeded
+
+STATUS_BY_ERROR_KIND = {
+    ErrorKind.AUTH: 502,  # our stored key is wrong: not the caller's fault
+    ErrorKind.BILLING: 502,
+    ErrorKind.RATE_LIMIT: 429,
+    ErrorKind.BAD_REQUEST: 400,
+    ErrorKind.OVERLOADED: 503,
+    ErrorKind.PROVIDER_ERROR: 502,
+    ErrorKind.NETWORK: 502,
+    ErrorKind.TIMEOUT: 504,
+    ErrorKind.CANCELLED: 502,
+    ErrorKind.UNKNOWN: 502,
+}
+
+
+def _error(status: int, kind: str, message: str, **extra: Any) -> JsonResponse:
+    error = {"kind": kind, "message": message, "retryable": False, **extra}
+    return JsonResponse({"success": False, "error": error}, status=status)
+
+
+def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
+    """A personal API token (Authorization: Bearer), or the session with its CSRF check."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, raw = header.partition(" ")
+        token = ApiToken.authenticate(raw.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            return _error(401, "unauthenticated", "The API token is missing, wrong or revoked.")
+        return token.user
+    if not request.user.is_authenticated:
+        return _error(401, "unauthenticated", "Log in or send 'Authorization: Bearer <token>'.")
+    # Session callers are browsers: they need the CSRF token like any other POST.
+    rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
+    if rejected is not None:
+        return _error(403, "csrf", "CSRF verification failed; send the X-CSRFToken header.")
+    return request.user
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    limit = settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        raise ApiInputError(f"The request body is larger than {limit} bytes.")
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise ApiInputError(f"The request body is larger than {limit} bytes.") from None
+
+
+@csrf_exempt  # checked in _authenticate for session callers; tokens need none
+@require_POST
+def generate(request: HttpRequest) -> JsonResponse:
+    user = _authenticate(request)
+    if isinstance(user, JsonResponse):
+        return user
+    try:
+        parsed = parse_generate_body(
+            _read_body(request), max_bytes=settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
+        )
+    except ApiInputError as exc:
+        return _error(400, "invalid_request", exc.message, field=exc.field)
+    provider = Provider.objects.filter(pk=parsed.provider_id, is_active=True).first()
+    if provider is None:
+        return _error(404, "not_found", "No active provider has that provider_id.")
+    try:
+        result = generate_for_api(
+            user=user, provider=provider, request=parsed.request, request_id=uuid.uuid4().hex
+        )
+    except InvalidRequest as exc:
+        return _error(400, "invalid_request", exc.message, field=exc.field)
+    except BudgetExceeded as exc:
+        return _error(402, "over_budget", str(exc))
+    if result.error is not None:
+        status = STATUS_BY_ERROR_KIND[result.error.kind]
+        return JsonResponse({"success": False, "error": result.error.as_dict()}, status=status)
+    usage = result.usage
+    return JsonResponse(
+        {
+            "success": True,
+            "data": {
+                "text": result.text,
+                "model": result.model,
+                "finish_reason": result.finish_reason,
+                "cached": result.cached,
+                "usage": {
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "total_tokens": usage.total_tokens,
+                    "cached_input_tokens": usage.cached_input_tokens,
+                    "estimated": usage.estimated,
+                },
+            },
+        }
+    )

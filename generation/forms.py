@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+
+from providers.models import Provider
+
+
+def _max_tokens_cap() -> int:
+    return int(settings.SWITCHBOARD.get("MAX_TOKENS_CAP", 8192))
+
+
+class ComposerForm(forms.Form):
+    text = forms.CharField(strip=False, widget=forms.Textarea)
+    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label=None)
+    model = forms.CharField(max_length=200, required=False)
+    # Blank means "the provider's default"; 0 is a real temperature and stays 0.
+    temperature = forms.FloatField(min_value=0, max_value=2, required=False)
+    max_tokens = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["provider"].queryset = Provider.objects.filter(is_active=True)
+        cap = _max_tokens_cap()
+        self.fields["max_tokens"].validators.append(MaxValueValidator(cap))
+        self.fields["max_tokens"].widget.attrs["max"] = cap
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        if not text.strip():
+            raise forms.ValidationError("Write a message first.")
+        limit = int(settings.SWITCHBOARD.get("MAX_PROMPT_CHARS", 200_000))
+        if len(text) > limit:
+            raise forms.ValidationError(f"A message is at most {limit} characters.")
+        return text
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=120)

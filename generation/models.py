@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from providers.errors import RETRYABLE_KINDS, ErrorKind
+
+TITLE_MAX = 120
+
+ERROR_WORDS = {
+    ErrorKind.AUTH: "The provider rejected the API key. Ask an administrator to update it.",
+    ErrorKind.BILLING: "The provider account has a billing problem (perhaps out of credit). "
+    "Ask an administrator to check it.",
+    ErrorKind.RATE_LIMIT: "The provider is receiving too many requests. Wait a moment and retry.",
+    ErrorKind.BAD_REQUEST: "The provider refused this request.",
+    ErrorKind.OVERLOADED: "The provider is overloaded right now. Try again in a moment.",
+    ErrorKind.PROVIDER_ERROR: "The provider had an internal error. Try again.",
+    ErrorKind.NETWORK: "The connection to the provider failed or dropped. Try again.",
+    ErrorKind.TIMEOUT: "The answer stopped before it finished. Try again.",
+    ErrorKind.CANCELLED: "Stopped.",
+    ErrorKind.UNKNOWN: "Something went wrong while writing the answer.",
+}
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=TITLE_MAX, blank=True)
+    # The last provider and model used, preselected in the composer.
+    provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New chat"
+
+    def title_from(self, text: str) -> str:
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
+        return first_line[:60] + ("…" if len(first_line) > 60 else "")
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STREAMING = "streaming", "Streaming"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.PENDING, Status.STREAMING)
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    # For an assistant message, len(content) is also the SSE event id of the last
+    # delta persisted: event ids are text offsets, so a client resuming after id N
+    # needs exactly content[N:] and nothing else.
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    cancel_requested = models.BooleanField(default=False)
+    error_kind = models.CharField(max_length=32, choices=ErrorKind.choices, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)  # safe to show the user
+    provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    # Parameters used: None means "the provider's default" (0 is a real temperature).
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    usage_estimated = models.BooleanField(default=False)
+    # Which earlier failed message this one retries, so the old one hides its button.
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Touched on every periodic save: the sweeper uses it as the worker's heartbeat.
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_assistant(self) -> bool:
+        return self.role == self.Role.ASSISTANT
+
+    @property
+    def retryable(self) -> bool:
+        if self.status == self.Status.CANCELLED:
+            return True
+        return self.status == self.Status.FAILED and self.error_kind in RETRYABLE_KINDS
+
+    @property
+    def can_retry(self) -> bool:
+        return self.retryable and not hasattr(self, "retried_by")
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+    @property
+    def cost(self) -> Any:
+        # Costs are recorded by the usage app (UsageRecord keyed to this message);
+        # the chat shows this slot once that lands.
+        return None
+
+    @property
+    def error_text(self) -> str:
+        """The failure in words a user understands; the kind decides, not upstream text."""
+        if self.error_kind == ErrorKind.BAD_REQUEST and self.error_message:
+            return f"The provider refused this request: {self.error_message}"
+        return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])

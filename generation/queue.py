@@ -1,0 +1,64 @@
+"""SQLite huey storage whose idle workers wait on a condition instead of polling.
+
+huey's SqliteStorage is non-blocking, so an idle consumer sleeps with exponential
+backoff (up to `max_delay`, 10 s by default) between polls: a chat message enqueued
+during such a sleep waits that long before any token is generated. Here `dequeue`
+blocks on a `threading.Condition` that `enqueue` in the same process notifies, so the
+embedded consumer picks a task up within a millisecond or so. A short timed wait
+remains so that tasks enqueued by other processes (a management command, a second
+server) are still seen, only a little later.
+
+Settings: HUEY["huey_class"] = "generation.queue.NotifyingSqliteHuey".
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from huey import SqliteHuey
+from huey.storage import SqliteStorage
+
+# Upper bound on how long a task enqueued by another process waits to be seen.
+CROSS_PROCESS_WAIT = 0.25
+
+
+class NotifyingSqliteStorage(SqliteStorage):
+    # Tells the consumer not to sleep between empty dequeues: we wait in here.
+    blocking = True
+
+    def __init__(self, *args: Any, wait_timeout: float = CROSS_PROCESS_WAIT, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.wait_timeout = wait_timeout
+        self._condition = threading.Condition()
+        # Bumped on every enqueue; a worker that saw an empty queue waits only while
+        # it is unchanged, so an enqueue between its check and its wait is not lost.
+        self._generation = 0
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        super().enqueue(data, priority)
+        with self._condition:
+            self._generation += 1
+            self._condition.notify()
+
+    def dequeue(self) -> bytes | None:
+        with self._condition:
+            seen = self._generation
+        data = super().dequeue()
+        if data is not None:
+            return data
+        with self._condition:
+            if self._generation == seen:
+                self._condition.wait(self.wait_timeout)
+        # Either woken by an enqueue or timed out: look once more, and otherwise let
+        # the consumer loop come back (it checks its stop flag between calls).
+        return super().dequeue()
+
+    def flush_queue(self) -> None:
+        super().flush_queue()
+        with self._condition:
+            self._condition.notify_all()
+
+
+class NotifyingSqliteHuey(SqliteHuey):
+    storage_class = NotifyingSqliteStorage

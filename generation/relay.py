@@ -1,0 +1,187 @@
+"""The stream relay: carries text deltas from the worker generating a message to the
+SSE views of every browser watching it.
+
+Event ids are text offsets: an event with id N ends at character N of the message, so
+`id - len(text)` is where it starts. The database keeps the same text, which makes a
+resume exact: a client that saw id N needs `content[N:]`, wherever it comes from.
+
+Two backends behind one interface: in-process (the embedded deployment, where the huey
+consumer threads live in the web server process) and Redis Streams (scale-out, where
+workers are separate processes). `get_relay()` picks one from `settings.REDIS_URL`.
+The relay is a fan-out of hints; the database row stays the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+
+# How long a finished message's events stay readable for late or reconnecting readers.
+COMPLETED_TTL = 120.0
+# How long an unfinished stream's events stay around if its worker vanished.
+ACTIVE_TTL = 3600.0
+MAX_EVENTS = 20_000  # per message; older ones are read back from the database
+
+
+@dataclass(frozen=True)
+class RelayEvent:
+    id: int  # text offset where this delta ends
+    text: str
+
+    @property
+    def start(self) -> int:
+        return self.id - len(self.text)
+
+
+class Relay(Protocol):
+    def publish(self, message_id: int, event: RelayEvent) -> None: ...
+
+    def complete(self, message_id: int) -> None:
+        """Mark the stream finished: readers drain what is left and stop."""
+
+    def request_cancel(self, message_id: int) -> None: ...
+
+    def cancel_requested(self, message_id: int) -> bool: ...
+
+    def follow(
+        self, message_id: int, *, after: int, idle: float
+    ) -> AsyncIterator[RelayEvent | None]:
+        """Yield events with id > after as they arrive, None after `idle` seconds
+        without any (time for a heartbeat), and stop once the stream is complete."""
+        ...
+
+
+@dataclass
+class _Channel:
+    events: deque[RelayEvent] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    completed: bool = False
+    touched: float = field(default_factory=time.monotonic)
+    waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
+        default_factory=set
+    )
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class InProcessRelay:
+    """Thread-safe: published from worker threads, followed from the server's loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[int, _Channel] = {}
+        self._cancelled: dict[int, float] = {}
+
+    def _channel(self, message_id: int) -> _Channel:
+        channel = self._channels.get(message_id)
+        if channel is None:
+            channel = self._channels[message_id] = _Channel()
+        channel.touched = time.monotonic()
+        return channel
+
+    def _notify(self, channel: _Channel) -> None:
+        for loop, future in channel.waiters:
+            # A RuntimeError means that reader's loop is closed: it is gone.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_wake, future)
+        channel.waiters.clear()
+
+    def _collect_garbage(self) -> None:
+        now = time.monotonic()
+        for message_id, channel in list(self._channels.items()):
+            ttl = COMPLETED_TTL if channel.completed else ACTIVE_TTL
+            if now - channel.touched > ttl and not channel.waiters:
+                del self._channels[message_id]
+        for message_id, at in list(self._cancelled.items()):
+            if now - at > ACTIVE_TTL:
+                del self._cancelled[message_id]
+
+    def publish(self, message_id: int, event: RelayEvent) -> None:
+        with self._lock:
+            channel = self._channel(message_id)
+            channel.events.append(event)
+            self._notify(channel)
+
+    def complete(self, message_id: int) -> None:
+        with self._lock:
+            channel = self._channel(message_id)
+            channel.completed = True
+            self._notify(channel)
+            self._cancelled.pop(message_id, None)
+            self._collect_garbage()
+
+    def request_cancel(self, message_id: int) -> None:
+        with self._lock:
+            self._cancelled[message_id] = time.monotonic()
+
+    def cancel_requested(self, message_id: int) -> bool:
+        return message_id in self._cancelled
+
+    def _events_after(self, channel: _Channel, after: int) -> list[RelayEvent]:
+        # Walk back from the newest event: a reader usually needs only the last few.
+        found: list[RelayEvent] = []
+        for event in reversed(channel.events):
+            if event.id <= after:
+                break
+            found.append(event)
+        found.reverse()
+        return found
+
+    async def follow(
+        self, message_id: int, *, after: int, idle: float
+    ) -> AsyncIterator[RelayEvent | None]:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                channel = self._channel(message_id)
+                events = self._events_after(channel, after)
+                completed = channel.completed
+                future: asyncio.Future[None] | None = None
+                if not events and not completed:
+                    future = loop.create_future()
+                    channel.waiters.add((loop, future))
+            for event in events:
+                yield event
+                after = event.id
+            if events:
+                continue
+            if completed:
+                return
+            assert future is not None
+            try:
+                await asyncio.wait_for(future, idle)
+            except TimeoutError:
+                yield None
+            finally:
+                with self._lock:
+                    channel.waiters.discard((loop, future))
+
+
+_relays: dict[str, Relay] = {}
+_relays_lock = threading.Lock()
+
+
+def get_relay() -> Relay:
+    """The relay for the current settings (read at call time so tests can switch)."""
+    url = settings.REDIS_URL
+    with _relays_lock:
+        relay = _relays.get(url)
+        if relay is None:
+            if url:
+                from generation.relay_redis import RedisRelay
+
+                relay = RedisRelay(url)
+            else:
+                relay = InProcessRelay()
+            _relays[url] = relay
+        return relay

@@ -1,0 +1,84 @@
+"""The Redis Streams relay: one stream per message, entry id "<offset>-0" = SSE event id.
+
+Delta entries carry explicit ids (the text offset), so any web process can resume a
+reader with XREAD from "<last id>-0". Completion appends an entry with an automatic
+(millisecond clock) id, always above any text offset, then the stream expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import redis
+import redis.asyncio as aioredis
+
+from generation.relay import ACTIVE_TTL, COMPLETED_TTL, MAX_EVENTS, RelayEvent
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "switchboard:relay:"
+
+
+def _stream_key(message_id: int) -> str:
+    return f"{PREFIX}{message_id}"
+
+
+def _cancel_key(message_id: int) -> str:
+    return f"{PREFIX}{message_id}:cancel"
+
+
+class RedisRelay:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client = redis.Redis.from_url(url, decode_responses=True)
+
+    def publish(self, message_id: int, event: RelayEvent) -> None:
+        key = _stream_key(message_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xadd(key, {"t": event.text}, id=f"{event.id}-0", maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(key, int(ACTIVE_TTL))
+        try:
+            pipe.execute()
+        except redis.ResponseError:
+            # An id at or below the stream's top: a duplicate publish. Readers already
+            # have that text, and the database keeps the truth.
+            logger.warning("Relay refused an out-of-order event for message %s.", message_id)
+
+    def complete(self, message_id: int) -> None:
+        key = _stream_key(message_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xadd(key, {"done": "1"}, id="*", maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(key, int(COMPLETED_TTL))
+        pipe.delete(_cancel_key(message_id))
+        pipe.execute()
+
+    def request_cancel(self, message_id: int) -> None:
+        self._client.set(_cancel_key(message_id), "1", ex=int(ACTIVE_TTL))
+
+    def cancel_requested(self, message_id: int) -> bool:
+        return bool(self._client.exists(_cancel_key(message_id)))
+
+    async def follow(
+        self, message_id: int, *, after: int, idle: float
+    ) -> AsyncIterator[RelayEvent | None]:
+        # A connection per reader: a blocking XREAD holds its connection anyway, and
+        # asyncio clients belong to the loop that made them.
+        client = aioredis.from_url(self.url, decode_responses=True)
+        key = _stream_key(message_id)
+        cursor = f"{after}-0"
+        try:
+            while True:
+                reply = await client.xread(
+                    {key: cursor}, count=1000, block=max(1, int(idle * 1000))
+                )
+                if not reply:
+                    yield None
+                    continue
+                for entry_id, fields in reply[0][1]:
+                    if "done" in fields:
+                        return
+                    cursor = entry_id
+                    yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))
+        finally:
+            await client.aclose()

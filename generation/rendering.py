@@ -1,0 +1,63 @@
+"""Model output to HTML and to SSE frames, without ever trusting the output.
+
+Markdown is rendered with raw HTML disabled, then sanitized with nh3 as a second,
+independent line of defence. Streaming deltas are HTML-escaped text, and an SSE frame
+writes every line of its data behind its own `data:` prefix, so no output can end a
+frame early or forge an event.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from markdown_it import MarkdownIt
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_markdown.enable(["table", "strikethrough"])
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+# No <img>: a remote image would leak the conversation to whoever serves it.
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
+ALLOWED_CLASSES = {"code": {f"language-{name}" for name in ("python", "js", "javascript",
+    "ts", "typescript", "bash", "sh", "shell", "json", "html", "css", "sql", "go", "rust",
+    "java", "c", "cpp", "yaml", "toml", "diff", "text")}}  # fmt: skip
+
+
+def render_markdown(text: str) -> str:
+    """Safe HTML for a finished message. Links get rel="noopener noreferrer"."""
+    rendered = _markdown.render(text)
+    return nh3.clean(
+        rendered,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=ALLOWED_CLASSES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        filter_style_properties={"text-align"},
+    )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def sse_frame(*, event: str, data: str, id: int | None = None) -> bytes:
+    """One SSE event. `data` may hold anything: each of its lines gets a `data:`."""
+    lines = [f"event: {event}"]
+    if id is not None:
+        lines.append(f"id: {id}")
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def delta_frame(*, text: str, id: int) -> bytes:
+    # Escaped: the browser inserts the data as HTML, and it must stay text.
+    return sse_frame(event="delta", data=html.escape(text, quote=False), id=id)
+
+
+HEARTBEAT = b": keep-alive\n\n"

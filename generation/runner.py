@@ -1,0 +1,214 @@
+"""Generating one assistant message on a huey worker thread.
+
+The worker thread drives the engine's async stream on an event loop of its own, one
+item at a time, and does its database and relay work in plain sync code between
+items. Waiting for the next item is bounded (CANCEL_POLL), so a stop request is
+noticed promptly even while the upstream is silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.utils import timezone
+
+from generation.models import Message
+from generation.relay import Relay, RelayEvent, get_relay
+from generation.services import build_request
+from generation.signals import generation_finished
+from providers.adapters.base import GenerationResult, TextDelta, Usage
+from providers.errors import ErrorKind, ProviderError
+
+logger = logging.getLogger(__name__)
+
+SAVE_INTERVAL = 0.25  # seconds between saves of the accumulated text
+HEARTBEAT_INTERVAL = 5.0  # a save even without new text, so the sweeper sees us alive
+CANCEL_POLL = 0.1  # relay flag check (cheap)
+DB_CANCEL_POLL = 1.0  # database check: a deleted row, or a flag the relay missed
+
+
+def run_generation(*, message_id: int) -> None:
+    now = timezone.now()
+    # The idempotent claim: of two runs of this task, only one moves pending→streaming.
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+        status=Message.Status.STREAMING, started_at=now, updated_at=now
+    )
+    if not claimed:
+        logger.info("Message %s was already claimed or stopped; nothing to do.", message_id)
+        return
+    relay = get_relay()
+    try:
+        related = Message.objects.select_related("provider", "conversation__owner")
+        message = related.get(pk=message_id)
+        _Generation(message, relay).run()
+    except Message.DoesNotExist:
+        pass  # deleted with its conversation while we started
+    finally:
+        relay.complete(message_id)
+
+
+def _stream(message: Message) -> AsyncIterator[TextDelta | GenerationResult]:
+    from providers.engine import stream_generation
+
+    return stream_generation(message.provider, build_request(message=message))
+
+
+class _Generation:
+    def __init__(self, message: Message, relay: Relay) -> None:
+        self.message = message
+        self.relay = relay
+        self.text = ""
+        self.saved_length = 0
+        self.last_save = self.last_flag_check = self.last_db_check = time.monotonic()
+        self.cancelled = False
+        self.gone = False  # the row was deleted or taken over by the sweeper
+
+    def run(self) -> None:
+        provider = self.message.provider
+        if provider is None or not provider.is_active:
+            error = ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
+            self._finish(GenerationResult(text="", model=self.message.model, error=error))
+            return
+        loop = asyncio.new_event_loop()
+        result: GenerationResult | None = None
+        try:
+            result = self._drive(loop, _stream(self.message))
+        except Exception as exc:
+            # The type only: exception text could quote the request.
+            kind = type(exc).__name__
+            logger.error("Generation of message %s crashed: %s", self.message.pk, kind)
+            error = ProviderError(ErrorKind.UNKNOWN, "Unexpected error.")
+            result = GenerationResult(text=self.text, model=self.message.model, error=error)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+        if not self.gone:
+            self._finish(result)
+
+    def _drive(
+        self, loop: asyncio.AbstractEventLoop, stream: AsyncIterator[Any]
+    ) -> GenerationResult | None:
+        async def next_item() -> Any:
+            return await stream.__anext__()
+
+        pending: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = loop.create_task(next_item())
+                loop.run_until_complete(asyncio.wait({pending}, timeout=CANCEL_POLL))
+                if pending.done():
+                    try:
+                        item = pending.result()
+                    except StopAsyncIteration:
+                        return None
+                    pending = None
+                    if isinstance(item, GenerationResult):
+                        return item
+                    self._on_delta(item.text)
+                if self._should_stop():
+                    return None
+                self._maybe_save()
+        finally:
+            if pending is not None and not pending.done():
+                # Cancelling the pending read stops the upstream request at once.
+                pending.cancel()
+                loop.run_until_complete(asyncio.wait({pending}))
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                loop.run_until_complete(aclose())
+
+    def _on_delta(self, text: str) -> None:
+        if not text:
+            return
+        self.text += text
+        self.relay.publish(self.message.pk, RelayEvent(len(self.text), text))
+
+    def _should_stop(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_flag_check >= CANCEL_POLL:
+            self.last_flag_check = now
+            self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.pk)
+        if not self.cancelled and now - self.last_db_check >= DB_CANCEL_POLL:
+            self.last_db_check = now
+            flag = (
+                Message.objects.filter(pk=self.message.pk)
+                .values_list("cancel_requested", flat=True)
+                .first()
+            )
+            self.gone = flag is None
+            self.cancelled = bool(flag)
+        return self.cancelled or self.gone
+
+    def _maybe_save(self) -> None:
+        elapsed = time.monotonic() - self.last_save
+        changed = len(self.text) != self.saved_length
+        if (changed and elapsed >= SAVE_INTERVAL) or elapsed >= HEARTBEAT_INTERVAL:
+            updated = Message.objects.filter(
+                pk=self.message.pk, status=Message.Status.STREAMING
+            ).update(content=self.text, updated_at=timezone.now())
+            self.gone = self.gone or not updated
+            self.saved_length = len(self.text)
+            self.last_save = time.monotonic()
+
+    def _finish(self, result: GenerationResult | None) -> None:
+        message = self.message
+        if result is not None and result.text.startswith(self.text) and result.text != self.text:
+            # e.g. a cached answer delivered whole: relay it so readers see it too.
+            self._on_delta(result.text[len(self.text) :])
+        error = result.error if result is not None else None
+        if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
+            status, error = Message.Status.CANCELLED, None
+        elif result is None:
+            status = Message.Status.FAILED
+            error = ProviderError(ErrorKind.UNKNOWN, "The answer ended unexpectedly.")
+        else:
+            status = Message.Status.FAILED if error else Message.Status.COMPLETE
+        usage = result.usage if result is not None else None
+        fields: dict[str, Any] = {
+            "content": self.text,
+            "status": status,
+            "finish_reason": (result.finish_reason if result else "")[:32],
+            "error_kind": error.kind.value if error else "",
+            "error_message": error.message[:500] if error else "",
+            "input_tokens": usage.input_tokens if usage else None,
+            "output_tokens": usage.output_tokens if usage else None,
+            "usage_estimated": usage.estimated if usage else False,
+            "finished_at": timezone.now(),
+            "updated_at": timezone.now(),
+        }
+        if result is not None and result.model:
+            fields["model"] = result.model[:200]
+        updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
+            **fields
+        )
+        if not updated:
+            return
+        for name, value in fields.items():
+            setattr(message, name, value)
+        self._record_usage(result)
+        generation_finished.send(sender=Message, message=message, result=result)
+
+    def _record_usage(self, result: GenerationResult | None) -> None:
+        from usage.services import record_generation
+
+        if result is None:
+            # Stopped before the engine's result: bill what we saw, flagged estimated.
+            usage = Usage(output_tokens=(len(self.text) + 3) // 4, estimated=True)
+            error = ProviderError(ErrorKind.CANCELLED, "Stopped by the user.")
+            result = GenerationResult(self.text, self.message.model, usage=usage, error=error)
+        try:
+            record_generation(
+                provider=self.message.provider,
+                user=self.message.conversation.owner,
+                source="chat",
+                result=result,
+                message=self.message,
+            )
+        except Exception as exc:  # metering must not lose the answer
+            kind = type(exc).__name__
+            logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)

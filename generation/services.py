@@ -1,0 +1,178 @@
+"""Chat workflows that touch several models. Views and tasks call these; keyword-only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from generation.models import Conversation, Message
+from generation.relay import get_relay
+from providers.adapters.base import ChatMessage, GenerationRequest
+from providers.engine import validate_request
+from providers.models import Provider
+from providers.validation import InvalidRequest
+
+
+class SendError(Exception):
+    """The message cannot be sent as asked; `message` is shown next to the composer."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Sent:
+    conversation: Conversation
+    user_message: Message
+    assistant_message: Message
+    created_conversation: bool
+
+
+def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
+    turns: list[ChatMessage] = []
+    for earlier in messages:
+        if earlier.role == Message.Role.ASSISTANT and earlier.status != Message.Status.COMPLETE:
+            continue  # failed and stopped answers are not part of the dialogue
+        if turns and turns[-1].role == earlier.role:
+            # Providers want alternating turns; two user messages in a row become one.
+            turns[-1] = ChatMessage(earlier.role, f"{turns[-1].content}\n\n{earlier.content}")
+        else:
+            turns.append(ChatMessage(earlier.role, earlier.content))
+    return tuple(turns)
+
+
+def build_request(*, message: Message) -> GenerationRequest:
+    """The request an assistant message answers: the conversation up to it."""
+    history = Message.objects.filter(
+        conversation_id=message.conversation_id, id__lt=message.id
+    ).only("role", "content", "status")
+    return GenerationRequest(
+        model=message.model,
+        messages=_turns(history),
+        max_tokens=message.max_tokens,
+        temperature=message.temperature,
+    )
+
+
+def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRequest:
+    # May fetch the provider's model list (cached): never inside a transaction.
+    try:
+        return validate_request(provider, request)
+    except InvalidRequest as exc:
+        raise SendError(exc.message, exc.field) from exc
+
+
+def _enqueue(message_id: int) -> None:
+    from generation.tasks import generate_message
+
+    generate_message(message_id)
+
+
+def send_message(
+    *,
+    user: AbstractBaseUser,
+    conversation: Conversation | None,
+    text: str,
+    provider: Provider,
+    model: str,
+    temperature: float | None,
+    max_tokens: int | None,
+) -> Sent:
+    """Store the user's message and a pending answer; the worker starts after commit."""
+    if not text.strip():
+        raise SendError("Write a message first.", "text")
+    if not provider.is_active:
+        raise SendError("That provider is no longer available.", "provider")
+    prior = list(conversation.messages.only("role", "content", "status")) if conversation else []
+    request = _validate(
+        provider=provider,
+        request=GenerationRequest(
+            model=model or provider.effective_default_model,
+            messages=_turns([*prior, Message(role=Message.Role.USER, content=text)]),
+            max_tokens=max_tokens,
+            temperature=temperature,
+        ),
+    )
+    model = request.model
+    created = conversation is None
+    with transaction.atomic():
+        if conversation is None:
+            conversation = Conversation(owner=user)
+            conversation.title = conversation.title_from(text)
+        conversation.provider = provider
+        conversation.model = model
+        conversation.save()
+        user_message = Message.objects.create(
+            conversation=conversation, role=Message.Role.USER, content=text
+        )
+        assistant = Message(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+            provider=provider,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+        assistant.save()
+        # Only the id crosses the queue: no prompt text in task arguments.
+        transaction.on_commit(lambda: _enqueue(assistant.pk))
+    return Sent(conversation, user_message, assistant, created)
+
+
+def retry_message(*, message: Message) -> Message:
+    """A fresh answer with the same parameters, replacing a failed or stopped one."""
+    if not message.retryable or hasattr(message, "retried_by"):
+        raise SendError("This answer cannot be retried.")
+    provider = message.provider
+    if provider is None or not provider.is_active:
+        raise SendError("That provider is no longer available.", "provider")
+    with transaction.atomic():
+        fresh = Message.objects.create(
+            conversation=message.conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+            provider=provider,
+            model=message.model,
+            temperature=message.temperature,
+            max_tokens=message.max_tokens,
+            retry_of=message,
+        )
+        Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+        transaction.on_commit(lambda: _enqueue(fresh.pk))
+    return fresh
+
+
+def cancel_message(*, message: Message) -> None:
+    """Stop an answer. A pending one stops here; a streaming one is flagged for its worker."""
+    now = timezone.now()
+    relay = get_relay()
+    stopped = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now
+    )
+    if stopped:
+        relay.complete(message.pk)  # wakes the SSE readers waiting for a first token
+        return
+    flagged = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
+        cancel_requested=True
+    )
+    if flagged:
+        relay.request_cancel(message.pk)
+
+
+def rename_conversation(*, conversation: Conversation, title: str) -> None:
+    conversation.title = title.strip()[: Conversation._meta.get_field("title").max_length]
+    conversation.save(update_fields=["title", "updated_at"])
+
+
+def delete_conversation(*, conversation: Conversation) -> None:
+    # Stop the workers first: they notice the row is gone at their next save anyway.
+    for message in conversation.messages.filter(status__in=Message.ACTIVE):
+        cancel_message(message=message)
+    conversation.delete()

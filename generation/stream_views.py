@@ -1,0 +1,135 @@
+"""Async views: the SSE stream of one assistant message, and the model picker.
+
+The stream never starts or restarts generation: it only reads the database row and
+follows the relay. Event ids are text offsets (see relay.py), so a resume from
+`Last-Event-ID` N replays `content[N:]` from the database and then tails the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import aget_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from generation.models import Message
+from generation.relay import get_relay
+from generation.rendering import HEARTBEAT, delta_frame, sse_frame
+from generation.views import render_message
+from providers.engine import alist_models
+from providers.models import Provider
+
+logger = logging.getLogger(__name__)
+
+
+def _heartbeat_seconds() -> float:
+    return float(settings.SWITCHBOARD.get("SSE_HEARTBEAT_SECONDS", 10))
+
+
+def _resume_offset(request: HttpRequest) -> int:
+    # The browser sends Last-Event-ID on its own reconnects; a page (re)load passes
+    # the length of the text it already shows as ?after=.
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
+    return int(raw) if raw.isdigit() else 0
+
+
+def _final_html(message_id: int) -> tuple[str, str] | None:
+    message = Message.objects.select_related("retried_by").filter(pk=message_id).first()
+    if message is None:
+        return None
+    return message.content, render_message(message)
+
+
+async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
+    cursor = min(after, len(message.content))
+    # First: persisted text the client has not seen. The offsets make it exact.
+    if len(message.content) > cursor:
+        yield delta_frame(text=message.content[cursor:], id=len(message.content))
+        cursor = len(message.content)
+    if message.is_active:
+        async for event in get_relay().follow(message.pk, after=cursor, idle=_heartbeat_seconds()):
+            if event is None:
+                yield HEARTBEAT
+                # The relay may have lost this stream (a restart); the row knows.
+                status = (
+                    await Message.objects.filter(pk=message.pk)
+                    .values_list("status", flat=True)
+                    .afirst()
+                )
+                if status not in Message.ACTIVE:
+                    break
+                continue
+            if event.id <= cursor:
+                continue
+            if event.start > cursor:
+                # The relay dropped events we need (trimmed): fill from the database.
+                saved = (
+                    await Message.objects.filter(pk=message.pk)
+                    .values_list("content", flat=True)
+                    .afirst()
+                    or ""
+                )
+                if len(saved) > cursor:
+                    yield delta_frame(text=saved[cursor:], id=len(saved))
+                    cursor = len(saved)
+                if event.id <= cursor or event.start > cursor:
+                    continue  # still a hole: the final event carries the whole text
+            yield delta_frame(text=event.text[cursor - event.start :], id=event.id)
+            cursor = event.id
+    final = await sync_to_async(_final_html)(message.pk)
+    if final is None:
+        return
+    content, html = final
+    if len(content) > cursor:
+        yield delta_frame(text=content[cursor:], id=len(content))
+    # No id on the final event: a reconnect after it resumes from the last delta.
+    yield sse_frame(event="done", data=html)
+
+
+@login_required
+@require_GET
+async def stream(request: HttpRequest, message_id: int) -> HttpResponse:
+    user = await request.auser()
+    message = await aget_object_or_404(
+        Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=user
+    )
+    response = StreamingHttpResponse(
+        _events(message, _resume_offset(request)), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    # nginx and similar proxies must pass each event through at once.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _models_for(provider: Provider) -> list[str]:
+    try:
+        models = list(await alist_models(provider))  # cached by the engine
+    except Exception as exc:  # the picker still offers the default model
+        kind = type(exc).__name__
+        logger.info("Listing models of provider %s failed: %s", provider.pk, kind)
+        models = []
+    default = provider.effective_default_model
+    if default and default not in models:
+        models = [default, *models]
+    return models
+
+
+@login_required
+@require_GET
+async def model_options(request: HttpRequest) -> HttpResponse:
+    try:
+        provider_id = uuid.UUID(request.GET.get("provider", ""))
+    except ValueError:
+        return HttpResponse(status=400)
+    provider = await aget_object_or_404(Provider, pk=provider_id, is_active=True)
+    models = await _models_for(provider)
+    selected = request.GET.get("model") or provider.effective_default_model
+    ctx = {"models": models, "selected": selected}
+    return await sync_to_async(render)(request, "generation/_model_options.html", ctx)

@@ -1,0 +1,82 @@
+"""Recovery for what the queue does not guarantee: lost tasks and killed workers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from generation.models import Message
+from generation.relay import get_relay
+from providers.errors import ErrorKind
+
+logger = logging.getLogger(__name__)
+
+
+def _seconds(name: str, default: int) -> float:
+    return float(getattr(settings, "SWITCHBOARD", {}).get(name, default))
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requeued: list[int]
+    failed: list[int]
+
+
+def sweep_stuck_messages() -> SweepReport:
+    from generation.tasks import generate_message
+
+    now = timezone.now()
+    relay = get_relay()
+    requeue_after = timedelta(seconds=_seconds("PENDING_REQUEUE_SECONDS", 30))
+    give_up_after = timedelta(seconds=_seconds("PENDING_GIVE_UP_SECONDS", 3600))
+    # A live worker saves at least every few seconds (runner.HEARTBEAT_INTERVAL).
+    stale_after = timedelta(seconds=_seconds("STREAMING_STALE_SECONDS", 90))
+
+    failed: list[int] = []
+    never_started = Message.objects.filter(
+        status=Message.Status.PENDING, created_at__lt=now - give_up_after
+    )
+    for message_id in list(never_started.values_list("pk", flat=True)):
+        if _fail(message_id, Message.Status.PENDING, now):
+            failed.append(message_id)
+            relay.complete(message_id)
+
+    requeued: list[int] = []
+    lost = Message.objects.filter(
+        status=Message.Status.PENDING, updated_at__lt=now - requeue_after
+    ).values_list("pk", flat=True)
+    for message_id in list(lost):
+        # Touch first, so one message is re-enqueued at most once per interval; the
+        # claim in the task makes a duplicate harmless anyway.
+        Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(updated_at=now)
+        generate_message(message_id)
+        requeued.append(message_id)
+
+    stale = Message.objects.filter(
+        status=Message.Status.STREAMING, updated_at__lt=now - stale_after
+    ).values_list("pk", flat=True)
+    for message_id in list(stale):
+        if _fail(message_id, Message.Status.STREAMING, now):
+            failed.append(message_id)
+            relay.complete(message_id)
+    if requeued or failed:
+        logger.warning("Sweeper re-enqueued %d and failed %d messages.", len(requeued), len(failed))
+    return SweepReport(requeued, failed)
+
+
+def _fail(message_id: int, status: str, now: object) -> bool:
+    # Conditional on the status we saw, so a worker finishing meanwhile wins. The
+    # partial text stays: it is whatever the worker saved last.
+    return bool(
+        Message.objects.filter(pk=message_id, status=status).update(
+            status=Message.Status.FAILED,
+            error_kind=ErrorKind.TIMEOUT,
+            error_message="The answer was interrupted before it finished.",
+            finished_at=now,
+            updated_at=now,
+        )
+    )

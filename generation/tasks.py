@@ -1,0 +1,21 @@
+"""huey tasks: they take ids only and call a service."""
+
+from __future__ import annotations
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from generation.runner import run_generation
+from generation.sweeper import sweep_stuck_messages
+
+
+@db_task(retries=0, context=False)
+def generate_message(message_id: int) -> None:
+    # No huey retries: a re-run could not re-claim the message anyway; the sweeper
+    # recovers what a crash leaves behind.
+    run_generation(message_id=message_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def sweep_messages() -> None:
+    sweep_stuck_messages()

@@ -1,0 +1,173 @@
+"""The chat pages (HTMX, server-rendered). The SSE stream lives in stream_views.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from generation import services
+from generation.forms import ComposerForm, RenameForm
+from generation.models import Conversation, Message
+from providers.models import Provider
+
+
+def _get_conversation_for_user(request: HttpRequest, conversation_id: int) -> Conversation:
+    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+
+
+def _get_message_for_user(request: HttpRequest, message_id: int) -> Message:
+    return get_object_or_404(
+        Message.objects.select_related("conversation", "retried_by"),
+        pk=message_id,
+        role=Message.Role.ASSISTANT,
+        conversation__owner=request.user,
+    )
+
+
+def _thread(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.select_related("retried_by"))
+
+
+def render_message(message: Message, request: HttpRequest | None = None) -> str:
+    return render_to_string("generation/_message.html", {"message": message}, request=request)
+
+
+def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    providers = list(Provider.objects.filter(is_active=True))
+    provider = conversation.provider if conversation and conversation.provider else None
+    if provider is None or not provider.is_active:
+        provider = providers[0] if providers else None
+    model = conversation.model if conversation and conversation.provider == provider else ""
+    if not model and provider is not None:
+        model = provider.effective_default_model
+    initial = {"provider": provider, "model": model}
+    ctx: dict[str, Any] = {
+        "conversation": conversation,
+        "conversations": request.user.conversations.all()[:200],
+        "thread": _thread(conversation) if conversation else [],
+        "form": ComposerForm(initial=initial),
+        "providers": providers,
+        "selected_provider": provider,
+        "selected_model": initial["model"],
+    }
+    return render(request, "generation/chat.html", ctx)
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return _chat_page(request, None)
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    return _chat_page(request, _get_conversation_for_user(request, conversation_id))
+
+
+def _composer_error(message: str) -> HttpResponse:
+    response = HttpResponse(render_to_string("generation/_composer_error.html", {"error": message}))
+    response["HX-Retarget"] = "#composer-error"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+@login_required
+@require_POST
+def send(request: HttpRequest) -> HttpResponse:
+    conversation = None
+    if raw_id := request.POST.get("conversation", "").strip():
+        if not raw_id.isdigit():
+            return HttpResponseBadRequest()
+        conversation = _get_conversation_for_user(request, int(raw_id))
+    form = ComposerForm(request.POST)
+    if not form.is_valid():
+        first = next(iter(form.errors.values()))[0]
+        return _composer_error(first)
+    data = form.cleaned_data
+    try:
+        sent = services.send_message(
+            user=request.user,
+            conversation=conversation,
+            text=data["text"],
+            provider=data["provider"],
+            model=data["model"].strip(),
+            temperature=data["temperature"],
+            max_tokens=data["max_tokens"],
+        )
+    except services.SendError as exc:
+        return _composer_error(exc.message)
+    url = reverse("generation:conversation", args=[sent.conversation.pk])
+    if not request.htmx:
+        return redirect(url)
+    ctx = {
+        "sent": sent,
+        "conversation": sent.conversation,
+        "conversations": request.user.conversations.all()[:200],
+    }
+    response = render(request, "generation/_sent.html", ctx)
+    if sent.created_conversation:
+        response["HX-Push-Url"] = url
+    return response
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = _get_message_for_user(request, message_id)
+    services.cancel_message(message=message)
+    # The stream's final event replaces the bubble; nothing to swap here.
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = _get_message_for_user(request, message_id)
+    try:
+        fresh = services.retry_message(message=message)
+    except services.SendError as exc:
+        return _composer_error(exc.message)
+    message.refresh_from_db()
+    fresh = Message.objects.select_related("retried_by").get(pk=fresh.pk)
+    html = render_message(message, request) + render_message(fresh, request)
+    return HttpResponse(html)
+
+
+@login_required
+def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _get_conversation_for_user(request, conversation_id)
+    if request.method == "POST":
+        form = RenameForm(request.POST)
+        if form.is_valid():
+            title = form.cleaned_data["title"]
+            services.rename_conversation(conversation=conversation, title=title)
+        template = "generation/_conversation_item.html"
+    elif request.method == "GET":
+        template = "generation/_rename_form.html"
+    else:
+        return HttpResponse(status=405)
+    ctx = {"item": conversation, "conversation": conversation}
+    return render(request, template, ctx)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _get_conversation_for_user(request, conversation_id)
+    services.delete_conversation(conversation=conversation)
+    index_url = reverse("generation:index")
+    own_url = reverse("generation:conversation", args=[conversation_id])
+    if not request.htmx:
+        return redirect(index_url)
+    # The list item swaps itself out; if we are looking at this chat, leave it too.
+    response = HttpResponse("")
+    if (request.htmx.current_url_abs_path or "").startswith(own_url):
+        response["HX-Redirect"] = index_url
+    return response
