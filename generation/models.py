@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -76,6 +77,8 @@ class Message(models.Model):
     # needs exactly content[N:] and nothing else.
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    # Names this message's stream in the relay (ids can be reused by SQLite; this not).
+    stream_key = models.UUIDField(default=uuid.uuid4, editable=False)
     cancel_requested = models.BooleanField(default=False)
     error_kind = models.CharField(max_length=32, choices=ErrorKind.choices, blank=True)
     error_message = models.CharField(max_length=500, blank=True)  # safe to show the user
@@ -106,6 +109,10 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} message {self.pk} ({self.status})"
+
+    @property
+    def relay_key(self) -> str:
+        return self.stream_key.hex
 
     @property
     def is_active(self) -> bool:

@@ -8,6 +8,8 @@ resume exact: a client that saw id N needs `content[N:]`, wherever it comes from
 Two backends behind one interface: in-process (the embedded deployment, where the huey
 consumer threads live in the web server process) and Redis Streams (scale-out, where
 workers are separate processes). `get_relay()` picks one from `settings.REDIS_URL`.
+Streams are named by the message's random `stream_key`, not its id: SQLite can reuse
+the id of a deleted row, and a new message must never see an old message's events.
 The relay is a fan-out of hints; the database row stays the source of truth.
 """
 
@@ -42,18 +44,16 @@ class RelayEvent:
 
 
 class Relay(Protocol):
-    def publish(self, message_id: int, event: RelayEvent) -> None: ...
+    def publish(self, key: str, event: RelayEvent) -> None: ...
 
-    def complete(self, message_id: int) -> None:
+    def complete(self, key: str) -> None:
         """Mark the stream finished: readers drain what is left and stop."""
 
-    def request_cancel(self, message_id: int) -> None: ...
+    def request_cancel(self, key: str) -> None: ...
 
-    def cancel_requested(self, message_id: int) -> bool: ...
+    def cancel_requested(self, key: str) -> bool: ...
 
-    def follow(
-        self, message_id: int, *, after: int, idle: float
-    ) -> AsyncIterator[RelayEvent | None]:
+    def follow(self, key: str, *, after: int, idle: float) -> AsyncIterator[RelayEvent | None]:
         """Yield events with id > after as they arrive, None after `idle` seconds
         without any (time for a heartbeat), and stop once the stream is complete."""
         ...
@@ -79,13 +79,13 @@ class InProcessRelay:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._channels: dict[int, _Channel] = {}
-        self._cancelled: dict[int, float] = {}
+        self._channels: dict[str, _Channel] = {}
+        self._cancelled: dict[str, float] = {}
 
-    def _channel(self, message_id: int) -> _Channel:
-        channel = self._channels.get(message_id)
+    def _channel(self, key: str) -> _Channel:
+        channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[message_id] = _Channel()
+            channel = self._channels[key] = _Channel()
         channel.touched = time.monotonic()
         return channel
 
@@ -98,34 +98,34 @@ class InProcessRelay:
 
     def _collect_garbage(self) -> None:
         now = time.monotonic()
-        for message_id, channel in list(self._channels.items()):
+        for key, channel in list(self._channels.items()):
             ttl = COMPLETED_TTL if channel.completed else ACTIVE_TTL
             if now - channel.touched > ttl and not channel.waiters:
-                del self._channels[message_id]
-        for message_id, at in list(self._cancelled.items()):
+                del self._channels[key]
+        for key, at in list(self._cancelled.items()):
             if now - at > ACTIVE_TTL:
-                del self._cancelled[message_id]
+                del self._cancelled[key]
 
-    def publish(self, message_id: int, event: RelayEvent) -> None:
+    def publish(self, key: str, event: RelayEvent) -> None:
         with self._lock:
-            channel = self._channel(message_id)
+            channel = self._channel(key)
             channel.events.append(event)
             self._notify(channel)
 
-    def complete(self, message_id: int) -> None:
+    def complete(self, key: str) -> None:
         with self._lock:
-            channel = self._channel(message_id)
+            channel = self._channel(key)
             channel.completed = True
             self._notify(channel)
-            self._cancelled.pop(message_id, None)
+            self._cancelled.pop(key, None)
             self._collect_garbage()
 
-    def request_cancel(self, message_id: int) -> None:
+    def request_cancel(self, key: str) -> None:
         with self._lock:
-            self._cancelled[message_id] = time.monotonic()
+            self._cancelled[key] = time.monotonic()
 
-    def cancel_requested(self, message_id: int) -> bool:
-        return message_id in self._cancelled
+    def cancel_requested(self, key: str) -> bool:
+        return key in self._cancelled
 
     def _events_after(self, channel: _Channel, after: int) -> list[RelayEvent]:
         # Walk back from the newest event: a reader usually needs only the last few.
@@ -138,12 +138,12 @@ class InProcessRelay:
         return found
 
     async def follow(
-        self, message_id: int, *, after: int, idle: float
+        self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
         loop = asyncio.get_running_loop()
         while True:
             with self._lock:
-                channel = self._channel(message_id)
+                channel = self._channel(key)
                 events = self._events_after(channel, after)
                 completed = channel.completed
                 future: asyncio.Future[None] | None = None

@@ -20,12 +20,12 @@ logger = logging.getLogger(__name__)
 PREFIX = "switchboard:relay:"
 
 
-def _stream_key(message_id: int) -> str:
-    return f"{PREFIX}{message_id}"
+def _stream_name(key: str) -> str:
+    return f"{PREFIX}{key}"
 
 
-def _cancel_key(message_id: int) -> str:
-    return f"{PREFIX}{message_id}:cancel"
+def _cancel_name(key: str) -> str:
+    return f"{PREFIX}{key}:cancel"
 
 
 class RedisRelay:
@@ -33,44 +33,44 @@ class RedisRelay:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
 
-    def publish(self, message_id: int, event: RelayEvent) -> None:
-        key = _stream_key(message_id)
+    def publish(self, key: str, event: RelayEvent) -> None:
+        name = _stream_name(key)
         pipe = self._client.pipeline(transaction=False)
-        pipe.xadd(key, {"t": event.text}, id=f"{event.id}-0", maxlen=MAX_EVENTS, approximate=True)
-        pipe.expire(key, int(ACTIVE_TTL))
+        pipe.xadd(name, {"t": event.text}, id=f"{event.id}-0", maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(name, int(ACTIVE_TTL))
         try:
             pipe.execute()
         except redis.ResponseError:
             # An id at or below the stream's top: a duplicate publish. Readers already
             # have that text, and the database keeps the truth.
-            logger.warning("Relay refused an out-of-order event for message %s.", message_id)
+            logger.warning("Relay refused an out-of-order event for stream %s.", key)
 
-    def complete(self, message_id: int) -> None:
-        key = _stream_key(message_id)
+    def complete(self, key: str) -> None:
+        name = _stream_name(key)
         pipe = self._client.pipeline(transaction=False)
-        pipe.xadd(key, {"done": "1"}, id="*", maxlen=MAX_EVENTS, approximate=True)
-        pipe.expire(key, int(COMPLETED_TTL))
-        pipe.delete(_cancel_key(message_id))
+        pipe.xadd(name, {"done": "1"}, id="*", maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(name, int(COMPLETED_TTL))
+        pipe.delete(_cancel_name(key))
         pipe.execute()
 
-    def request_cancel(self, message_id: int) -> None:
-        self._client.set(_cancel_key(message_id), "1", ex=int(ACTIVE_TTL))
+    def request_cancel(self, key: str) -> None:
+        self._client.set(_cancel_name(key), "1", ex=int(ACTIVE_TTL))
 
-    def cancel_requested(self, message_id: int) -> bool:
-        return bool(self._client.exists(_cancel_key(message_id)))
+    def cancel_requested(self, key: str) -> bool:
+        return bool(self._client.exists(_cancel_name(key)))
 
     async def follow(
-        self, message_id: int, *, after: int, idle: float
+        self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
         # A connection per reader: a blocking XREAD holds its connection anyway, and
         # asyncio clients belong to the loop that made them.
         client = aioredis.from_url(self.url, decode_responses=True)
-        key = _stream_key(message_id)
+        name = _stream_name(key)
         cursor = f"{after}-0"
         try:
             while True:
                 reply = await client.xread(
-                    {key: cursor}, count=1000, block=max(1, int(idle * 1000))
+                    {name: cursor}, count=1000, block=max(1, int(idle * 1000))
                 )
                 if not reply:
                     yield None

@@ -40,15 +40,15 @@ def run_generation(*, message_id: int) -> None:
     if not claimed:
         logger.info("Message %s was already claimed or stopped; nothing to do.", message_id)
         return
+    related = Message.objects.select_related("provider", "conversation__owner")
+    message = related.filter(pk=message_id).first()
+    if message is None:
+        return  # deleted with its conversation while we started
     relay = get_relay()
     try:
-        related = Message.objects.select_related("provider", "conversation__owner")
-        message = related.get(pk=message_id)
         _Generation(message, relay).run()
-    except Message.DoesNotExist:
-        pass  # deleted with its conversation while we started
     finally:
-        relay.complete(message_id)
+        relay.complete(message.relay_key)
 
 
 def _stream(message: Message) -> AsyncIterator[TextDelta | GenerationResult]:
@@ -126,13 +126,13 @@ class _Generation:
         if not text:
             return
         self.text += text
-        self.relay.publish(self.message.pk, RelayEvent(len(self.text), text))
+        self.relay.publish(self.message.relay_key, RelayEvent(len(self.text), text))
 
     def _should_stop(self) -> bool:
         now = time.monotonic()
         if now - self.last_flag_check >= CANCEL_POLL:
             self.last_flag_check = now
-            self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.pk)
+            self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.relay_key)
         if not self.cancelled and now - self.last_db_check >= DB_CANCEL_POLL:
             self.last_db_check = now
             flag = (

@@ -157,13 +157,13 @@ def cancel_message(*, message: Message) -> None:
         status=Message.Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now
     )
     if stopped:
-        relay.complete(message.pk)  # wakes the SSE readers waiting for a first token
+        relay.complete(message.relay_key)  # wakes the SSE readers waiting for a first token
         return
     flagged = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
         cancel_requested=True
     )
     if flagged:
-        relay.request_cancel(message.pk)
+        relay.request_cancel(message.relay_key)
 
 
 def rename_conversation(*, conversation: Conversation, title: str) -> None:

@@ -47,13 +47,15 @@ def _final_html(message_id: int) -> tuple[str, str] | None:
 
 
 async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
-    cursor = min(after, len(message.content))
+    # The client may be ahead of the database (saves lag the relay): trust its offset.
+    cursor = after
     # First: persisted text the client has not seen. The offsets make it exact.
     if len(message.content) > cursor:
         yield delta_frame(text=message.content[cursor:], id=len(message.content))
         cursor = len(message.content)
     if message.is_active:
-        async for event in get_relay().follow(message.pk, after=cursor, idle=_heartbeat_seconds()):
+        events = get_relay().follow(message.relay_key, after=cursor, idle=_heartbeat_seconds())
+        async for event in events:
             if event is None:
                 yield HEARTBEAT
                 # The relay may have lost this stream (a restart); the row knows.

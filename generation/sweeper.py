@@ -40,10 +40,10 @@ def sweep_stuck_messages() -> SweepReport:
     never_started = Message.objects.filter(
         status=Message.Status.PENDING, created_at__lt=now - give_up_after
     )
-    for message_id in list(never_started.values_list("pk", flat=True)):
+    for message_id, key in list(never_started.values_list("pk", "stream_key")):
         if _fail(message_id, Message.Status.PENDING, now):
             failed.append(message_id)
-            relay.complete(message_id)
+            relay.complete(key.hex)
 
     requeued: list[int] = []
     lost = Message.objects.filter(
@@ -58,11 +58,11 @@ def sweep_stuck_messages() -> SweepReport:
 
     stale = Message.objects.filter(
         status=Message.Status.STREAMING, updated_at__lt=now - stale_after
-    ).values_list("pk", flat=True)
-    for message_id in list(stale):
+    ).values_list("pk", "stream_key")
+    for message_id, key in list(stale):
         if _fail(message_id, Message.Status.STREAMING, now):
             failed.append(message_id)
-            relay.complete(message_id)
+            relay.complete(key.hex)
     if requeued or failed:
         logger.warning("Sweeper re-enqueued %d and failed %d messages.", len(requeued), len(failed))
     return SweepReport(requeued, failed)

@@ -1,0 +1,198 @@
+"""Fixtures for the chat: users, providers on the fake upstream, a real huey consumer,
+the relay backend under test, and an SSE reader over Django's AsyncClient."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, override_settings
+
+from config.embedded_worker import EmbeddedConsumer
+from generation import relay as relay_module
+from providers.fake_upstream import Knobs
+from providers.models import Provider
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("mallory", password="pw-mallory-123")
+
+
+@pytest.fixture
+def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
+    """A Provider on the fake upstream; knobs ("delay=5&tokens=20") go in its base URL."""
+    made = 0
+
+    def make(knobs: str = "", key: str = "sk-test-0123456789", **fields: object) -> Provider:
+        nonlocal made
+        made += 1
+        fields.setdefault("name", f"Fake {made}")
+        fields.setdefault("kind", "openai")
+        fields.setdefault("default_model", "fake-model")
+        provider = Provider(base_url=fake_upstream.openai_base_url(knobs), **fields)
+        provider.set_api_key(key)
+        provider.save()
+        return provider
+
+    return make
+
+
+def expected_text(tokens: int, seed: int = 0) -> str:
+    return "".join(Knobs(tokens=tokens, seed=seed).text_tokens())
+
+
+@pytest.fixture
+def huey_consumer() -> Iterator[EmbeddedConsumer]:
+    """A real consumer (threads, like the embedded deployment), not immediate mode."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.storage.flush_queue()
+    consumer = EmbeddedConsumer(
+        HUEY,
+        workers=2,
+        worker_type="thread",
+        periodic=False,
+        # Whatever the storage class, do not let polling backoff slow the tests.
+        initial_delay=0.005,
+        backoff=1.0,
+        max_delay=0.005,
+        check_worker_health=False,
+    )
+    consumer.start()
+    yield consumer
+    consumer.stop(graceful=True)
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def relay_backend(request) -> Iterator[str]:
+    """Runs a test once on the in-process relay and once on Redis Streams."""
+    url = REDIS_TEST_URL if request.param == "redis" else ""
+    with override_settings(REDIS_URL=url):
+        relay_module._relays.pop(url, None)  # a fresh relay per test
+        yield request.param
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+@dataclass
+class SSEEvent:
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    comment: bool = False
+
+
+@dataclass
+class SSEResult:
+    status: int
+    headers: dict[str, str]
+    events: list[SSEEvent] = field(default_factory=list)
+    raw: str = ""
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each delta
+
+    @property
+    def deltas(self) -> list[SSEEvent]:
+        return [e for e in self.events if e.event == "delta"]
+
+    @property
+    def text(self) -> str:
+        return "".join(html.unescape(e.data) for e in self.deltas)
+
+    @property
+    def done(self) -> SSEEvent | None:
+        return next((e for e in self.events if e.event == "done"), None)
+
+
+def parse_block(block: str) -> SSEEvent:
+    event = SSEEvent()
+    data: list[str] = []
+    for line in block.split("\n"):
+        if line.startswith(":"):
+            event.comment = True
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event.event = value
+        elif name == "id":
+            event.id = value
+    event.data = "\n".join(data)
+    return event
+
+
+async def _read(
+    client: AsyncClient, url: str, headers: dict[str, str], max_deltas: int | None, limit: float
+) -> SSEResult:
+    response = await client.get(url, headers=headers)
+    result = SSEResult(response.status_code, dict(response.headers.items()))
+    if not getattr(response, "streaming", False):
+        result.raw = response.content.decode()
+        return result
+    buffer = ""
+    iterator = aiter(response.streaming_content)
+    try:
+        async with asyncio.timeout(limit):
+            async for chunk in iterator:
+                text = chunk.decode() if isinstance(chunk, bytes) else chunk
+                result.raw += text
+                buffer += text
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    event = parse_block(block)
+                    result.events.append(event)
+                    if event.event == "delta":
+                        result.arrivals.append(time.monotonic())
+                    if max_deltas is not None and len(result.deltas) >= max_deltas:
+                        return result
+    finally:
+        # Stop reading like a browser closing the tab.
+        await iterator.aclose()
+    return result
+
+
+@pytest.fixture
+def read_sse(client, user) -> Callable[..., SSEResult]:
+    """Log in and read an SSE stream to its end (or for `max_deltas` delta events)."""
+    client.force_login(user)
+    cookies = client.cookies
+
+    def read(
+        url: str,
+        *,
+        last_event_id: str | None = None,
+        max_deltas: int | None = None,
+        as_user=None,
+        limit: float = 15.0,
+    ) -> SSEResult:
+        async_client = AsyncClient()
+        if as_user is not None:
+            async_client.force_login(as_user)
+        else:
+            async_client.cookies = cookies
+        headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+        return async_to_sync(_read)(async_client, url, headers, max_deltas, limit)
+
+    return read
