@@ -6,13 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
 from django.core.cache import cache
 
+from providers.adapters.clients import run_in_own_loop
 from providers.cache import models_key
 from providers.errors import ProviderError
-from providers.models_list import fetch_models
-from providers.retry import switchboard_setting
+from providers.models_list import fetch_models, models_cache_seconds
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -33,16 +32,29 @@ async def atest_connection(provider: Provider) -> ConnectionCheck:
     try:
         models = await fetch_models(provider)
     except ProviderError as error:
-        return ConnectionCheck(False, _ms_since(started), error.kind.value, error.message)
-    timeout = int(switchboard_setting("MODELS_CACHE_SECONDS"))
-    await cache.aset(models_key(provider), models, timeout=timeout)
-    message = f"Connected; the provider lists {len(models)} models."
-    return ConnectionCheck(True, _ms_since(started), message=message, model_count=len(models))
+        return _failed(started, error)
+    await cache.aset(models_key(provider), models, timeout=models_cache_seconds())
+    return _succeeded(started, models)
 
 
 def test_connection(provider: Provider) -> ConnectionCheck:
     """`atest_connection` for sync code (the admin action)."""
-    return async_to_sync(atest_connection)(provider)
+    started = time.monotonic()
+    try:
+        models = run_in_own_loop(fetch_models(provider))
+    except ProviderError as error:
+        return _failed(started, error)
+    cache.set(models_key(provider), models, timeout=models_cache_seconds())
+    return _succeeded(started, models)
+
+
+def _succeeded(started: float, models: list[str]) -> ConnectionCheck:
+    message = f"Connected; the provider lists {len(models)} models."
+    return ConnectionCheck(True, _ms_since(started), message=message, model_count=len(models))
+
+
+def _failed(started: float, error: ProviderError) -> ConnectionCheck:
+    return ConnectionCheck(False, _ms_since(started), error.kind.value, error.message)
 
 
 def _ms_since(started: float) -> int:

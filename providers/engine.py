@@ -8,6 +8,8 @@ Other apps call these, never an adapter directly:
 - ``await generate(provider, request)``: the same, not streamed
 - ``list_models(provider)`` / ``await alist_models(provider)``: cached
 - ``test_connection(provider)`` / ``await atest_connection(provider)``
+- ``await aclose_clients()``: close the SDK clients of the running loop; call it before
+  closing an event loop you created (clients are pooled per loop)
 
 Invalid requests raise `InvalidRequest` before any upstream call; upstream failures
 never raise, they come back as ``result.error``.
@@ -21,8 +23,6 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
-
 from providers import cache as response_cache
 from providers.adapters import get_adapter
 from providers.adapters.base import (
@@ -32,10 +32,11 @@ from providers.adapters.base import (
     StreamItem,
     TextDelta,
 )
+from providers.adapters.clients import aclose_clients
 from providers.adapters.common import estimate_usage, prompt_chars
 from providers.adapters.error_mapping import provider_error
 from providers.connection import atest_connection, test_connection
-from providers.errors import ErrorKind
+from providers.errors import ErrorKind, ProviderError
 from providers.models_list import alist_models, cached_models, list_models
 from providers.retry import RetryPolicy
 from providers.validation import InvalidRequest, check_request
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidRequest",
+    "aclose_clients",
     "alist_models",
     "atest_connection",
     "avalidate_request",
@@ -65,23 +67,23 @@ def validate_request(provider: Provider, request: GenerationRequest) -> Generati
         asyncio.get_running_loop()
         known = cached_models(provider)  # inside a loop: never block it on a fetch
     except RuntimeError:
-        known = _models_or_none(provider)
+        known = _models_or_none(list_models, provider)
     return check_request(provider, request, known)
 
 
 async def avalidate_request(provider: Provider, request: GenerationRequest) -> GenerationRequest:
     check_request(provider, request, known_models=None)
-    return check_request(provider, request, await _amodels_or_none(provider))
-
-
-def _models_or_none(provider: Provider) -> list[str] | None:
-    return async_to_sync(_amodels_or_none)(provider)
-
-
-async def _amodels_or_none(provider: Provider) -> list[str] | None:
     try:
-        return await alist_models(provider)
-    except Exception:
+        known = await alist_models(provider)
+    except ProviderError:
+        known = None  # no published list, or it could not be fetched: skip the check
+    return check_request(provider, request, known)
+
+
+def _models_or_none(fetch: Callable[[Provider], list[str]], provider: Provider) -> list[str] | None:
+    try:
+        return fetch(provider)
+    except ProviderError:
         return None  # no published list, or it could not be fetched: skip the check
 
 

@@ -59,7 +59,9 @@ class AnthropicAdapter:
         if request.system:
             params["system"] = request.system
         if request.temperature is not None:
-            params["temperature"] = request.temperature
+            # This SDK version no longer models `temperature`; the Messages API takes it in
+            # the body, so it goes there as given (0 stays 0).
+            params["extra_body"] = {"temperature": request.temperature}
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 ClientT = TypeVar("ClientT")
+T = TypeVar("T")
 
 # Between two bytes of a response; the engine's deadline bounds a whole call.
 READ_TIMEOUT_SECONDS = 120.0
@@ -57,3 +58,27 @@ def http_client() -> httpx2.AsyncClient:
         timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
         limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
     )
+
+
+async def aclose_clients() -> None:
+    """Close the clients built on the running loop. Call it before closing a loop you made."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        per_loop = _clients.pop(loop, {})
+    for client in per_loop.values():
+        await client.close()
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` from sync code in a private loop, closing its clients at the end.
+
+    Used by the sync wrappers (the admin, sync views), whose thread has no running loop.
+    """
+
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            await aclose_clients()
+
+    return asyncio.run(main())

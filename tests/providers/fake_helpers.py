@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 from providers.adapters.base import ChatMessage, GenerationRequest, GenerationResult, TextDelta
+from providers.adapters.clients import aclose_clients
 from providers.fake_upstream import FakeUpstream
 from providers.models import Provider
 
 TEST_KEY = "sk-test-0123456789abcdef"
+T = TypeVar("T")
 
 # How each provider kind reaches the fake: OpenAI-style base URLs end in /v1.
 BASE_URLS: dict[str, Callable[[FakeUpstream, str], str]] = {
@@ -62,3 +66,15 @@ async def collect(items: AsyncIterator[object]) -> tuple[list[str], GenerationRe
 def generation_calls(fake: FakeUpstream) -> int:
     """Requests to a generation endpoint (not the models list)."""
     return sum(1 for r in fake.requests if r.path in ("/v1/chat/completions", "/v1/messages"))
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, closing the pooled SDK clients before the loop goes (as workers must)."""
+
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            await aclose_clients()
+
+    return asyncio.run(main())
