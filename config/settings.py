@@ -206,6 +206,14 @@ SWITCHBOARD = {
     # Upper bound for max_tokens accepted from users and the API.
     "MAX_TOKENS_CAP": env.int("MAX_TOKENS_CAP", default=8192),
     "MAX_PROMPT_CHARS": env.int("MAX_PROMPT_CHARS", default=200_000),
+    # Upstream calls (providers.engine): attempts per call including the first, the
+    # backoff step and cap between attempts, and the deadline for a whole call.
+    "RETRY_MAX_ATTEMPTS": 3,
+    "RETRY_BASE_DELAY_SECONDS": 0.5,
+    "RETRY_MAX_DELAY_SECONDS": 20.0,
+    "CALL_DEADLINE_SECONDS": 300.0,
+    # How long a provider's models list is cached.
+    "MODELS_CACHE_SECONDS": 600,
 }
 
 # Run the huey consumer inside the web process (the embedded deployment).
