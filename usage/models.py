@@ -28,6 +28,11 @@ def nanos_to_usd(nanos: int | None) -> Decimal | None:
     return Decimal(nanos) / NANOS_PER_USD
 
 
+def usd_text(nanos: int) -> str:
+    """Exact plain-notation USD text: 2_660_000 -> "0.00266", 0 -> "0" (never "0E-9")."""
+    return format((Decimal(nanos) / NANOS_PER_USD).normalize(), "f")
+
+
 class Source(models.TextChoices):
     CHAT = "chat", "Chat"
     API = "api", "API"
@@ -145,8 +150,9 @@ class UsageDaily(models.Model):
     day = models.DateField()
     provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE)
     model = models.CharField(max_length=200)
+    # SET_NULL like UsageRecord.user, so deleting a user keeps rollup == raw rows.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     source = models.CharField(max_length=16, choices=Source.choices)
     outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)

@@ -1,0 +1,145 @@
+"""Admin for prices, budgets and the read-only usage records (with the report page)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import URLPattern, path
+
+from usage.admin_views import usage_report
+from usage.models import (
+    CURRENCY,
+    BudgetDefault,
+    ModelPrice,
+    Reservation,
+    UsageDaily,
+    UsageRecord,
+    UserBudget,
+)
+from usage.rollup import complete_through, day_start
+from usage.templatetags.usage_format import usd
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = [
+        "model",
+        "match",
+        "provider_kind",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "currency",
+        "valid_from",
+    ]
+    list_filter = ["provider_kind", "match"]
+    search_fields = ["model"]
+    ordering = ["provider_kind", "model", "-valid_from"]
+
+
+class ModelFilter(admin.SimpleListFilter):
+    """Models seen in usage, read from the small rollup table plus the unrolled days."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        names = set(UsageDaily.objects.values_list("model", flat=True).distinct())
+        done = complete_through()
+        recent = UsageRecord.objects.all()
+        if done is not None:
+            recent = recent.filter(created_at__gte=day_start(done + timedelta(days=1)))
+        names |= set(recent.values_list("model", flat=True).distinct())
+        return [(n, n) for n in sorted(names)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    change_list_template = "admin/usage/usagerecord/change_list.html"
+    list_display = [
+        "created_at",
+        "provider",
+        "model",
+        "user",
+        "source",
+        "outcome",
+        "attempt_number",
+        "input_tokens",
+        "output_tokens",
+        "cache_hit",
+        "tokens_estimated",
+        "cost_display",
+    ]
+    list_filter = [
+        ("created_at", admin.DateFieldListFilter),
+        "provider",
+        ModelFilter,
+        "user",
+        "source",
+        "outcome",
+        "cache_hit",
+    ]
+    list_select_related = ["provider", "user"]
+    search_fields = ["request_id"]
+    # A million rows: skip the unfiltered COUNT(*) the paginator would otherwise add.
+    show_full_result_count = False
+
+    @admin.display(description=f"Cost ({CURRENCY})", ordering="cost_nanos")
+    def cost_display(self, obj: UsageRecord) -> str:
+        return "unknown (unpriced)" if obj.cost is None else f"{usd(obj.cost, 6)} {CURRENCY}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        report = path(
+            "report/",
+            self.admin_site.admin_view(usage_report),
+            name="usage_usagerecord_report",
+        )
+        return [report, *super().get_urls()]
+
+
+@admin.register(UserBudget)
+class UserBudgetAdmin(admin.ModelAdmin):
+    list_display = ["user", "monthly_limit"]
+    autocomplete_fields = ["user"]
+    search_fields = ["user__username"]
+
+
+@admin.register(BudgetDefault)
+class BudgetDefaultAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "monthly_limit"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row only: the default for everyone.
+        return not BudgetDefault.objects.exists() and super().has_add_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: BudgetDefault, form, change: bool) -> None:
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "model", "amount_nanos", "actual_nanos", "status"]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

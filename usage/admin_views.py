@@ -1,0 +1,117 @@
+"""The staff usage report page and its CSV exports (mounted by UsageRecordAdmin.get_urls)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from usage import exports, reports
+from usage.charts import cost_tokens_chart
+from usage.forms import ReportForm
+from usage.models import CURRENCY, ModelPrice
+from usage.rollup import complete_through
+
+# (table name, group key, label column header, query parameter holding its sort)
+BREAKDOWNS = [
+    ("provider", "provider_id", "Provider", "sort_provider"),
+    ("model", "model", "Model", "sort_model"),
+    ("user", "user_id", "User", "sort_user"),
+]
+COLUMNS = [
+    ("label", None),
+    ("requests", "Requests"),
+    ("input", "Tokens in"),
+    ("output", "Tokens out"),
+    ("cost", f"Cost ({CURRENCY})"),
+    ("errors", "Error rate"),
+    ("cache", "Cache hits"),
+]
+
+
+def _sort_headers(params: QueryDict, param: str, current: str, label: str) -> list[dict]:
+    """Header links for one table: clicking a column sorts by it, again reverses it."""
+    headers = []
+    for key, title in COLUMNS:
+        q = params.copy()
+        q.pop("export", None)
+        active = current.lstrip("-") == key
+        descending = current.startswith("-")
+        # Text sorts A-Z first; numbers biggest first; clicking the active column flips.
+        first = key if key == "label" else f"-{key}"
+        q[param] = (key if descending else f"-{key}") if active else first
+        headers.append(
+            {
+                "title": title or label,
+                "url": "?" + q.urlencode(),
+                "arrow": ("▼" if descending else "▲") if active else "",
+                "numeric": key != "label",
+            }
+        )
+    return headers
+
+
+def _export_url(params: QueryDict, what: str) -> str:
+    q = params.copy()
+    q["export"] = what
+    return "?" + q.urlencode()
+
+
+def usage_report(request: HttpRequest) -> HttpResponse:
+    # admin_view has already required an active staff user; viewing usage also needs
+    # the model's view permission (a superuser has it).
+    if not request.user.has_perm("usage.view_usagerecord"):
+        raise PermissionDenied
+    form = ReportForm(request.GET or None)
+    query = form.to_query()
+    export = request.GET.get("export", "")
+    if export == "records":
+        return exports.records_csv(query)
+
+    report = reports.build(query)
+    tables = []
+    for name, group, label, param in BREAKDOWNS:
+        sort = request.GET.get(param, reports.DEFAULT_SORT)
+        if sort.lstrip("-") not in reports.SORT_KEYS:
+            sort = reports.DEFAULT_SORT
+        rows = report.breakdown(group, sort)
+        if export == name:
+            return exports.breakdown_csv(name, label.lower(), rows, query)
+        tables.append(
+            {
+                "name": name,
+                "label": label,
+                "rows": rows,
+                "headers": _sort_headers(request.GET, param, sort, label),
+                "export_url": _export_url(request.GET, name),
+            }
+        )
+    days = reports.daily(query)
+    if export == "day":
+        return exports.breakdown_csv("day", "day", days, query)
+
+    model_rows = tables[1]["rows"]
+    context = {
+        **admin.site.each_context(request),
+        "title": "Usage report",
+        "form": form,
+        "query": query,
+        "totals": report.totals,
+        "percentiles": reports.percentiles(query),
+        "sample_limit": reports.PERCENTILE_SAMPLE,
+        "chart": cost_tokens_chart(days),
+        "days": days,
+        "tables": tables,
+        "unpriced_models": [r for r in model_rows if r.totals.unpriced],
+        "model_names": sorted(
+            {r.label for r in model_rows} | set(ModelPrice.objects.values_list("model", flat=True))
+        ),
+        "records_export_url": _export_url(request.GET, "records"),
+        "day_export_url": _export_url(request.GET, "day"),
+        "rollup_through": complete_through(),
+        "currency": CURRENCY,
+        "time_zone": timezone.get_current_timezone_name(),
+    }
+    return TemplateResponse(request, "admin/usage/report.html", context)

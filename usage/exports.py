@@ -1,0 +1,125 @@
+"""CSV exports of the report: the filtered raw records (streamed) and each breakdown.
+
+Breakdown CSVs are written from the same `Row` objects the page renders, so they match
+the page; costs carry full precision (the page rounds to 4 decimals for reading).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+
+from usage.models import CURRENCY, usd_text
+from usage.reports import ReportQuery, Row
+
+BREAKDOWN_HEADER = [
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "output_tokens",
+    "total_tokens",
+    f"cost_{CURRENCY.lower()}",
+    "unpriced_requests",
+    "errors",
+    "refused_over_budget",
+    "cache_hits",
+    "error_rate_pct",
+    "cache_hit_rate_pct",
+]
+RECORD_FIELDS = [
+    "created_at",
+    "provider__name",
+    "model",
+    "user__username",
+    "source",
+    "outcome",
+    "attempt_number",
+    "status_code",
+    "cache_hit",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "output_tokens",
+    "total_tokens",
+    "tokens_estimated",
+    "ttft_ms",
+    "latency_ms",
+    "cost_nanos",
+    "request_id",
+]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _filename(name: str, q: ReportQuery) -> str:
+    return f"usage-{name}-{q.first_day.isoformat()}-{q.last_day.isoformat()}.csv"
+
+
+def _none_blank(value: object) -> object:
+    return "" if value is None else value
+
+
+def breakdown_rows(label_header: str, rows: list[Row]) -> list[list[object]]:
+    out: list[list[object]] = [[label_header, *BREAKDOWN_HEADER]]
+    for row in rows:
+        t = row.totals
+        out.append(
+            [
+                row.label,
+                t.requests,
+                t.input_tokens,
+                t.cached_input_tokens,
+                t.cache_write_tokens,
+                t.reasoning_tokens,
+                t.output_tokens,
+                t.total_tokens,
+                usd_text(t.cost_nanos),
+                t.unpriced,
+                t.errors,
+                t.refused,
+                t.cache_hits,
+                _none_blank(t.error_rate),
+                _none_blank(t.cache_hit_rate),
+            ]
+        )
+    return out
+
+
+def breakdown_csv(name: str, label_header: str, rows: list[Row], q: ReportQuery) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(name, q)}"'
+    csv.writer(response).writerows(breakdown_rows(label_header, rows))
+    return response
+
+
+def _record_lines(q: ReportQuery) -> Iterator[list[object]]:
+    header = [f.replace("__", "_") for f in RECORD_FIELDS]
+    header[header.index("cost_nanos")] = f"cost_{CURRENCY.lower()}"
+    yield header
+    cost_at = RECORD_FIELDS.index("cost_nanos")
+    records = q.raw_records().order_by("created_at", "id").values_list(*RECORD_FIELDS)
+    for values in records.iterator(chunk_size=2000):
+        line = list(values)
+        line[0] = timezone.localtime(line[0]).isoformat()
+        nanos = line[cost_at]
+        # Blank = unknown cost (an unpriced model), which is not the same as 0.
+        line[cost_at] = "" if nanos is None else usd_text(nanos)
+        yield [_none_blank(v) for v in line]
+
+
+def records_csv(q: ReportQuery) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(line) for line in _record_lines(q)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_filename("records", q)}"'
+    return response

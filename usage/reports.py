@@ -1,0 +1,253 @@
+"""The staff usage report: totals, per-day series and breakdowns, aggregated in the database.
+
+Closed days come from the UsageDaily rollup, the rest (today, and any day the rollup
+task has not reached) from raw UsageRecord rows; the two partial aggregates are added
+per group key. Only aggregated rows (days, providers, models, users) reach Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from providers.models import Provider
+from usage.models import OUTCOME_OVER_BUDGET, UsageDaily, UsageRecord, nanos_to_usd
+from usage.rollup import complete_through, day_start, raw_metrics, rollup_metrics, unprefixed
+
+# Percentiles are computed over the most recent upstream attempts in range, at most this
+# many: exact for smaller ranges, a bounded sample (and labelled so) for larger ones.
+PERCENTILE_SAMPLE = 5000
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    first_day: date
+    last_day: date  # inclusive, local days in settings.TIME_ZONE
+    provider_id: uuid.UUID | None = None
+    model: str = ""
+    user_id: int | None = None
+    source: str = ""
+    outcome: str = ""
+
+    def dimension_filter(self) -> dict[str, object]:
+        wanted = {
+            "provider_id": self.provider_id,
+            "model": self.model,
+            "user_id": self.user_id,
+            "source": self.source,
+            "outcome": self.outcome,
+        }
+        return {k: v for k, v in wanted.items() if v not in (None, "")}
+
+    def raw_records(self) -> QuerySet[UsageRecord]:
+        """Every raw record in range and filter (for the CSV and the percentiles)."""
+        return UsageRecord.objects.filter(
+            created_at__gte=day_start(self.first_day),
+            created_at__lt=day_start(self.last_day + timedelta(days=1)),
+            **self.dimension_filter(),
+        )
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_nanos: int = 0  # priced records only; `unpriced` counts the others
+    unpriced: int = 0
+    errors: int = 0
+    refused: int = 0
+    cache_hits: int = 0
+
+    def add(self, row: dict[str, object]) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + int(row.get(f.name) or 0))
+
+    def merge(self, other: Totals) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def cost(self) -> Decimal:
+        return nanos_to_usd(self.cost_nanos) or Decimal(0)
+
+    def _rate(self, part: int) -> Decimal | None:
+        if not self.requests:
+            return None
+        return (Decimal(part) * 100 / self.requests).quantize(Decimal("0.1"))
+
+    @property
+    def error_rate(self) -> Decimal | None:
+        return self._rate(self.errors)
+
+    @property
+    def cache_hit_rate(self) -> Decimal | None:
+        return self._rate(self.cache_hits)
+
+
+@dataclass
+class Row:
+    key: object
+    label: str
+    totals: Totals = field(default_factory=Totals)
+
+
+def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet]]:
+    """(is_rollup, queryset) parts that together cover the range exactly once."""
+    dims = q.dimension_filter()
+    done = complete_through()
+    parts: list[tuple[bool, QuerySet]] = []
+    raw_first = q.first_day
+    if done is not None and q.first_day <= done:
+        last = min(q.last_day, done)
+        parts.append((True, UsageDaily.objects.filter(day__gte=q.first_day, day__lte=last, **dims)))
+        raw_first = last + timedelta(days=1)
+    if raw_first <= q.last_day:
+        raw = UsageRecord.objects.filter(
+            created_at__gte=day_start(raw_first),
+            created_at__lt=day_start(q.last_day + timedelta(days=1)),
+            **dims,
+        )
+        parts.append((False, raw))
+    return parts
+
+
+# The breakdown dimensions: one grouped query by all three serves the totals and all
+# three tables (folded in Python over at most providers x models x users group rows).
+GROUPS = ("provider_id", "model", "user_id")
+
+
+def aggregate(q: ReportQuery, group: tuple[str, ...] = ()) -> dict[tuple, Totals]:
+    """Totals per combination of `group` fields (GROUPS and/or "day"); () = overall."""
+    out: dict[tuple, Totals] = {}
+    for is_rollup, qs in _sources(q):
+        metrics = rollup_metrics() if is_rollup else raw_metrics()
+        if not group:
+            rows = [qs.aggregate(**metrics)]
+        else:
+            if "day" in group and not is_rollup:
+                tz = timezone.get_current_timezone()
+                qs = qs.annotate(day=TruncDate("created_at", tzinfo=tz))
+            rows = qs.values(*group).annotate(**metrics).order_by()
+        for row in map(unprefixed, rows):
+            out.setdefault(tuple(row[g] for g in group), Totals()).add(row)
+    return out
+
+
+def totals(q: ReportQuery) -> Totals:
+    return aggregate(q).get((), Totals())
+
+
+def daily(q: ReportQuery) -> list[Row]:
+    """One row per local day in range, zero-filled."""
+    per_day = aggregate(q, ("day",))
+    rows, day = [], q.first_day
+    while day <= q.last_day:
+        rows.append(Row(day, day.isoformat(), per_day.get((day,), Totals())))
+        day += timedelta(days=1)
+    return rows
+
+
+SORT_KEYS: dict[str, Callable[[Row], object]] = {
+    "label": lambda r: r.label.lower(),
+    "requests": lambda r: r.totals.requests,
+    "input": lambda r: r.totals.input_tokens,
+    "output": lambda r: r.totals.output_tokens,
+    "cost": lambda r: r.totals.cost_nanos,
+    "errors": lambda r: r.totals.error_rate or 0,
+    "cache": lambda r: r.totals.cache_hit_rate or 0,
+}
+DEFAULT_SORT = "-cost"
+
+
+def _labels(group: str, keys: list[object]) -> dict[object, str]:
+    if group == "provider_id":
+        return dict(Provider.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if group == "user_id":
+        user_model = get_user_model()
+        names = user_model.objects.filter(pk__in=[k for k in keys if k is not None])
+        return {**dict(names.values_list("pk", user_model.USERNAME_FIELD)), None: "(no user)"}
+    return {k: str(k) for k in keys}
+
+
+@dataclass
+class Report:
+    query: ReportQuery
+    combos: dict[tuple, Totals]  # keyed by GROUPS values
+
+    @property
+    def totals(self) -> Totals:
+        out = Totals()
+        for t in self.combos.values():
+            out.merge(t)
+        return out
+
+    def breakdown(self, group: str, sort: str = DEFAULT_SORT) -> list[Row]:
+        at = GROUPS.index(group)
+        per_key: dict[object, Totals] = {}
+        for key, t in self.combos.items():
+            per_key.setdefault(key[at], Totals()).merge(t)
+        labels = _labels(group, list(per_key))
+        rows = [Row(k, labels.get(k, str(k)), t) for k, t in per_key.items()]
+        name = sort.lstrip("-")
+        if name not in SORT_KEYS:
+            name, sort = DEFAULT_SORT.lstrip("-"), DEFAULT_SORT
+        rows.sort(key=lambda r: r.label.lower())  # stable tie-break
+        rows.sort(key=SORT_KEYS[name], reverse=sort.startswith("-"))
+        return rows
+
+
+def build(q: ReportQuery) -> Report:
+    return Report(q, aggregate(q, GROUPS))
+
+
+@dataclass
+class Percentiles:
+    ttft_p50: int | None
+    ttft_p95: int | None
+    latency_p50: int | None
+    latency_p95: int | None
+    sample_size: int
+    sampled: bool  # True when the range held more attempts than the sample
+
+
+def _nearest_rank(values: list[int], pct: int) -> int | None:
+    if not values:
+        return None
+    values = sorted(values)
+    rank = max(1, -(-pct * len(values) // 100))  # ceil(pct/100 * n), nearest-rank method
+    return values[rank - 1]
+
+
+def percentiles(q: ReportQuery) -> Percentiles:
+    upstream = (
+        q.raw_records()
+        .filter(cache_hit=False)
+        .exclude(outcome=OUTCOME_OVER_BUDGET)
+        .order_by("-created_at")
+    )
+    sample = list(upstream.values_list("ttft_ms", "latency_ms")[: PERCENTILE_SAMPLE + 1])
+    sampled = len(sample) > PERCENTILE_SAMPLE
+    sample = sample[:PERCENTILE_SAMPLE]
+    ttft = [t for t, _ in sample if t is not None]
+    latency = [lat for _, lat in sample if lat is not None]
+    return Percentiles(
+        _nearest_rank(ttft, 50),
+        _nearest_rank(ttft, 95),
+        _nearest_rank(latency, 50),
+        _nearest_rank(latency, 95),
+        len(sample),
+        sampled,
+    )

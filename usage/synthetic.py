@@ -1,0 +1,195 @@
+"""Realistic synthetic usage for demos and the million-row report benchmark.
+
+Costs use integer arithmetic: a price per million tokens with 3 decimals is a whole
+number of nano-dollars per token (price x 1000), so tokens x that is exact and far
+faster than Decimal for a million rows (the test suite checks it equals `pricing`).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from providers.kinds import ProviderKind
+from providers.models import Provider
+from usage.models import OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
+from usage.pricing import PriceSnapshot, find_price
+
+# kind -> [(model, weight)]
+MODELS = {
+    ProviderKind.OPENAI: [
+        ("gpt-4o-mini", 40),
+        ("gpt-4o", 12),
+        ("gpt-4.1", 6),
+        ("gpt-4.1-mini", 10),
+    ],
+    ProviderKind.ANTHROPIC: [
+        ("claude-3-5-haiku-latest", 14),
+        ("claude-sonnet-4-20250514", 10),
+        ("claude-opus-4-1", 2),
+    ],
+    ProviderKind.DEEPSEEK: [("deepseek-chat", 10), ("deepseek-reasoner", 4)],
+}
+OUTCOMES = [
+    (OUTCOME_OK, 9300),
+    ("rate_limit", 250),
+    ("overloaded", 90),
+    ("provider_error", 60),
+    ("network", 60),
+    ("timeout", 40),
+    ("cancelled", 150),
+    ("auth", 10),
+    (OUTCOME_OVER_BUDGET, 40),
+]
+SOURCES = [(Source.CHAT, 70), (Source.API, 26), (Source.ADMIN_TEST, 4)]
+
+
+@dataclass(frozen=True)
+class Choice:
+    provider: Provider
+    model: str
+    nanos_per_token: tuple[int, int, int] | None  # input, cached input, output
+    snapshot: dict | None
+
+
+def _ensure_providers() -> list[Provider]:
+    providers = []
+    for kind in MODELS:
+        found = Provider.objects.filter(kind=kind).order_by("created_at").first()
+        if found is None:
+            # Inactive, so the chat never offers it; the key is a placeholder.
+            found = Provider(name=f"Synthetic {kind.label}", kind=kind, is_active=False)
+            found.set_api_key(f"sk-synthetic-{uuid.uuid4().hex}")
+            found.save()
+        providers.append(found)
+    return providers
+
+
+def _ensure_users(count: int) -> list:
+    user_model = get_user_model()
+    users = list(user_model.objects.order_by("pk")[:count])
+    for i in range(len(users), count):
+        user = user_model(username=f"demo-user-{i + 1:03d}")
+        user.set_unusable_password()
+        user.save()
+        users.append(user)
+    return users
+
+
+def _nanos(snapshot: PriceSnapshot) -> tuple[int, int, int]:
+    return tuple(int(p * 1000) for p in (snapshot.input, snapshot.cached_input, snapshot.output))
+
+
+def _choices(now: datetime) -> list[tuple[Choice, int]]:
+    out = []
+    for provider in _ensure_providers():
+        for model, weight in MODELS[provider.kind]:
+            price = find_price(provider_kind=provider.kind, model=model, at=now)
+            snap = PriceSnapshot.from_price(price) if price else None
+            nanos = _nanos(snap) if snap else None
+            out.append((Choice(provider, model, nanos, snap.as_json() if snap else None), weight))
+    return out
+
+
+def _picker(rng: random.Random, items: list[tuple[object, int]]) -> Callable[[], object]:
+    values, weights = zip(*items, strict=True)
+    return lambda: rng.choices(values, weights)[0]
+
+
+def generate(
+    *,
+    records: int,
+    days: int = 90,
+    users: int = 25,
+    seed: int = 1,
+    batch: int = 5000,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Insert `records` UsageRecords spread over the last `days` days; returns the count."""
+    rng = random.Random(seed)
+    now = now or timezone.now()
+    pick_model = _picker(rng, _choices(now))
+    people = _ensure_users(users)
+    # A few heavy users and a long tail, as real teams look.
+    pick_user = _picker(rng, [(u, max(1, int(100 / (i + 1)))) for i, u in enumerate(people)])
+    pick_outcome = _picker(rng, OUTCOMES)
+    pick_source = _picker(rng, SOURCES)
+    run = uuid.uuid4().hex[:8]
+    first_midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_midnight -= timedelta(days=days - 1)
+    made = 0
+    while made < records:
+        rows = []
+        for i in range(made, min(made + batch, records)):
+            choice: Choice = pick_model()
+            outcome = pick_outcome()
+            cache_hit = outcome == OUTCOME_OK and rng.random() < 0.06
+            refused = outcome == OUTCOME_OVER_BUDGET
+            inp = 0 if refused else int(rng.lognormvariate(6.6, 0.9))
+            cached = int(inp * rng.choice((0, 0, 0, 0.5, 0.8))) if inp else 0
+            out = (
+                0
+                if refused or outcome in ("rate_limit", "auth")
+                else int(rng.lognormvariate(5.6, 0.8))
+            )
+            if outcome == "rate_limit":
+                inp = cached = 0
+            ttft = (
+                None
+                if refused or outcome in ("rate_limit", "auth")
+                else int(rng.lognormvariate(6.0, 0.5))
+            )
+            latency = 0 if refused else (ttft or 40) + out * rng.randint(8, 25)
+            if cache_hit or refused:
+                cost = 0
+            elif choice.nanos_per_token is None:
+                cost = None
+            else:
+                pin, pcached, pout = choice.nanos_per_token
+                cost = (inp - cached) * pin + cached * pcached + out * pout
+            # Busier in the afternoon: a triangular draw inside a uniformly chosen local day
+            # (today's records are clamped to the past hour rather than the future).
+            at = first_midnight + timedelta(
+                days=rng.randrange(days), seconds=rng.triangular(0, 86400, 54000)
+            )
+            at = min(at, now - timedelta(seconds=rng.random() * 3600))
+            rows.append(
+                UsageRecord(
+                    provider=choice.provider,
+                    model=choice.model,
+                    user=pick_user(),
+                    source=pick_source(),
+                    request_id=f"syn-{run}-{i}",
+                    attempt_number=0 if refused else 1,
+                    outcome=outcome,
+                    status_code=None if refused else (200 if outcome == OUTCOME_OK else 500),
+                    cache_hit=cache_hit,
+                    input_tokens=inp,
+                    cached_input_tokens=cached,
+                    output_tokens=out,
+                    total_tokens=inp + out,
+                    reasoning_tokens=out // 2 if choice.model == "deepseek-reasoner" else 0,
+                    tokens_estimated=outcome == "cancelled",
+                    ttft_ms=ttft,
+                    latency_ms=latency,
+                    cost_nanos=cost,
+                    created_at=at,
+                    price_snapshot=None
+                    if cost is None or cache_hit or refused
+                    else choice.snapshot,
+                )
+            )
+        with transaction.atomic():
+            UsageRecord.objects.bulk_create(rows, batch_size=1000)
+        made += len(rows)
+        if progress:
+            progress(made)
+    return made

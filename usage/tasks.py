@@ -1,0 +1,15 @@
+"""Periodic upkeep of the usage rollup (huey)."""
+
+from __future__ import annotations
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from usage import rollup
+
+
+@db_periodic_task(crontab(minute="*/15"))
+def refresh_usage_rollup() -> str | None:
+    # Cheap when nothing is pending: one state read and, after midnight, one day rebuilt.
+    done = rollup.refresh()
+    return done.isoformat() if done else None
