@@ -56,8 +56,10 @@ def sse_frame(*, event: str, data: str, id: int | None = None) -> bytes:
 
 
 def delta_frame(*, text: str, id: int) -> bytes:
-    # Escaped: the browser inserts the data as HTML, and it must stay text.
-    return sse_frame(event="delta", data=html.escape(text, quote=False), id=id)
+    # Escaped: the browser inserts the data as HTML, and it must stay text. A carriage
+    # return would end an SSE line, so it travels as a character reference instead.
+    data = html.escape(text, quote=False).replace("\r", "&#13;")
+    return sse_frame(event="delta", data=data, id=id)
 
 
 HEARTBEAT = b": keep-alive\n\n"

@@ -110,6 +110,7 @@ class SSEResult:
     events: list[SSEEvent] = field(default_factory=list)
     raw: str = ""
     arrivals: list[float] = field(default_factory=list)  # monotonic time of each delta
+    timed_out: bool = False
 
     @property
     def deltas(self) -> list[SSEEvent]:
@@ -154,7 +155,7 @@ async def _read(
     buffer = ""
     iterator = aiter(response.streaming_content)
     try:
-        async with asyncio.timeout(limit):
+        async with asyncio.timeout(limit) as deadline:
             async for chunk in iterator:
                 text = chunk.decode() if isinstance(chunk, bytes) else chunk
                 result.raw += text
@@ -167,6 +168,10 @@ async def _read(
                         result.arrivals.append(time.monotonic())
                     if max_deltas is not None and len(result.deltas) >= max_deltas:
                         return result
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        result.timed_out = True
     finally:
         # Stop reading like a browser closing the tab.
         await iterator.aclose()

@@ -54,12 +54,14 @@ def test_message_streams_to_completion(user, make_chat_provider, huey_consumer, 
     assert ids == sorted(set(ids)), "event ids increase strictly"
     assert sse.text == expected_text(15)
     assert ids[-1] == len(expected_text(15)), "the last id is the text length"
-    assert sse.done is not None and sse.events[-1] is sse.done
+    assert sse.done is not None
+    assert sse.events[-1] is sse.done
     message = _final(message)
     assert message.status == Message.Status.COMPLETE
     assert message.content == expected_text(15)
     assert message.finish_reason
-    assert message.output_tokens and message.input_tokens
+    assert message.output_tokens
+    assert message.input_tokens
     assert "<p>" in sse.done.data
     assert f"{message.output_tokens} out" in sse.done.data
 
@@ -81,7 +83,8 @@ def test_resume_with_last_event_id_gives_exact_remainder(
     _final(message)
     calls = fake_upstream.calls
     again = read_sse(_stream_url(message), last_event_id=resumed.deltas[-1].id)
-    assert again.deltas == [] and again.done is not None
+    assert again.deltas == []
+    assert again.done is not None
     assert fake_upstream.calls == calls
 
 
@@ -111,7 +114,8 @@ def test_cancel_keeps_partial_text(user, make_chat_provider, huey_consumer, read
     assert message.content.startswith(first.text)
     assert 0 < len(message.content) < len(expected_text(400))
     assert first.text + rest.text == message.content
-    assert rest.done is not None and "Stopped" in rest.done.data
+    assert rest.done is not None
+    assert "Stopped" in rest.done.data
 
 
 def test_fault_mid_stream_fails_with_text_so_far(user, make_chat_provider, huey_consumer):
@@ -177,7 +181,8 @@ def test_sweeper_recovers_a_killed_workers_messages(
     stuck = _final(stuck)
     assert stuck.status == Message.Status.FAILED
     assert stuck.content == "partial answer"
-    assert stuck.error_kind == ErrorKind.TIMEOUT and stuck.retryable
+    assert stuck.error_kind == ErrorKind.TIMEOUT
+    assert stuck.retryable
     lost = _final(lost)
     assert lost.status == Message.Status.COMPLETE
     assert lost.content == expected_text(6)
