@@ -99,7 +99,15 @@ class UsageRecord(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     source = models.CharField(max_length=16, choices=Source.choices)
-    # The chat message (FK added once generation.Message exists) or the API request served.
+    # The chat message or the API request served. request_id is also the idempotency key
+    # ("message:<pk>" for a chat message), unique with the attempt number.
+    message = models.ForeignKey(
+        "generation.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+    )
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
     attempt_number = models.PositiveSmallIntegerField(default=1)
     outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)

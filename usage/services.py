@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
@@ -76,7 +77,8 @@ def _build(
     key: str,
     attempt: Attempt,
     cache_hit: bool,
-    at,
+    at: datetime,
+    message: Model | None,
 ) -> UsageRecord:
     usage: Usage = attempt.usage
     if cache_hit:
@@ -86,6 +88,7 @@ def _build(
     outcome = attempt.outcome if attempt.outcome in _OUTCOMES else "unknown"
     return UsageRecord(
         provider=provider,
+        message=message,
         model=model,
         user=user if user is not None and user.is_authenticated else None,
         source=source,
@@ -162,6 +165,7 @@ def record_generation(
             attempt=attempt,
             cache_hit=result.cached,
             at=at,
+            message=message,
         )
         for attempt in attempts
     ]
@@ -188,6 +192,7 @@ def record_refusal(
         attempt=Attempt(number=0, outcome=OUTCOME_OVER_BUDGET),
         cache_hit=False,
         at=timezone.now(),
+        message=message,
     )
     record.cost_nanos, record.price_snapshot = 0, None
     return _save_once(key, [record])[0]

@@ -24,3 +24,13 @@ def failed_result(model: str, kind: ErrorKind, usage: Usage, *, status: int | No
         error=ProviderError(kind, "failed", status_code=status),
         attempts=[Attempt(1, kind.value, status, 0.0, 0.3, 2.0, usage)],
     )
+
+
+def make_record(provider, model, at, **fields):
+    """A UsageRecord at an exact time (the services stamp `now`; reports need history)."""
+    from usage.models import UsageRecord
+
+    fields.setdefault("source", "chat")
+    fields.setdefault("outcome", "ok")
+    fields["total_tokens"] = fields.get("input_tokens", 0) + fields.get("output_tokens", 0)
+    return UsageRecord.objects.create(provider=provider, model=model, created_at=at, **fields)
