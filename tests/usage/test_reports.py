@@ -1,4 +1,4 @@
-"""Report numbers against a hand-computed fixture, raw rows and rollup alike."""
+"""Report numbers against a hand-computed march_usage, raw rows and rollup alike."""
 
 from __future__ import annotations
 
@@ -16,84 +16,6 @@ pytestmark = pytest.mark.django_db
 MARCH = ReportQuery(first_day=date(2026, 3, 1), last_day=date(2026, 3, 4))
 
 
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-def fixture(openai, anthropic, make_provider, user, django_user_model):
-    bob = django_user_model.objects.create_user("bob", password="pw-bob-123")
-    local = make_provider("Local", "openai_compatible")
-    # cost_nanos hand-computed from the seeded list prices (USD per million tokens):
-    make_record(
-        openai,
-        "gpt-4o",
-        at(2, 10),
-        user=user,
-        input_tokens=1000,
-        output_tokens=500,
-        cost_nanos=7_500_000,
-        ttft_ms=100,
-        latency_ms=1000,
-    )  # 1000*2.5 + 500*10
-    make_record(
-        openai,
-        "gpt-4o",
-        at(2, 10, 1),
-        user=bob,
-        source="api",
-        outcome="rate_limit",
-        cost_nanos=0,
-        latency_ms=50,
-    )
-    make_record(
-        openai,
-        "gpt-4o",
-        at(2, 10, 2),
-        user=bob,
-        source="api",
-        input_tokens=200,
-        output_tokens=100,
-        cost_nanos=1_500_000,
-        ttft_ms=300,
-        latency_ms=3000,
-    )
-    make_record(
-        anthropic,
-        "claude-3-5-haiku",
-        at(3, 9),
-        user=user,
-        input_tokens=2000,
-        output_tokens=1000,
-        cost_nanos=5_600_000,
-        ttft_ms=200,
-        latency_ms=2000,
-    )
-    make_record(
-        anthropic,
-        "claude-3-5-haiku",
-        at(3, 9, 5),
-        user=user,
-        input_tokens=2000,
-        output_tokens=1000,
-        cost_nanos=0,
-        cache_hit=True,
-        latency_ms=1,
-    )
-    make_record(
-        local,
-        "llama3",
-        at(3, 12),
-        source="api",
-        input_tokens=50,
-        output_tokens=50,
-        cost_nanos=None,
-        ttft_ms=400,
-        latency_ms=4000,
-    )
-    return {"bob": bob, "local": local}
-
-
 @pytest.fixture(params=["raw", "rollup"])
 def mode(request):
     if request.param == "rollup":
@@ -102,7 +24,7 @@ def mode(request):
     return lambda: None
 
 
-def test_totals_match_hand_computed_fixture(fixture, mode):
+def test_totals_match_hand_computed_fixture(march_usage, mode):
     mode()
     t = build(MARCH).totals
     assert (t.requests, t.input_tokens, t.output_tokens) == (6, 5250, 2650)
@@ -113,7 +35,7 @@ def test_totals_match_hand_computed_fixture(fixture, mode):
     assert str(t.cache_hit_rate) == "16.7"
 
 
-def test_breakdowns_match_fixture(fixture, mode, user):
+def test_breakdowns_match_fixture(march_usage, mode, user):
     mode()
     report = build(MARCH)
     by_provider = {
@@ -149,14 +71,14 @@ def test_breakdowns_match_fixture(fixture, mode, user):
         ({"first_day": date(2026, 3, 3), "last_day": date(2026, 3, 3)}, 3, 5_600_000),
     ],
 )
-def test_filters_and_ranges(fixture, mode, filters, requests, cost):
+def test_filters_and_ranges(march_usage, mode, filters, requests, cost):
     mode()
     q = ReportQuery(**{"first_day": MARCH.first_day, "last_day": MARCH.last_day, **filters})
     t = build(q).totals
     assert (t.requests, t.cost_nanos) == (requests, cost)
 
 
-def test_provider_and_user_filters(fixture, mode, anthropic, user):
+def test_provider_and_user_filters(march_usage, mode, anthropic, user):
     mode()
     q = ReportQuery(MARCH.first_day, MARCH.last_day, provider_id=anthropic.pk)
     assert build(q).totals.requests == 2
@@ -200,7 +122,7 @@ def test_rollup_equals_raw_on_synthetic_data(db):
     assert sum(t.requests for t in raw[0].values()) == 3000
 
 
-def test_percentiles_nearest_rank(fixture):
+def test_percentiles_nearest_rank(march_usage):
     p = percentiles(MARCH)
     # Upstream attempts only (the cache hit is excluded): ttft 100, 200, 300, 400.
     assert (p.ttft_p50, p.ttft_p95) == (200, 400)
@@ -227,7 +149,7 @@ def test_custom_range_validation():
 
 
 @pytest.mark.postgres
-def test_report_on_postgres_matches_fixture(fixture):
+def test_report_on_postgres_matches_fixture(march_usage):
     # The same fixture under PostgreSQL (make test's second pass), raw then rolled up.
     assert build(MARCH).totals.cost_nanos == 14_600_000
     rollup.refresh(now=datetime(2026, 3, 10, 12, tzinfo=UTC))
