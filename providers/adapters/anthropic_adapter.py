@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anthropic
+from django.conf import settings
 
 from providers.adapters.base import (
     GenerationRequest,
@@ -54,7 +55,7 @@ class AnthropicAdapter:
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "max_tokens": request.max_tokens
             if request.max_tokens is not None
-            else self.default_max_tokens,
+            else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"]),
         }
         if request.system:
             params["system"] = request.system

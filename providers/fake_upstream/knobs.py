@@ -33,43 +33,12 @@ from urllib.parse import parse_qsl
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
 STREAM_FAULTS = frozenset({"drop", "stall", "error"})
 
-_WORDS = (
-    "switchboard",
-    "routes",
-    "every",
-    "message",
-    "through",
-    "a",
-    "patient",
-    "operator",
-    "who",
-    "listens",
-    "carefully",
-    "connects",
-    "the",
-    "right",
-    "line",
-    "and",
-    "keeps",
-    "the",
-    "conversation",
-    "flowing",
-    "while",
-    "tokens",
-    "arrive",
-    "one",
-    "by",
-    "one",
-    "like",
-    "small",
-    "bright",
-    "lamps",
-    "on",
-    "an",
-    "old",
-    "wooden",
-    "panel",
+_PROSE = (
+    "switchboard routes every message through a patient operator who listens "
+    "carefully connects the right line and keeps the conversation flowing while "
+    "tokens arrive one by one like small bright lamps on an old wooden panel"
 )
+_WORDS = _PROSE.split()
 
 
 @dataclass(frozen=True)

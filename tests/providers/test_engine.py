@@ -9,7 +9,6 @@ import pytest
 from django.test import override_settings
 
 from providers import engine
-from providers.adapters.base import ChatMessage, GenerationRequest
 from providers.errors import ErrorKind
 from providers.fake_upstream import Knobs
 from providers.validation import InvalidRequest
@@ -210,84 +209,6 @@ def test_closing_the_engine_stream_closes_upstream(fake_upstream):
 
     run(go())
     assert fake_upstream.wait_for(lambda: fake_upstream.early_closes == 1)
-
-
-# --- cache ------------------------------------------------------------------------------
-
-
-def test_cache_hit_does_not_call_upstream(fake_upstream):
-    provider = fake_provider(fake_upstream, cache_responses=True)
-    request = ask(temperature=0)
-    first = run(engine.generate(provider, request))
-    calls = fake_upstream.calls
-    deltas, second = run(collect(engine.stream_generation(provider, request)))
-    assert fake_upstream.calls == calls
-    assert second.cached
-    assert not first.cached
-    assert second.attempts == []
-    assert "".join(deltas) == second.text == first.text
-    assert len(deltas) > 1
-
-
-@pytest.mark.parametrize(
-    "changed",
-    [
-        ask(temperature=0, model="fake-model-large"),
-        ask(temperature=0, max_tokens=7),
-        ask(temperature=0, system="Be brief."),
-        ask("Another prompt", temperature=0),
-        GenerationRequest(
-            model="fake-model",
-            messages=(ChatMessage("user", "Hello there"), ChatMessage("assistant", "Hi")),
-            temperature=0,
-        ),
-    ],
-)
-def test_changing_any_parameter_misses(fake_upstream, changed):
-    provider = fake_provider(fake_upstream, cache_responses=True)
-    run(engine.generate(provider, ask(temperature=0)))
-    result = run(engine.generate(provider, changed))
-    assert not result.cached
-    assert generation_calls(fake_upstream) == 2
-
-
-def test_only_temperature_zero_is_cached_and_only_when_enabled(fake_upstream):
-    enabled = fake_provider(fake_upstream, cache_responses=True)
-    disabled = fake_provider(fake_upstream)
-    for provider, request in [(enabled, ask(temperature=0.5)), (disabled, ask(temperature=0))]:
-        run(engine.generate(provider, request))
-        assert not run(engine.generate(provider, request)).cached
-    assert generation_calls(fake_upstream) == 4
-
-
-def test_a_provider_edit_invalidates_its_cache(fake_upstream):
-    provider = fake_provider(fake_upstream, cache_responses=True)
-    run(engine.generate(provider, ask(temperature=0)))
-    provider.save()
-    assert not run(engine.generate(provider, ask(temperature=0))).cached
-
-
-# --- models list, test connection --------------------------------------------------------
-
-
-def test_models_list_is_cached(fake_upstream):
-    provider = fake_provider(fake_upstream, "anthropic")
-    assert engine.list_models(provider) == ["demo-model", "fake-model", "fake-model-large"]
-    assert run(engine.alist_models(provider)) == engine.list_models(provider)
-    assert fake_upstream.calls == 1
-
-
-def test_connection_check(fake_upstream):
-    good = engine.test_connection(fake_provider(fake_upstream))
-    assert good.ok
-    assert good.model_count == 3
-    assert good.latency_ms >= 0
-    bad = engine.test_connection(fake_provider(fake_upstream, key="sk-invalid-0123456789"))
-    assert not bad.ok
-    assert bad.error_kind == "auth"
-    assert "API key" in bad.message
-    down = run(engine.atest_connection(fake_provider(fake_upstream, knobs="fault=503")))
-    assert down.error_kind == "overloaded"
 
 
 # --- secrets and logging -------------------------------------------------------------------
