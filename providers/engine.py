@@ -116,10 +116,9 @@ async def stream_generation(
                         async with asyncio.timeout_at(deadline):
                             item = await anext(upstream)
                     except TimeoutError:
-                        result = _timed_out(request, "".join(parts))
-                    except StopAsyncIteration:
-                        result = _timed_out(request, "".join(parts))
-                        result.error = provider_error(ErrorKind.UNKNOWN)
+                        result = _failed(request, "".join(parts), ErrorKind.TIMEOUT)
+                    except StopAsyncIteration:  # an adapter that broke its contract
+                        result = _failed(request, "".join(parts), ErrorKind.UNKNOWN)
                     else:
                         if isinstance(item, TextDelta):
                             ttft = loop.time() - started if ttft is None else ttft
@@ -176,7 +175,7 @@ async def _with_retries(
             async with asyncio.timeout_at(deadline):
                 result = await call()
         except TimeoutError:
-            result = _timed_out(request, "")
+            result = _failed(request, "", ErrorKind.TIMEOUT)
         attempts.append(_attempt(len(attempts) + 1, result, None, loop.time() - started))
         wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
         if wait is None:
@@ -210,12 +209,13 @@ def _attempt(number: int, result: GenerationResult, ttft: float | None, latency:
     )
 
 
-def _timed_out(request: GenerationRequest, text: str) -> GenerationResult:
+def _failed(request: GenerationRequest, text: str, kind: ErrorKind) -> GenerationResult:
+    """A result for an attempt the engine ended (the deadline): usage can only be estimated."""
     return GenerationResult(
         text=text,
         model=request.model,
         usage=estimate_usage(request, text, None),
-        error=provider_error(ErrorKind.TIMEOUT),
+        error=provider_error(kind),
     )
 
 

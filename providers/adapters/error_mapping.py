@@ -81,9 +81,12 @@ def map_exception(exc: BaseException) -> ProviderError:
 
 
 def _from_status(status: int, body: object, headers: Mapping[str, str]) -> ProviderError:
-    if status < 400:
+    if status < 300:
         # An error event inside a successful (200) stream: Anthropic's in-stream `error`.
         kind = ErrorKind.PROVIDER_ERROR
+    elif status < 400:
+        # A redirect, deliberately not followed (it would carry the key): fix the base URL.
+        kind = ErrorKind.BAD_REQUEST
     elif _error_code(body) in _BILLING_CODES:
         kind = ErrorKind.BILLING
     else:

@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.fake_upstream.knobs import HTTP_FAULTS, Knobs, apply_knob_string, split_model
+from providers.fake_upstream.knobs import (
+    HTTP_FAULTS,
+    REDIRECT_FAULT,
+    Knobs,
+    apply_knob_string,
+    split_model,
+)
 from providers.fake_upstream.wire import Answer, AnthropicDialect, Dialect, OpenAIDialect
 
 Scope = dict[str, Any]
@@ -112,6 +118,11 @@ class FakeUpstreamApp:
         key = dialect.api_key(headers)
         if key is None or "invalid" in key.lower() or knobs.fault == "401":
             await _json(send, 401, dialect.error_body(401))
+            return
+        if knobs.fault == REDIRECT_FAULT:
+            location = [(b"location", b"/redirected"), (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 307, "headers": location})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if knobs.fault in HTTP_FAULTS:
             await _json(

@@ -17,7 +17,8 @@ Keys (times in milliseconds):
 - ``fault``: one of ``401 402 429 500 503 529`` (an HTTP error in the provider's own JSON
   shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
   ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
-  ``after`` tokens);
+  ``after`` tokens), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
+  client does not carry its key along);
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529.
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl
 
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
+REDIRECT_FAULT = "redirect"
 STREAM_FAULTS = frozenset({"drop", "stall", "error"})
 
 _PROSE = (
@@ -78,7 +80,7 @@ def apply_knob_string(base: Knobs, spec: str) -> Knobs:
             raise ValueError(f"unknown fake upstream knob {key!r}")
         changes[name] = _convert(name, value)
     fault = str(changes.get("fault", base.fault))
-    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS:
+    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT}:
         raise ValueError(f"unknown fake upstream fault {fault!r}")
     return replace(base, **changes)  # type: ignore[arg-type]
 

@@ -195,3 +195,15 @@ def test_invalid_key_is_an_auth_error(fake_upstream):
         result.error.message
         == "The provider rejected the API key. Ask an administrator to update it."
     )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_redirects_are_not_followed_so_the_key_stays_put(fake_upstream, kind):
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="fault=redirect"))
+    _, result = run(collect(adapter.stream(ask())))
+    assert result.error.kind == ErrorKind.BAD_REQUEST
+    assert [r.path for r in fake_upstream.requests] == [adapter_path(kind)]
+
+
+def adapter_path(kind: str) -> str:
+    return {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}[kind]
