@@ -214,6 +214,8 @@ SWITCHBOARD = {
     "CALL_DEADLINE_SECONDS": 300.0,
     # How long a provider's models list is cached.
     "MODELS_CACHE_SECONDS": 600,
+    # Largest JSON body /api/generate accepts; larger ones get a 400 with the reason.
+    "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=1_000_000),
 }
 
 # Run the huey consumer inside the web process (the embedded deployment).

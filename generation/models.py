@@ -150,3 +150,7 @@ class Message(models.Model):
         if self.error_kind == ErrorKind.BAD_REQUEST and self.error_message:
             return f"The provider refused this request: {self.error_message}"
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
+
+
+# Personal API tokens live in their own module; imported here so Django registers them.
+from generation.tokens import ApiToken  # noqa: E402, F401
