@@ -94,7 +94,8 @@ def generate(request: HttpRequest) -> JsonResponse:
             user=user, provider=provider, request=parsed.request, request_id=uuid.uuid4().hex
         )
     except InvalidRequest as exc:
-        return _error(400, "invalid_request", exc.message, field=exc.field)
+        field = parsed.prompt_field if exc.field == "messages" else exc.field
+        return _error(400, "invalid_request", exc.message, field=field)
     except BudgetExceeded as exc:
         return _error(402, "over_budget", str(exc))
     if result.error is not None:

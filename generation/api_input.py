@@ -23,6 +23,7 @@ class ApiInputError(Exception):
 class ApiInput:
     provider_id: uuid.UUID
     request: GenerationRequest  # model "" means the provider's default
+    prompt_field: str  # "prompt" or "messages": what the caller sent, for error messages
 
 
 def parse_generate_body(body: bytes, *, max_bytes: int) -> ApiInput:
@@ -54,6 +55,7 @@ def parse_generate_body(body: bytes, *, max_bytes: int) -> ApiInput:
             max_tokens=_optional_int(data, "max_tokens"),
             temperature=_optional_number(data, "temperature"),
         ),
+        prompt_field="prompt" if "prompt" in data else "messages",
     )
 
 

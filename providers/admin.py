@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from providers.connection import test_connection
 from providers.forms import ProviderAdminForm
 from providers.models import Provider
 
@@ -16,7 +17,7 @@ class ProviderAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "base_url", "default_model"]
     readonly_fields = ["masked_key", "created_at", "updated_at", "deactivated_at", "deactivated_by"]
-    actions = ["deactivate", "reactivate"]
+    actions = ["test_connection", "deactivate", "reactivate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "default_model", "is_active"]}),
         ("API key", {"fields": ["masked_key", "new_api_key"]}),
@@ -51,3 +52,22 @@ class ProviderAdmin(admin.ModelAdmin):
         for provider in providers:
             provider.reactivate()
         self.message_user(request, f"Reactivated {len(providers)} provider(s).", messages.SUCCESS)
+
+    @admin.action(description="Test connection (a cheap real call)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            check = test_connection(provider)
+            if check.ok:
+                self.message_user(
+                    request,
+                    f"“{provider.name}”: connected in {check.latency_ms} ms "
+                    f"({check.model_count} models listed).",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"“{provider.name}”: failed after {check.latency_ms} ms — "
+                    f"{check.error_kind}: {check.message}",
+                    messages.ERROR,
+                )

@@ -140,3 +140,20 @@ def test_duplicate_name_is_a_form_error(staff_client, make_provider):
     response = staff_client.post(ADD_URL, _form())
     assert "already exists" in " ".join(response.context["adminform"].form.errors["name"])
     assert Provider.objects.count() == 1
+
+
+def test_test_connection_action_reports_latency_or_the_error_in_words(staff_client, fake_upstream):
+    from tests.providers.fake_helpers import fake_provider
+
+    good = fake_provider(fake_upstream, "openai")
+    bad = fake_provider(fake_upstream, "anthropic", key="sk-invalid-0000000000")
+    response = staff_client.post(
+        LIST_URL,
+        {"action": "test_connection", "_selected_action": [good.pk, bad.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert f"“{good.name}”: connected in" in page
+    assert f"“{bad.name}”: failed after" in page
+    assert "auth: The provider rejected the API key" in page
+    assert "sk-invalid-0000000000" not in page
