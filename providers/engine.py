@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from providers.adapters.base import (
     GenerationResult,
     StreamItem,
     TextDelta,
+    Usage,
 )
 from providers.adapters.clients import aclose_clients
 from providers.adapters.common import estimate_usage, prompt_chars
@@ -87,10 +89,49 @@ def _models_or_none(fetch: Callable[[Provider], list[str]], provider: Provider) 
         return None  # no published list, or it could not be fetched: skip the check
 
 
+class StreamTracker:
+    """What a stream has done so far, for a caller that stops it before its result.
+
+    A stream closed early (a cancel button, a client that went away) never yields its
+    `GenerationResult`; `interrupted_result()` gives one instead: the text so far, usage
+    estimated, error `cancelled`, and every attempt including the interrupted one, so
+    that metering still records what was consumed.
+    """
+
+    def __init__(self) -> None:
+        self.request: GenerationRequest | None = None
+        self.attempts: list[Attempt] = []
+        self.parts: list[str] = []
+        self.started: float | None = None  # loop time the current attempt began
+        self.ttft: float | None = None
+        self.finished = False
+
+    def interrupted_result(self) -> GenerationResult | None:
+        """None when the stream finished (its own result counts) or never called upstream."""
+        if self.finished or self.request is None:
+            return None
+        if self.started is None and not self.attempts:
+            return None  # stopped before calling upstream (or while replaying the cache)
+        in_flight = self.started is not None
+        text = "".join(self.parts) if in_flight else ""
+        result = _failed(self.request, text, ErrorKind.CANCELLED)
+        result.attempts = list(self.attempts)
+        if in_flight:
+            # The event loop's clock is time.monotonic().
+            latency = time.monotonic() - self.started
+            result.attempts.append(_attempt(len(self.attempts) + 1, result, self.ttft, latency))
+        else:
+            result.usage = Usage(estimated=True)  # consumed by the attempts already listed
+        return result
+
+
 async def stream_generation(
-    provider: Provider, request: GenerationRequest
+    provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
 ) -> AsyncIterator[StreamItem]:
+    """Text deltas, then one result. Pass a `StreamTracker` to meter an early stop."""
+    tracker = tracker or StreamTracker()
     request = await avalidate_request(provider, request)
+    tracker.request = request
     cache_key = None
     if response_cache.response_cacheable(provider, request):
         cache_key = response_cache.response_key(provider, request)
@@ -104,10 +145,11 @@ async def stream_generation(
     policy = RetryPolicy.from_settings()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + policy.deadline
-    attempts: list[Attempt] = []
+    attempts = tracker.attempts
     try:
         while True:
             started, ttft, parts = loop.time(), None, []
+            tracker.started, tracker.ttft, tracker.parts = started, None, parts
             upstream = adapter.stream(request)
             try:
                 result = None
@@ -122,6 +164,7 @@ async def stream_generation(
                     else:
                         if isinstance(item, TextDelta):
                             ttft = loop.time() - started if ttft is None else ttft
+                            tracker.ttft = ttft
                             parts.append(item.text)
                             yield item
                         else:
@@ -129,6 +172,7 @@ async def stream_generation(
             finally:
                 await upstream.aclose()
             attempts.append(_attempt(len(attempts) + 1, result, ttft, loop.time() - started))
+            tracker.started = None  # this attempt is recorded; a retry starts a new one
             wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
             if wait is None:
                 break
@@ -141,7 +185,8 @@ async def stream_generation(
             len(attempts) + 1,
         )
         raise
-    result.attempts = attempts
+    tracker.finished = True
+    result.attempts = list(attempts)
     if cache_key and result.ok:
         await response_cache.store_response(provider, cache_key, result)
     yield _log(provider, request, result)
