@@ -48,8 +48,11 @@
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
         bubble.dataset.after = event.lastEventId;
-        bubble.classList.remove("is-pending");
-        bubble.classList.add("is-streaming");
+        if (!bubble.classList.contains("is-streaming")) {
+          bubble.classList.replace("is-pending", "is-streaming");
+          const badge = bubble.querySelector(".badge--live");
+          if (badge) badge.lastChild.textContent = "Writing…";
+        }
       });
       source.addEventListener("done", (event) => {
         source.close();
