@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import BigIntegerField, F, Q, QuerySet, Sum, Value
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Greatest
 
 from usage import rollup
@@ -46,11 +46,12 @@ def cost_expression(snapshot: PriceSnapshot) -> object:
         _big("input_tokens") - _big("cached_input_tokens") - _big("cache_write_tokens"),
         Value(0, output_field=BigIntegerField()),
     )
-    return (
+    return ExpressionWrapper(
         uncached * per_token(snapshot.input)
         + _big("cached_input_tokens") * per_token(snapshot.cached_input)
         + _big("cache_write_tokens") * per_token(snapshot.cache_write)
-        + _big("output_tokens") * per_token(snapshot.output)
+        + _big("output_tokens") * per_token(snapshot.output),
+        output_field=BigIntegerField(),
     )
 
 
@@ -88,9 +89,9 @@ def reprice(*, start: datetime, end: datetime, dry_run: bool) -> list[RepriceLin
                     provider__kind=kind, model=model, created_at__gte=lo, created_at__lt=hi
                 )
                 before = seg.aggregate(
-                    n=Sum(Value(1)),
+                    n=Count("id"),
                     s=Sum("cost_nanos"),
-                    u=Sum(Value(1), filter=Q(cost_nanos__isnull=True)),
+                    u=Count("id", filter=Q(cost_nanos__isnull=True)),
                 )
                 if not before["n"]:
                     continue
