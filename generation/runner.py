@@ -30,6 +30,25 @@ HEARTBEAT_INTERVAL = 5.0  # a save even without new text, so the sweeper sees us
 CANCEL_POLL = 0.1  # relay flag check (cheap)
 DB_CANCEL_POLL = 1.0  # database check: a deleted row, or a flag the relay missed
 
+# Set when the process is shutting down: generations still running at the deadline
+# stop, keep their text and end as failed-retryable, instead of being cut off silently.
+_shutdown_deadline: float | None = None
+INTERRUPTED = "The answer was interrupted by a server restart."
+
+
+def begin_shutdown(*, grace: float) -> None:
+    """Give running generations `grace` seconds to finish, then stop them cleanly.
+
+    Call before stopping the huey consumer (its graceful stop waits for tasks).
+    """
+    global _shutdown_deadline
+    _shutdown_deadline = time.monotonic() + max(grace, 0.0)
+
+
+def cancel_shutdown() -> None:
+    global _shutdown_deadline
+    _shutdown_deadline = None
+
 
 def run_generation(*, message_id: int) -> None:
     now = timezone.now()
@@ -65,6 +84,7 @@ class _Generation:
         self.saved_length = 0
         self.last_save = self.last_flag_check = self.last_db_check = time.monotonic()
         self.cancelled = False
+        self.interrupted = False
         self.gone = False  # the row was deleted or taken over by the sweeper
 
     def run(self) -> None:
@@ -130,6 +150,9 @@ class _Generation:
 
     def _should_stop(self) -> bool:
         now = time.monotonic()
+        if _shutdown_deadline is not None and now >= _shutdown_deadline:
+            self.interrupted = True
+            return True
         if now - self.last_flag_check >= CANCEL_POLL:
             self.last_flag_check = now
             self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.relay_key)
@@ -163,6 +186,8 @@ class _Generation:
         error = result.error if result is not None else None
         if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
             status, error = Message.Status.CANCELLED, None
+        elif self.interrupted:
+            status, error = Message.Status.FAILED, ProviderError(ErrorKind.TIMEOUT, INTERRUPTED)
         elif result is None:
             status = Message.Status.FAILED
             error = ProviderError(ErrorKind.UNKNOWN, "The answer ended unexpectedly.")

@@ -186,3 +186,24 @@ def test_sweeper_recovers_a_killed_workers_messages(
     lost = _final(lost)
     assert lost.status == Message.Status.COMPLETE
     assert lost.content == expected_text(6)
+
+
+def test_shutdown_stops_running_generation_keeping_its_text(
+    user, make_chat_provider, huey_consumer, read_sse
+):
+    from generation import runner
+
+    provider = make_chat_provider("tokens=400&delay=20")
+    message = _send(user, provider)
+    first = read_sse(_stream_url(message), max_deltas=3)
+    try:
+        runner.begin_shutdown(grace=0)
+        message = _final(message)
+    finally:
+        runner.cancel_shutdown()
+
+    assert message.status == Message.Status.FAILED
+    assert message.error_kind == ErrorKind.TIMEOUT
+    assert message.retryable
+    assert message.content.startswith(first.text)
+    assert len(message.content) < len(expected_text(400))
