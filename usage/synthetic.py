@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from providers.kinds import ProviderKind
@@ -98,6 +98,41 @@ def _choices(now: datetime) -> list[tuple[Choice, int]]:
     return out
 
 
+def insert_rows(rows: list[dict[str, object]]) -> None:
+    """A batched INSERT of ready rows: `bulk_create` without building model instances.
+
+    Profiling bulk_create for a million rows showed ~90% of the time in per-value
+    preparation; here only the values that need it (UUID, datetime, JSON) are adapted,
+    through the fields' own `get_db_prep_save`, so the stored form is the ORM's.
+    """
+    if not rows:
+        return
+    fields = [UsageRecord._meta.get_field(name) for name in rows[0]]
+    prepared = {"provider_id", "created_at", "price_snapshot"}
+    qn = connection.ops.quote_name
+    # Identifiers are the model's own, quoted by the backend; values go as parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        qn(UsageRecord._meta.db_table),
+        ", ".join(qn(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    cache: dict[tuple[str, object], object] = {}
+
+    def prep(field, value: object) -> object:
+        if field.attname not in prepared or value is None:
+            return value
+        if field.attname == "created_at":
+            return field.get_db_prep_save(value, connection)
+        key = (field.attname, id(value))  # few distinct providers and price snapshots
+        if key not in cache:
+            cache[key] = field.get_db_prep_save(value, connection)
+        return cache[key]
+
+    params = [tuple(prep(f, row[f.attname]) for f in fields) for row in rows]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _picker(rng: random.Random, items: list[tuple[object, int]]) -> Callable[[], object]:
     values, weights = zip(*items, strict=True)
     return lambda: rng.choices(values, weights)[0]
@@ -162,33 +197,34 @@ def generate(
             )
             at = min(at, now - timedelta(seconds=rng.random() * 3600))
             rows.append(
-                UsageRecord(
-                    provider=choice.provider,
-                    model=choice.model,
-                    user=pick_user(),
-                    source=pick_source(),
-                    request_id=f"syn-{run}-{i}",
-                    attempt_number=0 if refused else 1,
-                    outcome=outcome,
-                    status_code=None if refused else (200 if outcome == OUTCOME_OK else 500),
-                    cache_hit=cache_hit,
-                    input_tokens=inp,
-                    cached_input_tokens=cached,
-                    output_tokens=out,
-                    total_tokens=inp + out,
-                    reasoning_tokens=out // 2 if choice.model == "deepseek-reasoner" else 0,
-                    tokens_estimated=outcome == "cancelled",
-                    ttft_ms=ttft,
-                    latency_ms=latency,
-                    cost_nanos=cost,
-                    created_at=at,
-                    price_snapshot=None
+                {
+                    "provider_id": choice.provider.pk,
+                    "model": choice.model,
+                    "user_id": pick_user().pk,
+                    "source": pick_source(),
+                    "message_id": None,
+                    "request_id": f"syn-{run}-{i}",
+                    "attempt_number": 0 if refused else 1,
+                    "outcome": outcome,
+                    "status_code": None if refused else (200 if outcome == OUTCOME_OK else 500),
+                    "cache_hit": cache_hit,
+                    "input_tokens": inp,
+                    "cached_input_tokens": cached,
+                    "cache_write_tokens": 0,
+                    "reasoning_tokens": out // 2 if choice.model == "deepseek-reasoner" else 0,
+                    "output_tokens": out,
+                    "total_tokens": inp + out,
+                    "tokens_estimated": outcome == "cancelled",
+                    "ttft_ms": ttft,
+                    "latency_ms": latency,
+                    "cost_nanos": cost,
+                    "price_snapshot": None
                     if cost is None or cache_hit or refused
                     else choice.snapshot,
-                )
+                    "created_at": at,
+                }
             )
-        with transaction.atomic():
-            UsageRecord.objects.bulk_create(rows, batch_size=1000)
+        insert_rows(rows)
         made += len(rows)
         if progress:
             progress(made)
