@@ -30,6 +30,8 @@ def response_key(provider: Provider, request: GenerationRequest) -> str:
         "messages": [[m.role, m.content] for m in request.messages],
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stop": list(request.stop),
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
     return f"{_PREFIX}:response:{digest}"

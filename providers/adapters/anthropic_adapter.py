@@ -59,10 +59,14 @@ class AnthropicAdapter:
         }
         if request.system:
             params["system"] = request.system
-        if request.temperature is not None:
-            # This SDK version no longer models `temperature`; the Messages API takes it in
-            # the body, so it goes there as given (0 stays 0).
-            params["extra_body"] = {"temperature": request.temperature}
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        # This SDK version no longer models `temperature` or `top_p`; the Messages API
+        # takes them in the body, so they go there as given (0 stays 0).
+        extra = {"temperature": request.temperature, "top_p": request.top_p}
+        extra = {name: value for name, value in extra.items() if value is not None}
+        if extra:
+            params["extra_body"] = extra
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:

@@ -35,6 +35,8 @@ class GenerationRequest:
     max_tokens: int | None = None
     # None means "the provider's default"; 0 is a real value and is sent as 0.
     temperature: float | None = None
+    top_p: float | None = None  # None: the provider's default, as for temperature
+    stop: tuple[str, ...] = ()  # stop sequences; empty: none
 
 
 @dataclass

@@ -53,6 +53,10 @@ class OpenAIAdapter:
             params[self.max_tokens_param] = request.max_tokens
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.stop:
+            params["stop"] = list(request.stop)
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
