@@ -8,6 +8,7 @@ from providers.adapters.base import Attempt, GenerationResult, Usage
 from providers.errors import ErrorKind, ProviderError
 from tests.usage.factories import failed_result, ok_result
 from usage.models import UsageRecord
+from usage.selectors import usage_for_messages
 from usage.services import record_generation, record_refusal
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +151,26 @@ def test_result_without_attempts_and_no_usage_records_nothing(openai, user):
 def test_refusal_is_recorded_as_over_budget(openai, user):
     r = record_refusal(provider=openai, user=user, source="api", model="gpt-4o", request_id="r9")
     assert (r.outcome, r.attempt_number, r.cost_nanos) == ("over_budget", 0, 0)
+
+
+def test_chat_message_is_linked_and_recorded_once(openai, user):
+    from generation.models import Conversation, Message
+
+    conversation = Conversation.objects.create(owner=user, provider=openai, model="gpt-4o")
+    message = Message.objects.create(conversation=conversation, role="assistant")
+    result = ok_result("gpt-4o", Usage(input_tokens=1000, output_tokens=100))
+    for _ in range(2):  # a retried task must not bill twice
+        record_generation(provider=openai, user=user, source="chat", result=result, message=message)
+    assert message.usage_records.count() == 1
+    usage = usage_for_messages(message_ids=[message.pk])[message.pk]
+    assert usage.cost == Decimal("0.0035")  # 1000 * 2.50 + 100 * 10 per million
+    assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (1000, 100, False)
+
+
+def test_rollup_task_runs(openai):
+    from usage.tasks import refresh_usage_rollup
+
+    record_generation(
+        provider=openai, user=None, source="api", result=ok_result("gpt-4o", Usage(input_tokens=1))
+    )
+    assert refresh_usage_rollup.call_local() is not None
