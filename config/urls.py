@@ -13,5 +13,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/generate", api.generate, name="api_generate"),
     path("healthz", healthz, name="healthz"),
+    path("v1/", include("generation.gateway.urls")),
     path("", include("generation.urls")),
 ]

@@ -1,0 +1,120 @@
+"""Errors in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
+
+The status codes follow OpenAI's, so that the official SDK raises its matching
+exception class. Decisions (see also `UPSTREAM_ERRORS`):
+
+- a missing, wrong or revoked Switchboard token is the caller's 401;
+- an upstream refusing *our stored provider key* (or the provider account's billing)
+  is not the caller's fault: 502, never 401/402, so clients do not think their own
+  token is wrong;
+- over the user's monthly budget: 402 ``insufficient_quota``. OpenAI answers quota
+  exhaustion with 429, which makes clients retry a monthly limit in a loop; 402 makes
+  the SDK raise `APIStatusError` once;
+- ``x-should-retry: false`` (a header the official SDKs obey) on answers that cannot
+  improve by retrying, so the SDK's own retries do not hammer a dead end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from django.http import JsonResponse
+
+from providers.errors import ErrorKind, ProviderError
+from providers.validation import InvalidRequest
+
+INVALID_REQUEST = "invalid_request_error"
+SERVER_ERROR = "server_error"
+
+
+@dataclass(eq=False)  # an exception: compared and hashed by identity
+class GatewayError(Exception):
+    status: int
+    message: str  # safe to show: never a key, prompt or answer text
+    type: str = INVALID_REQUEST
+    param: str | None = None
+    code: str | None = None
+    retry_after: float | None = None
+    retryable: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, object]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JsonResponse:
+        response = JsonResponse(self.body(), status=self.status)
+        if self.retry_after is not None:
+            response["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        response["x-should-retry"] = "true" if self.retryable else "false"
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+def invalid_token() -> GatewayError:
+    return GatewayError(
+        401,
+        "The API key is missing, wrong or revoked. Send 'Authorization: Bearer <token>' "
+        "with a personal API token from Switchboard.",
+        code="invalid_api_key",
+    )
+
+
+def model_not_found(message: str) -> GatewayError:
+    return GatewayError(404, message, param="model", code="model_not_found")
+
+
+def from_invalid_request(exc: InvalidRequest) -> GatewayError:
+    """The engine's pre-call validation, named after the OpenAI parameter."""
+    if exc.field == "model":
+        return model_not_found(exc.message)
+    return bad_request(exc.message, param=exc.field, code="invalid_value")
+
+
+def over_budget(reason: str) -> GatewayError:
+    return GatewayError(402, reason, type="insufficient_quota", code="insufficient_quota")
+
+
+# ErrorKind -> (status, type, code). Upstream failures are 5xx unless the caller can act.
+UPSTREAM_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
+    ErrorKind.AUTH: (502, SERVER_ERROR, "upstream_auth_failed"),  # our stored key
+    ErrorKind.BILLING: (502, SERVER_ERROR, "upstream_billing"),  # the provider account
+    ErrorKind.RATE_LIMIT: (429, "requests", "rate_limit_exceeded"),
+    ErrorKind.BAD_REQUEST: (400, INVALID_REQUEST, "upstream_bad_request"),
+    ErrorKind.OVERLOADED: (503, SERVER_ERROR, "upstream_overloaded"),
+    ErrorKind.PROVIDER_ERROR: (502, SERVER_ERROR, "upstream_error"),
+    ErrorKind.NETWORK: (502, SERVER_ERROR, "upstream_unreachable"),
+    ErrorKind.TIMEOUT: (504, SERVER_ERROR, "upstream_timeout"),
+    ErrorKind.CANCELLED: (500, SERVER_ERROR, "cancelled"),
+    ErrorKind.UNKNOWN: (500, SERVER_ERROR, "upstream_unknown"),
+}
+# A client waiting after a 429 / 503 with no Retry-After from upstream: one second.
+DEFAULT_RETRY_AFTER = 1.0
+
+
+def from_provider_error(error: ProviderError) -> GatewayError:
+    status, type_, code = UPSTREAM_ERRORS[error.kind]
+    retry_after = None
+    if error.kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED):
+        retry_after = error.retry_after if error.retry_after is not None else DEFAULT_RETRY_AFTER
+    # error.message is written per kind by the engine: it never carries upstream text.
+    return GatewayError(
+        status,
+        error.message,
+        type=type_,
+        code=code,
+        retry_after=retry_after,
+        retryable=error.retryable,
+    )

@@ -1,0 +1,95 @@
+"""Engine results -> OpenAI's ``chat.completion`` and ``chat.completion.chunk`` objects."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.adapters.base import GenerationResult, Usage
+
+# Finish reasons in OpenAI's vocabulary. The Anthropic adapter already maps its stop
+# reasons; they are listed again so that a raw one can never leak through.
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+}
+DONE = b"data: [DONE]\n\n"
+
+
+def finish_reason(reason: str) -> str:
+    # Anything else (tool_use, pause_turn, "" from a cache hit) ends the turn normally.
+    return FINISH_REASONS.get(reason, "stop")
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What every object of one answer shares: its id, creation time and model name."""
+
+    model: str  # the name the client asked for
+    id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def body(self, result: GenerationResult) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish_reason(result.finish_reason),
+                }
+            ],
+            "usage": usage_body(result.usage),
+            "system_fingerprint": None,
+        }
+
+    def chunk(
+        self, delta: dict[str, Any], *, finish: str | None = None, with_usage: bool = False
+    ) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return self._event([choice], with_usage, None)
+
+    def usage_chunk(self, usage: Usage) -> bytes:
+        """The extra last chunk of ``stream_options.include_usage``: no choices, the usage."""
+        return self._event([], True, usage_body(usage))
+
+    def _event(
+        self, choices: list[dict[str, Any]], with_usage: bool, usage: dict[str, Any] | None
+    ) -> bytes:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if with_usage:
+            body["usage"] = usage  # null on every chunk but the last, as OpenAI sends it
+        return sse(body)
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"

@@ -1,0 +1,106 @@
+"""One streamed answer, relayed from the engine to the client as OpenAI chunks.
+
+No queue hop: the engine's async iterator is read inside the response iterator, so a
+token goes out as soon as it arrives. The first item is awaited before the response
+starts, so that a call failing before any text gets a real status code (the SDK
+raises `RateLimitError`, not a generic stream error). A client that goes away cancels
+the response task; the engine stream is closed at once (the upstream connection with
+it) and what was consumed is metered from the `StreamTracker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+
+from generation.gateway.errors import from_provider_error
+from generation.gateway.services import close_call
+from generation.gateway.shapes import DONE, Completion, finish_reason, sse
+from providers import engine
+from providers.adapters.base import GenerationResult, StreamItem, TextDelta
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from providers.adapters.base import GenerationRequest
+    from providers.models import Provider
+    from usage.models import Reservation
+
+
+class GatewayStream:
+    def __init__(
+        self,
+        *,
+        user: AbstractBaseUser,
+        provider: Provider,
+        request: GenerationRequest,
+        reservation: Reservation,
+        request_id: str,
+        completion: Completion,
+        include_usage: bool,
+    ) -> None:
+        self.user, self.provider, self.request_id = user, provider, request_id
+        self.reservation = reservation
+        self.completion, self.include_usage = completion, include_usage
+        self.tracker = engine.StreamTracker()
+        self.items = engine.stream_generation(provider, request, tracker=self.tracker)
+        self.result: GenerationResult | None = None
+        self.closed = False
+
+    async def start(self) -> StreamItem:
+        """The first item. A failure or cancellation here closes and meters the stream."""
+        try:
+            first = await anext(self.items)
+        except BaseException:
+            await self.close()
+            raise
+        if isinstance(first, GenerationResult):
+            self.result = first
+            if first.error is not None:
+                await self.close()
+        return first
+
+    async def events(self, first: StreamItem) -> AsyncIterator[bytes]:
+        """The response body: role chunk, content chunks, finish, usage, ``[DONE]``."""
+        completion, with_usage = self.completion, self.include_usage
+        try:
+            item = first
+            yield completion.chunk({"role": "assistant", "content": ""}, with_usage=with_usage)
+            while isinstance(item, TextDelta):
+                yield completion.chunk({"content": item.text}, with_usage=with_usage)
+                item = await anext(self.items)
+            self.result = result = item
+            # Metered before the last chunks: a client that saw [DONE] finds its record.
+            await self.close()
+            if result.error is not None:
+                # Mid-stream failure: OpenAI's in-stream error event (the SDK raises APIError).
+                yield sse(from_provider_error(result.error).body())
+                return
+            yield completion.chunk(
+                {}, finish=finish_reason(result.finish_reason), with_usage=with_usage
+            )
+            if with_usage:
+                yield completion.usage_chunk(result.usage)
+            yield DONE
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the engine stream (and the upstream one), then meter: exactly once."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.items.aclose()
+        result = self.result or self.tracker.interrupted_result()
+        meter = sync_to_async(close_call)(
+            user=self.user,
+            provider=self.provider,
+            reservation=self.reservation,
+            result=result,
+            request_id=self.request_id,
+        )
+        # Shielded: the task may be cancelled again (server shutdown); the write must land.
+        await asyncio.shield(meter)

@@ -1,0 +1,261 @@
+"""OpenAI's chat-completions request body -> the engine's `GenerationRequest`.
+
+Every parameter is checked with OpenAI's error shape, naming it in ``param``. A
+parameter Switchboard cannot honour (tools, n > 1, logprobs, response_format, ...) is
+refused rather than silently dropped: an answer that ignores it would look like a
+bug in the caller's code. ``null`` means "not given", as in OpenAI's API.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from generation.gateway.errors import GatewayError, bad_request
+from providers.adapters.base import ChatMessage, GenerationRequest
+
+# OpenAI allows at most four stop sequences; Anthropic many more: the stricter rule wins.
+MAX_STOP_SEQUENCES = 4
+SUPPORTED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "stream_options",
+        "user",
+    }
+)
+# Parameters accepted only at the value that changes nothing (some clients always send them).
+NEUTRAL_VALUES: dict[str, object] = {
+    "n": 1,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "logprobs": False,
+}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+MESSAGE_KEYS = frozenset({"role", "content", "name"})
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    model: str  # as the client named it: "<provider>/<model>" or "<model>"
+    request: GenerationRequest  # its model is filled in once the name is resolved
+    stream: bool
+    include_usage: bool
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request(
+            "We could not parse the JSON body of your request.", code="invalid_json"
+        ) from None
+    if not isinstance(data, dict):
+        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    return data
+
+
+def parse_chat(data: dict[str, Any]) -> ChatCall:
+    given = {name: value for name, value in data.items() if value is not None}
+    for name, value in given.items():
+        if name not in SUPPORTED and not _is_neutral(name, value):
+            raise bad_request(
+                f"Switchboard does not support the parameter '{name}'.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    model = given.get("model")
+    if model is None:
+        raise _missing("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _invalid_type("model", "a non-empty string", model)
+    stream = _optional(given, "stream", bool, "a boolean") or False
+    include_usage = _include_usage(given, stream)
+    _optional(given, "user", str, "a string")  # accepted; never stored or logged
+    system, messages = _messages(given.get("messages"))
+    return ChatCall(
+        model=model.strip(),
+        request=GenerationRequest(
+            model="",
+            messages=messages,
+            system=system,
+            max_tokens=_max_tokens(given),
+            temperature=_number(given, "temperature", 0, 2),
+            top_p=_number(given, "top_p", 0, 1),
+            stop=_stop(given.get("stop")),
+        ),
+        stream=stream,
+        include_usage=include_usage,
+    )
+
+
+def _is_neutral(name: str, value: object) -> bool:
+    if name not in NEUTRAL_VALUES:
+        return False
+    neutral = NEUTRAL_VALUES[name]
+    return isinstance(value, bool) == isinstance(neutral, bool) and value == neutral
+
+
+def _missing(param: str) -> GatewayError:
+    return bad_request(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def _invalid_type(param: str, expected: str, value: object) -> GatewayError:
+    return bad_request(
+        f"Invalid type for '{param}': expected {expected}, but got {_type_name(value)} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
+    names |= {list: "an array", dict: "an object"}
+    return names.get(type(value), "a value of another type")
+
+
+def _optional(given: dict[str, Any], name: str, kind: type, expected: str) -> Any:
+    value = given.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise _invalid_type(name, expected, value)
+    return value
+
+
+def _include_usage(given: dict[str, Any], stream: bool) -> bool:
+    options = _optional(given, "stream_options", dict, "an object")
+    if options is None:
+        return False
+    if not stream:
+        raise bad_request(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    unknown = sorted(set(options) - {"include_usage"})
+    if unknown:
+        param = f"stream_options.{unknown[0]}"
+        raise bad_request(
+            f"Switchboard does not support '{param}'.", param=param, code="unsupported_parameter"
+        )
+    value = options.get("include_usage")
+    if value is not None and not isinstance(value, bool):
+        raise _invalid_type("stream_options.include_usage", "a boolean", value)
+    return bool(value)
+
+
+def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
+    """The system prompt (every system/developer message, in order) and the turns."""
+    if value is None:
+        raise _missing("messages")
+    if not isinstance(value, list):
+        raise _invalid_type("messages", "an array", value)
+    if not value:
+        raise bad_request(
+            "'messages' must contain at least one message.", param="messages", code="empty_array"
+        )
+    system: list[str] = []
+    turns: list[ChatMessage] = []
+    for index, item in enumerate(value):
+        param = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise _invalid_type(param, "an object", item)
+        unknown = sorted(name for name in set(item) - MESSAGE_KEYS if item[name] is not None)
+        if unknown:
+            raise bad_request(
+                f"Switchboard does not support '{param}.{unknown[0]}'.",
+                param=f"{param}.{unknown[0]}",
+                code="unsupported_parameter",
+            )
+        role = ROLES.get(item.get("role"))  # type: ignore[arg-type]
+        if role is None:
+            raise bad_request(
+                f"Invalid value for '{param}.role': supported roles are "
+                "'system', 'developer', 'user' and 'assistant'.",
+                param=f"{param}.role",
+                code="invalid_value",
+            )
+        content = _content(item.get("content"), f"{param}.content")
+        if role == "system":
+            system.append(content)
+        else:
+            turns.append(ChatMessage(role=role, content=content))
+    return "\n\n".join(system), tuple(turns)
+
+
+def _content(value: Any, param: str) -> str:
+    """A string, or OpenAI's list of content parts where only text parts are supported."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise _missing(param)
+    if not isinstance(value, list):
+        raise _invalid_type(param, "a string or an array of content parts", value)
+    texts = []
+    for index, part in enumerate(value):
+        part_param = f"{param}[{index}]"
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise bad_request(
+                f"Switchboard supports only text content parts ('{part_param}').",
+                param=part_param,
+                code="unsupported_value",
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise _invalid_type(f"{part_param}.text", "a string", text)
+        texts.append(text)
+    return "".join(texts)
+
+
+def _max_tokens(given: dict[str, Any]) -> int | None:
+    # max_completion_tokens is OpenAI's current name; max_tokens the older one.
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = given.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _invalid_type(name, "an integer", value)
+        if value < 1:
+            raise bad_request(
+                f"Invalid '{name}': it must be at least 1.", param=name, code="invalid_value"
+            )
+        return value
+    return None
+
+
+def _number(given: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = given.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid_type(name, "a decimal", value)
+    if not low <= value <= high:
+        raise bad_request(
+            f"Invalid '{name}': it must be between {low:g} and {high:g}.",
+            param=name,
+            code="invalid_value",
+        )
+    return float(value)
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    sequences = [value] if isinstance(value, str) else value
+    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
+        raise _invalid_type("stop", "a string or an array of strings", value)
+    if len(sequences) > MAX_STOP_SEQUENCES:
+        raise bad_request(
+            f"Invalid 'stop': at most {MAX_STOP_SEQUENCES} sequences.",
+            param="stop",
+            code="invalid_value",
+        )
+    return tuple(s for s in sequences if s)

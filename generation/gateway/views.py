@@ -1,0 +1,136 @@
+"""GET /v1/models and POST /v1/chat/completions, in OpenAI's wire format.
+
+Plain async function views: auth is the bearer token only (no session, so no CSRF),
+and nothing from the request (no header, no base URL) reaches the provider call but
+the parsed chat parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from generation.api_services import generate_for_api
+from generation.gateway import routing
+from generation.gateway.errors import (
+    GatewayError,
+    from_invalid_request,
+    from_provider_error,
+    over_budget,
+)
+from generation.gateway.services import open_call
+from generation.gateway.shapes import Completion
+from generation.gateway.streaming import GatewayStream
+from generation.gateway.translate import ChatCall, parse_body, parse_chat
+from providers import engine
+from providers.validation import InvalidRequest
+from usage.budgets import BudgetExceeded
+
+logger = logging.getLogger("generation.gateway")
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    error = GatewayError(405, f"Use {allowed} for this endpoint.", code="method_not_allowed")
+    response = error.response()
+    response["Allow"] = allowed
+    return response
+
+
+async def _admit(request: HttpRequest) -> routing.Caller:
+    return await sync_to_async(routing.admit)(request.headers.get("Authorization", ""))
+
+
+@csrf_exempt
+async def list_models(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        caller = await _admit(request)
+    except GatewayError as error:
+        return error.response()
+    names = routing.model_names(await routing.models_by_provider(caller.providers))
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "switchboard"} for n in names]
+    return JsonResponse({"object": "list", "data": data})
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    limit = settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
+    too_big = GatewayError(
+        413, f"The request body is larger than {limit} bytes.", code="request_too_large"
+    )
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        raise too_big
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_big from None
+    if len(body) > limit:
+        raise too_big
+    return body
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    request_id = uuid.uuid4().hex
+    try:
+        caller = await _admit(request)
+        call = parse_chat(parse_body(_read_body(request)))
+        route = await routing.resolve(call.model, caller.providers)
+        return await _answer(caller, route, call, request_id)
+    except GatewayError as error:
+        return error.response()
+    except InvalidRequest as exc:
+        return from_invalid_request(exc).response()
+    except BudgetExceeded as exc:
+        return over_budget(exc.reason).response()
+
+
+async def _answer(
+    caller: routing.Caller, route: routing.Route, call: ChatCall, request_id: str
+) -> HttpResponse:
+    user, provider = caller.token.user, route.provider
+    request = replace(call.request, model=route.model)
+    completion = Completion(model=call.model)
+    logger.info(
+        "gateway call token=%s provider=%s stream=%s messages=%d",
+        caller.token.prefix,
+        provider.pk,
+        call.stream,
+        len(request.messages),
+    )
+    if not call.stream:
+        result = await sync_to_async(generate_for_api)(
+            user=user, provider=provider, request=request, request_id=request_id
+        )
+        if result.error is not None:
+            return from_provider_error(result.error).response()
+        return JsonResponse(completion.body(result))
+    request = await engine.avalidate_request(provider, request)
+    reservation = await sync_to_async(open_call)(
+        user=user, provider=provider, request=request, request_id=request_id
+    )
+    stream = GatewayStream(
+        user=user,
+        provider=provider,
+        request=request,
+        reservation=reservation,
+        request_id=request_id,
+        completion=completion,
+        include_usage=call.include_usage,
+    )
+    first = await stream.start()
+    if stream.result is not None and stream.result.error is not None:
+        return from_provider_error(stream.result.error).response()
+    response = StreamingHttpResponse(stream.events(first), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
+    return response
