@@ -92,8 +92,18 @@ def sdk(gateway_url: str, api_token: tuple[ApiToken, str]) -> openai.OpenAI:
 
 @pytest.fixture
 def make_provider(fake_upstream: FakeUpstream) -> Callable[..., Provider]:
-    def make(kind: str = "openai", knobs: str = "", key: str = TEST_KEY, **fields) -> Provider:
-        return fake_provider(fake_upstream, kind, knobs=knobs, key=key, **fields)
+    def make(
+        kind: str = "openai",
+        knobs: str = "",
+        key: str = TEST_KEY,
+        default_model: str = "",
+        **fields,
+    ) -> Provider:
+        provider = fake_provider(fake_upstream, kind, knobs=knobs, key=key, **fields)
+        if default_model:
+            provider.default_model = default_model
+            provider.save()
+        return provider
 
     return make
 

@@ -1,0 +1,262 @@
+"""What /v1 accepts: bad requests, model names, the models list, parameters sent upstream."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+
+from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)
+from tests.generation.gateway_helpers import model_of, user_says
+from tests.providers.fake_helpers import generation_calls
+
+pytestmark = pytest.mark.django_db(transaction=True)
+URL = "/v1/chat/completions"
+
+
+@pytest.fixture
+def post(client, api_token, make_provider):
+    """POST a raw body with Django's test client (no upstream is reached in these tests)."""
+    provider = make_provider("openai")
+
+    def send(body: object, **headers: str):
+        data = body if isinstance(body, str | bytes) else json.dumps(body)
+        headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {api_token[1]}")
+        return client.post(URL, data, content_type="application/json", **headers)
+
+    send.model = model_of(provider)
+    return send
+
+
+def assert_openai_error(response, status: int, param: str | None, code: str | None = None):
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+BAD_BODIES = [
+    ({}, "model", "missing_required_parameter"),
+    ({"model": "M"}, "messages", "missing_required_parameter"),
+    ({"model": "M", "messages": "hi"}, "messages", "invalid_type"),
+    ({"model": "M", "messages": []}, "messages", "empty_array"),
+    ({"model": "M", "messages": ["hi"]}, "messages[0]", "invalid_type"),
+    ({"model": "M", "messages": [{"role": "user", "content": 3}]}, "messages[0].content", None),
+    ({"model": "M", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", None),
+    (
+        {"model": "M", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
+        "messages[0].tool_calls",
+        "unsupported_parameter",
+    ),
+    (
+        {
+            "model": "M",
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+            ],
+        },
+        "messages[0].content[0]",
+        "unsupported_value",
+    ),
+    ({"model": 5, "messages": user_says()}, "model", "invalid_type"),
+    ({"model": "M", "messages": user_says(), "temperature": "hot"}, "temperature", "invalid_type"),
+    ({"model": "M", "messages": user_says(), "temperature": 3}, "temperature", "invalid_value"),
+    ({"model": "M", "messages": user_says(), "top_p": 1.5}, "top_p", "invalid_value"),
+    ({"model": "M", "messages": user_says(), "max_tokens": 0}, "max_tokens", "invalid_value"),
+    ({"model": "M", "messages": user_says(), "max_tokens": True}, "max_tokens", "invalid_type"),
+    ({"model": "M", "messages": user_says(), "stop": [1]}, "stop", "invalid_type"),
+    ({"model": "M", "messages": user_says(), "stop": list("abcde")}, "stop", "invalid_value"),
+    ({"model": "M", "messages": user_says(), "stream": "yes"}, "stream", "invalid_type"),
+    (
+        {"model": "M", "messages": user_says(), "stream_options": {"include_usage": True}},
+        "stream_options",
+        "invalid_value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "code"), BAD_BODIES)
+def test_bad_bodies_are_400_naming_the_parameter(post, fake_upstream, body, param, code):
+    if body.get("model") == "M":
+        body = {**body, "model": post.model}
+    error = assert_openai_error(post(body), 400, param, code)
+    assert error["type"] == "invalid_request_error"
+    assert fake_upstream.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"n": 2}, "n"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"logprobs": True}, "logprobs"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"seed": 1}, "seed"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),
+        ({"made_up": 1}, "made_up"),
+    ],
+)
+def test_unsupported_parameters_are_named_not_ignored(
+    sdk, make_provider, fake_upstream, extra, param
+):
+    provider = make_provider("openai")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=model_of(provider), messages=user_says(), extra_body=extra
+        )
+    assert caught.value.param == param
+    assert caught.value.code == "unsupported_parameter"
+    assert generation_calls(fake_upstream) == 0
+
+
+def test_neutral_values_of_unsupported_parameters_are_accepted(sdk, make_provider):
+    provider = make_provider("openai", knobs="tokens=2")
+    completion = sdk.chat.completions.create(
+        model=model_of(provider),
+        messages=user_says(),
+        n=1,
+        presence_penalty=0,
+        frequency_penalty=0.0,
+        logprobs=False,
+        tools=None,
+    )
+    assert len(completion.choices) == 1
+
+
+def test_invalid_json_and_oversized_bodies(post, settings):
+    assert_openai_error(post("{not json"), 400, None, "invalid_json")
+    assert_openai_error(post("[1, 2]"), 400, None, "invalid_json")
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MAX_API_BODY_BYTES": 1000}
+    body = {"model": post.model, "messages": user_says("x" * 2000)}
+    assert_openai_error(post(body), 413, None, "request_too_large")
+
+
+def test_wrong_methods_are_405(client, api_token):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token[1]}"}
+    assert client.get(URL, **auth).status_code == 405
+    assert client.post("/v1/models", **auth).status_code == 405
+
+
+def test_unknown_model_is_a_404(sdk, make_provider, fake_upstream):
+    provider = make_provider("openai")
+    for name in ("no-such-model", model_of(provider, "no-such-model"), "Nope/fake-model"):
+        with pytest.raises(openai.NotFoundError) as caught:
+            sdk.chat.completions.create(model=name, messages=user_says())
+        assert caught.value.code == "model_not_found"
+        assert caught.value.param == "model"
+    assert generation_calls(fake_upstream) == 0
+
+
+def test_plain_model_names_work_when_unambiguous(sdk, make_provider, fake_upstream):
+    make_provider("anthropic", knobs="tokens=3")
+    completion = sdk.chat.completions.create(model="fake-model-large", messages=user_says())
+    assert len(completion.choices[0].message.content.split()) == 3
+    assert completion.model == "fake-model-large"
+    assert fake_upstream.requests[-1].path == "/v1/messages"
+    make_provider("openai")
+    with pytest.raises(openai.NotFoundError, match="Several providers"):
+        sdk.chat.completions.create(model="fake-model-large", messages=user_says())
+
+
+def test_inactive_providers_are_not_offered(sdk, make_provider):
+    provider = make_provider("openai")
+    provider.deactivate(by=None)
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says())
+    assert not [m for m in sdk.models.list() if m.id.startswith(provider.name)]
+
+
+def test_models_list(sdk, make_provider):
+    openai_provider = make_provider("openai")
+    anthropic_provider = make_provider("anthropic")
+    broken = make_provider("openai_compatible", knobs="fault=500", default_model="only-model")
+    page = sdk.models.list()
+    ids = [m.id for m in page]
+    assert page.object == "list"
+    assert all(m.object == "model" for m in page)
+    for provider in (openai_provider, anthropic_provider):
+        for model in ("fake-model", "fake-model-large", "demo-model"):
+            assert model_of(provider, model) in ids
+    # A provider whose list cannot be fetched offers its default model.
+    assert model_of(broken, "only-model") in ids
+    # Plain names only where one provider offers them.
+    assert "only-model" in ids
+    assert "fake-model" not in ids
+
+
+def test_parameters_reach_the_provider_and_nothing_else_does(sdk, make_provider, fake_upstream):
+    provider = make_provider("openai", knobs="tokens=3")
+    sdk.chat.completions.create(
+        model=model_of(provider),
+        messages=[
+            {"role": "developer", "content": "Be brief"},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "you"}],
+            },
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Again"},
+        ],
+        max_completion_tokens=7,
+        temperature=0.2,
+        top_p=0.9,
+        stop=["END"],
+        user="someone@example.com",
+        extra_headers={"X-Forward-Me": "no", "OpenAI-Organization": "org-x"},
+    )
+    sent = fake_upstream.requests[-1]
+    assert sent.body["messages"] == [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "Hi you"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Again"},
+    ]
+    assert sent.body["max_completion_tokens"] == 7
+    assert (sent.body["temperature"], sent.body["top_p"], sent.body["stop"]) == (0.2, 0.9, ["END"])
+    assert "user" not in sent.body
+    assert "x-forward-me" not in sent.headers
+    assert "openai-organization" not in sent.headers
+
+
+def test_anthropic_gets_its_own_parameters(sdk, make_provider, fake_upstream):
+    provider = make_provider("anthropic", knobs="tokens=3")
+    completion = sdk.chat.completions.create(
+        model=model_of(provider),
+        messages=[{"role": "system", "content": "Be brief"}, *user_says()],
+        max_tokens=2,
+        temperature=0.5,
+        top_p=0.5,
+        stop="END",
+    )
+    sent = fake_upstream.requests[-1].body
+    assert sent["system"] == "Be brief"
+    assert sent["messages"] == user_says()
+    assert (sent["max_tokens"], sent["temperature"], sent["top_p"]) == (2, 0.5, 0.5)
+    assert sent["stop_sequences"] == ["END"]
+    # Anthropic's max_tokens stop reason, in OpenAI's words.
+    assert completion.choices[0].finish_reason == "length"
+
+
+def test_anthropic_temperature_above_one_is_refused_before_the_call(
+    sdk, make_provider, fake_upstream
+):
+    provider = make_provider("anthropic")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says(), temperature=1.5)
+    assert caught.value.param == "temperature"
+    assert generation_calls(fake_upstream) == 0
+
+
+def test_prompt_and_answer_text_stay_out_of_the_logs(sdk, make_provider, caplog):
+    provider = make_provider("openai", knobs="tokens=4")
+    caplog.set_level("DEBUG")
+    completion = sdk.chat.completions.create(
+        model=model_of(provider), messages=user_says("confidential plans")
+    )
+    assert "confidential" not in caplog.text
+    assert completion.choices[0].message.content not in caplog.text
