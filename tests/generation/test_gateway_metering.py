@@ -1,0 +1,86 @@
+"""Budgets, the per-token rate limit and client disconnects on /v1."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import openai
+import pytest
+
+from tests.generation.conftest import wait_for
+from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)
+from tests.generation.gateway_helpers import model_of, user_says
+from tests.providers.fake_helpers import generation_calls
+from usage.models import Reservation, UsageRecord, UserBudget
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_over_budget_is_refused_before_any_upstream_call(
+    sdk, api_user, make_provider, fake_upstream, stream
+):
+    provider = make_provider("openai")
+    UserBudget.objects.create(user=api_user, monthly_limit=Decimal("0.00"))
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says(), stream=stream)
+    assert caught.value.status_code == 402
+    assert caught.value.type == "insufficient_quota"
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert generation_calls(fake_upstream) == 0
+    record = UsageRecord.objects.get()
+    assert (record.outcome, record.source, record.cost_nanos) == ("over_budget", "api", 0)
+    assert not Reservation.objects.filter(status=Reservation.Status.ACTIVE).exists()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_reservations_are_settled_after_the_call(sdk, make_provider, stream):
+    provider = make_provider("openai", knobs="tokens=3")
+    response = sdk.chat.completions.create(
+        model=model_of(provider), messages=user_says(), stream=stream
+    )
+    if stream:
+        list(response)
+    reservation = Reservation.objects.get()
+    assert reservation.status == Reservation.Status.SETTLED
+
+
+def test_the_token_rate_limit_answers_429_with_retry_after(sdk, api_token, make_provider):
+    token, _ = api_token
+    token.requests_per_minute = 2
+    token.save()
+    provider = make_provider("openai", knobs="tokens=2")
+    if time.time() % 60 > 55:  # keep the three calls inside one fixed window
+        time.sleep(61 - time.time() % 60)
+    for _ in range(2):
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says())
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says())
+    assert caught.value.code == "rate_limit_exceeded"
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 60
+    assert UsageRecord.objects.count() == 2
+
+
+def test_a_disconnect_mid_stream_stops_upstream_and_meters_what_was_read(
+    sdk, make_provider, fake_upstream
+):
+    provider = make_provider("anthropic", knobs="tokens=200&delay=20")
+    stream = sdk.chat.completions.create(
+        model=model_of(provider), messages=user_says(), stream=True
+    )
+    received = 0
+    for chunk in stream:
+        received += sum(1 for c in chunk.choices if c.delta.content)
+        if received == 3:
+            break
+    stream.close()
+    assert fake_upstream.wait_for(lambda: fake_upstream.early_closes == 1, timeout=5)
+    record = wait_for(lambda: UsageRecord.objects.filter(outcome="cancelled").first())
+    assert record.source == "api"
+    assert record.tokens_estimated
+    assert 3 <= record.output_tokens < 200
+    reservation = wait_for(
+        lambda: Reservation.objects.filter(status=Reservation.Status.SETTLED).first()
+    )
+    assert reservation.actual_nanos == (record.cost_nanos or 0)  # fake-model is unpriced
