@@ -88,7 +88,7 @@ def usage_report(request: HttpRequest) -> HttpResponse:
                 "export_url": _export_url(request.GET, name),
             }
         )
-    days = reports.daily(query)
+    days = report.days()
     if export == "day":
         return exports.breakdown_csv("day", "day", days, query)
 

@@ -129,8 +129,15 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # One (dimension, created_at) index per report filter, so that the percentile
+        # sample ("latest N in range matching the filter") reads matching rows in order
+        # instead of walking the whole range.
         indexes = [
             models.Index(fields=["user", "created_at"], name="usage_rec_user_time"),
+            models.Index(fields=["provider", "created_at"], name="usage_rec_provider_time"),
+            models.Index(fields=["model", "created_at"], name="usage_rec_model_time"),
+            models.Index(fields=["outcome", "created_at"], name="usage_rec_outcome_time"),
+            models.Index(fields=["source", "created_at"], name="usage_rec_source_time"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -104,15 +104,16 @@ class Row:
     totals: Totals = field(default_factory=Totals)
 
 
-def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet]]:
-    """(is_rollup, queryset) parts that together cover the range exactly once."""
+def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet, date]]:
+    """(is_rollup, queryset, first day) parts that together cover the range exactly once."""
     dims = q.dimension_filter()
     done = complete_through()
-    parts: list[tuple[bool, QuerySet]] = []
+    parts: list[tuple[bool, QuerySet, date]] = []
     raw_first = q.first_day
     if done is not None and q.first_day <= done:
         last = min(q.last_day, done)
-        parts.append((True, UsageDaily.objects.filter(day__gte=q.first_day, day__lte=last, **dims)))
+        rolled = UsageDaily.objects.filter(day__gte=q.first_day, day__lte=last, **dims)
+        parts.append((True, rolled, q.first_day))
         raw_first = last + timedelta(days=1)
     if raw_first <= q.last_day:
         raw = UsageRecord.objects.filter(
@@ -120,7 +121,7 @@ def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet]]:
             created_at__lt=day_start(q.last_day + timedelta(days=1)),
             **dims,
         )
-        parts.append((False, raw))
+        parts.append((False, raw, raw_first))
     return parts
 
 
@@ -129,30 +130,79 @@ def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet]]:
 GROUPS = ("provider_id", "model", "user_id")
 
 
+# Raw days not yet rolled up (normally just today) are grouped by day with one range
+# query each, which uses the created_at index; a per-row TruncDate cannot (and on SQLite
+# it is a Python function call per row). Beyond this many days, TruncDate it is.
+RAW_DAY_QUERIES = 7
+
+
+def _raw_by_day(qs: QuerySet, first: date, last: date, rest: tuple[str, ...], metrics: dict):
+    day = first
+    while day <= last:
+        part = qs.filter(
+            created_at__gte=day_start(day), created_at__lt=day_start(day + timedelta(days=1))
+        )
+        if rest:
+            rows = part.values(*rest).annotate(**metrics).order_by()
+        else:
+            rows = [part.aggregate(**metrics)]
+        yield from ({**row, "day": day} for row in rows)
+        day += timedelta(days=1)
+
+
+def _aggregate_part(
+    is_rollup: bool, qs: QuerySet, first: date, last: date, group: tuple[str, ...]
+) -> dict[tuple, Totals]:
+    metrics = rollup_metrics() if is_rollup else raw_metrics()
+    by_raw_day = "day" in group and not is_rollup
+    if by_raw_day and (last - first).days < RAW_DAY_QUERIES:
+        rest = tuple(g for g in group if g != "day")
+        rows = _raw_by_day(qs, first, last, rest, metrics)
+    elif not group:
+        rows = [qs.aggregate(**metrics)]
+    else:
+        if by_raw_day:
+            tz = timezone.get_current_timezone()
+            qs = qs.annotate(day=TruncDate("created_at", tzinfo=tz))
+        rows = qs.values(*group).annotate(**metrics).order_by()
+    out: dict[tuple, Totals] = {}
+    for row in map(unprefixed, rows):
+        out.setdefault(tuple(row[g] for g in group), Totals()).add(row)
+    return out
+
+
+def _merge(parts: list[dict[tuple, Totals]]) -> dict[tuple, Totals]:
+    out: dict[tuple, Totals] = {}
+    for part in parts:
+        for key, t in part.items():
+            out.setdefault(key, Totals()).merge(t)
+    return out
+
+
 def aggregate(q: ReportQuery, group: tuple[str, ...] = ()) -> dict[tuple, Totals]:
     """Totals per combination of `group` fields (GROUPS and/or "day"); () = overall."""
-    out: dict[tuple, Totals] = {}
-    for is_rollup, qs in _sources(q):
-        metrics = rollup_metrics() if is_rollup else raw_metrics()
-        if not group:
-            rows = [qs.aggregate(**metrics)]
-        else:
-            if "day" in group and not is_rollup:
-                tz = timezone.get_current_timezone()
-                qs = qs.annotate(day=TruncDate("created_at", tzinfo=tz))
-            rows = qs.values(*group).annotate(**metrics).order_by()
-        for row in map(unprefixed, rows):
-            out.setdefault(tuple(row[g] for g in group), Totals()).add(row)
-    return out
+    return _merge(
+        [_aggregate_part(r, qs, first, q.last_day, group) for r, qs, first in _sources(q)]
+    )
 
 
 def totals(q: ReportQuery) -> Totals:
     return aggregate(q).get((), Totals())
 
 
+def _sum(items) -> Totals:
+    out = Totals()
+    for t in items:
+        out.merge(t)
+    return out
+
+
 def daily(q: ReportQuery) -> list[Row]:
     """One row per local day in range, zero-filled."""
-    per_day = aggregate(q, ("day",))
+    return _zero_filled(q, aggregate(q, ("day",)))
+
+
+def _zero_filled(q: ReportQuery, per_day: dict[tuple, Totals]) -> list[Row]:
     rows, day = [], q.first_day
     while day <= q.last_day:
         rows.append(Row(day, day.isoformat(), per_day.get((day,), Totals())))
@@ -186,13 +236,23 @@ def _labels(group: str, keys: list[object]) -> dict[object, str]:
 class Report:
     query: ReportQuery
     combos: dict[tuple, Totals]  # keyed by GROUPS values
+    # The raw-row part of the combos and its first day, when the range has one.
+    raw_part: tuple[date, dict[tuple, Totals]] | None = None
+
+    def days(self) -> list[Row]:
+        """Like `daily`, but a one-day raw tail (today) is summed from the combos
+        already fetched rather than read again."""
+        parts = []
+        for is_rollup, qs, first in _sources(self.query):
+            if not is_rollup and self.raw_part and first == self.query.last_day:
+                parts.append({(first,): _sum(self.raw_part[1].values())})
+            else:
+                parts.append(_aggregate_part(is_rollup, qs, first, self.query.last_day, ("day",)))
+        return _zero_filled(self.query, _merge(parts))
 
     @property
     def totals(self) -> Totals:
-        out = Totals()
-        for t in self.combos.values():
-            out.merge(t)
-        return out
+        return _sum(self.combos.values())
 
     def breakdown(self, group: str, sort: str = DEFAULT_SORT) -> list[Row]:
         at = GROUPS.index(group)
@@ -210,7 +270,13 @@ class Report:
 
 
 def build(q: ReportQuery) -> Report:
-    return Report(q, aggregate(q, GROUPS))
+    parts, raw_part = [], None
+    for is_rollup, qs, first in _sources(q):
+        part = _aggregate_part(is_rollup, qs, first, q.last_day, GROUPS)
+        parts.append(part)
+        if not is_rollup:
+            raw_part = (first, part)
+    return Report(q, _merge(parts), raw_part)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -133,6 +133,22 @@ def insert_rows(rows: list[dict[str, object]]) -> None:
         cursor.executemany(sql, params)
 
 
+def _timestamps(rng: random.Random, records: int, days: int, now: datetime) -> Iterator[datetime]:
+    """`records` times over the last `days` local days, in order, as a live system writes
+    them (row order on disk matters to range scans). Weekends are quieter; afternoons
+    busier; today only runs up to `now`."""
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = midnight - timedelta(days=days - 1)
+    weights = [0.4 if (first + timedelta(days=d)).weekday() >= 5 else 1.0 for d in range(days)]
+    counts = [int(records * w / sum(weights)) for w in weights]
+    counts[-1] += records - sum(counts)
+    for d, n in enumerate(counts):
+        start = first + timedelta(days=d)
+        span = min(86400.0, (now - start).total_seconds())
+        for sec in sorted(rng.triangular(0, 86400, 54000) for _ in range(n)):
+            yield start + timedelta(seconds=sec * span / 86400)
+
+
 def _picker(rng: random.Random, items: list[tuple[object, int]]) -> Callable[[], object]:
     values, weights = zip(*items, strict=True)
     return lambda: rng.choices(values, weights)[0]
@@ -151,20 +167,22 @@ def generate(
     """Insert `records` UsageRecords spread over the last `days` days; returns the count."""
     rng = random.Random(seed)
     now = now or timezone.now()
-    pick_model = _picker(rng, _choices(now))
+    models = _choices(now)
     people = _ensure_users(users)
     # A few heavy users and a long tail, as real teams look.
     pick_user = _picker(rng, [(u, max(1, int(100 / (i + 1)))) for i, u in enumerate(people)])
+    # People settle on a few models each rather than spreading over all of them.
+    pick_model_of = {u.pk: _picker(rng, rng.sample(models, k=min(3, len(models)))) for u in people}
     pick_outcome = _picker(rng, OUTCOMES)
     pick_source = _picker(rng, SOURCES)
     run = uuid.uuid4().hex[:8]
-    first_midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    first_midnight -= timedelta(days=days - 1)
+    times = _timestamps(rng, records, days, now)
     made = 0
     while made < records:
         rows = []
         for i in range(made, min(made + batch, records)):
-            choice: Choice = pick_model()
+            user = pick_user()
+            choice: Choice = pick_model_of[user.pk]()
             outcome = pick_outcome()
             cache_hit = outcome == OUTCOME_OK and rng.random() < 0.06
             refused = outcome == OUTCOME_OVER_BUDGET
@@ -190,17 +208,12 @@ def generate(
             else:
                 pin, pcached, pout = choice.nanos_per_token
                 cost = (inp - cached) * pin + cached * pcached + out * pout
-            # Busier in the afternoon: a triangular draw inside a uniformly chosen local day
-            # (today's records are clamped to the past hour rather than the future).
-            at = first_midnight + timedelta(
-                days=rng.randrange(days), seconds=rng.triangular(0, 86400, 54000)
-            )
-            at = min(at, now - timedelta(seconds=rng.random() * 3600))
+            at = next(times)
             rows.append(
                 {
                     "provider_id": choice.provider.pk,
                     "model": choice.model,
-                    "user_id": pick_user().pk,
+                    "user_id": user.pk,
                     "source": pick_source(),
                     "message_id": None,
                     "request_id": f"syn-{run}-{i}",

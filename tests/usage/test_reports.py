@@ -154,3 +154,13 @@ def test_report_on_postgres_matches_fixture(march_usage):
     assert build(MARCH).totals.cost_nanos == 14_600_000
     rollup.refresh(now=datetime(2026, 3, 10, 12, tzinfo=UTC))
     assert build(MARCH).totals.cost_nanos == 14_600_000
+
+
+def test_one_day_raw_tail_is_summed_from_the_combos(march_usage, openai):
+    make_record(openai, "gpt-4o", datetime(2026, 3, 4, 8, tzinfo=UTC), cost_nanos=11)
+    expected = [(r.key, r.totals) for r in daily(MARCH)]
+    rollup.refresh(now=datetime(2026, 3, 4, 12, tzinfo=UTC))  # through Mar 3; Mar 4 is raw
+    report = build(MARCH)
+    assert report.raw_part[0] == date(2026, 3, 4)
+    assert [(r.key, r.totals) for r in report.days()] == expected
+    assert [(r.key, r.totals) for r in daily(MARCH)] == expected
