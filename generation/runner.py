@@ -1,15 +1,17 @@
 """Generating one assistant message on a huey worker thread.
 
-The worker thread drives the engine's async stream on an event loop of its own, one
-item at a time, and does its database and relay work in plain sync code between
-items. Waiting for the next item is bounded (CANCEL_POLL), so a stop request is
-noticed promptly even while the upstream is silent.
+The worker thread drives the engine's async stream on an event loop of its own (kept
+for the thread's life, so the engine's per-loop SDK clients and their connection pools
+are reused from one message to the next), one item at a time, and does its database
+and relay work in plain sync code between items. Waiting for the next item is bounded
+(CANCEL_POLL), so a stop request is noticed promptly even while the upstream is silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,6 +36,31 @@ DB_CANCEL_POLL = 1.0  # database check: a deleted row, or a flag the relay misse
 # stop, keep their text and end as failed-retryable, instead of being cut off silently.
 _shutdown_deadline: float | None = None
 INTERRUPTED = "The answer was interrupted by a server restart."
+
+
+_thread = threading.local()
+
+
+def _worker_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_thread, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread.loop = asyncio.new_event_loop()
+    return loop
+
+
+def close_worker_loop() -> None:
+    """Close this thread's loop and the SDK clients on it (a huey shutdown hook)."""
+    from providers.adapters.clients import aclose_clients
+
+    loop = getattr(_thread, "loop", None)
+    if loop is None or loop.is_closed():
+        return
+    try:
+        loop.run_until_complete(aclose_clients())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+        _thread.loop = None
 
 
 def begin_shutdown(*, grace: float) -> None:
@@ -93,19 +120,15 @@ class _Generation:
             error = ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
             self._finish(GenerationResult(text="", model=self.message.model, error=error))
             return
-        loop = asyncio.new_event_loop()
         result: GenerationResult | None = None
         try:
-            result = self._drive(loop, _stream(self.message))
+            result = self._drive(_worker_loop(), _stream(self.message))
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__
             logger.error("Generation of message %s crashed: %s", self.message.pk, kind)
             error = ProviderError(ErrorKind.UNKNOWN, "Unexpected error.")
             result = GenerationResult(text=self.text, model=self.message.model, error=error)
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
         if not self.gone:
             self._finish(result)
 
