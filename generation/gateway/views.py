@@ -107,6 +107,8 @@ async def _answer(
         call.stream,
         len(request.messages),
     )
+    # In the loop, where a models-list fetch is async; generate_for_api then finds it cached.
+    request = await engine.avalidate_request(provider, request)
     if not call.stream:
         result = await sync_to_async(generate_for_api)(
             user=user, provider=provider, request=request, request_id=request_id
@@ -114,7 +116,6 @@ async def _answer(
         if result.error is not None:
             return from_provider_error(result.error).response()
         return JsonResponse(completion.body(result))
-    request = await engine.avalidate_request(provider, request)
     reservation = await sync_to_async(open_call)(
         user=user, provider=provider, request=request, request_id=request_id
     )
