@@ -93,6 +93,9 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     usage_estimated = models.BooleanField(default=False)
+    # The budget hold (usage.Reservation) taken when the message was sent; settled by
+    # the worker once the call is metered. A plain id: usage already points at us.
+    reservation_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     # Which earlier failed message this one retries, so the old one hides its button.
     retry_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"

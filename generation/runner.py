@@ -113,6 +113,7 @@ class _Generation:
         self.cancelled = False
         self.interrupted = False
         self.gone = False  # the row was deleted or taken over by the sweeper
+        self.deleted = False
 
     def run(self) -> None:
         provider = self.message.provider
@@ -131,6 +132,11 @@ class _Generation:
             result = GenerationResult(text=self.text, model=self.message.model, error=error)
         if not self.gone:
             self._finish(result)
+            return
+        # Deleted (its conversation) or failed by the sweeper meanwhile: the upstream
+        # call still happened and is metered.
+        self.deleted = not Message.objects.filter(pk=self.message.pk).exists()
+        self._record_usage(result)
 
     def _drive(
         self, loop: asyncio.AbstractEventLoop, stream: AsyncIterator[Any]
@@ -234,14 +240,16 @@ class _Generation:
         updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
             **fields
         )
+        self._record_usage(result)
         if not updated:
-            return
+            return  # the sweeper failed it meanwhile; its verdict stands
         for name, value in fields.items():
             setattr(message, name, value)
-        self._record_usage(result)
         generation_finished.send(sender=Message, message=message, result=result)
 
     def _record_usage(self, result: GenerationResult | None) -> None:
+        from usage.budgets import settle_reservation
+        from usage.models import Reservation
         from usage.services import record_generation
 
         if result is None:
@@ -250,13 +258,16 @@ class _Generation:
             error = ProviderError(ErrorKind.CANCELLED, "Stopped by the user.")
             result = GenerationResult(self.text, self.message.model, usage=usage, error=error)
         try:
-            record_generation(
+            records = record_generation(
                 provider=self.message.provider,
                 user=self.message.conversation.owner,
                 source="chat",
                 result=result,
-                message=self.message,
+                message=None if self.deleted else self.message,
             )
+            reservation = Reservation.objects.filter(pk=self.message.reservation_id).first()
+            if reservation is not None:
+                settle_reservation(reservation=reservation, records=records)
         except Exception as exc:  # metering must not lose the answer
             kind = type(exc).__name__
             logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)

@@ -15,6 +15,9 @@ from providers.adapters.base import ChatMessage, GenerationRequest
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
+from usage.budgets import BudgetExceeded, release_reservation, reserve_budget
+from usage.models import Reservation
+from usage.services import record_refusal
 
 
 class SendError(Exception):
@@ -68,6 +71,31 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
         raise SendError(exc.message, exc.field) from exc
 
 
+def _reserve(*, user: AbstractBaseUser, provider: Provider, request: GenerationRequest) -> int:
+    """Hold the worst-case cost before anything is stored, or refuse in words."""
+    try:
+        reservation = reserve_budget(
+            user=user,
+            provider=provider,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            prompt_chars=sum(len(m.content) for m in request.messages) + len(request.system),
+        )
+    except BudgetExceeded as exc:
+        record_refusal(provider=provider, user=user, source="chat", model=request.model)
+        raise SendError(exc.reason) from exc
+    return reservation.pk
+
+
+def release_budget(*, message: Message) -> None:
+    """Drop the budget hold of a message that will never reach upstream."""
+    if message.reservation_id is None:
+        return
+    reservation = Reservation.objects.filter(pk=message.reservation_id).first()
+    if reservation is not None:
+        release_reservation(reservation=reservation)
+
+
 def _enqueue(message_id: int) -> None:
     from generation.tasks import generate_message
 
@@ -101,6 +129,7 @@ def send_message(
     )
     model = request.model
     created = conversation is None
+    reservation_id = _reserve(user=user, provider=provider, request=request)
     with transaction.atomic():
         if conversation is None:
             conversation = Conversation(owner=user)
@@ -119,6 +148,7 @@ def send_message(
             model=model,
             temperature=temperature,
             max_tokens=max_tokens,
+            reservation_id=reservation_id,
         )
         assistant.save()
         # Only the id crosses the queue: no prompt text in task arguments.
@@ -133,8 +163,19 @@ def retry_message(*, message: Message) -> Message:
     provider = message.provider
     if provider is None or not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
+    pending = Message(
+        conversation=message.conversation,
+        role=Message.Role.ASSISTANT,
+        model=message.model,
+        temperature=message.temperature,
+        max_tokens=message.max_tokens,
+    )
+    pending.id = message.id  # the history up to the failed answer
+    request = _validate(provider=provider, request=build_request(message=pending))
+    reservation_id = _reserve(user=message.conversation.owner, provider=provider, request=request)
     with transaction.atomic():
         fresh = Message.objects.create(
+            reservation_id=reservation_id,
             conversation=message.conversation,
             role=Message.Role.ASSISTANT,
             status=Message.Status.PENDING,
@@ -158,6 +199,7 @@ def cancel_message(*, message: Message) -> None:
     )
     if stopped:
         relay.complete(message.relay_key)  # wakes the SSE readers waiting for a first token
+        release_budget(message=message)
         return
     flagged = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
         cancel_requested=True

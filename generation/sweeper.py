@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from generation.models import Message
 from generation.relay import get_relay
+from generation.services import release_budget
 from providers.errors import ErrorKind
 
 logger = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ def sweep_stuck_messages() -> SweepReport:
     never_started = Message.objects.filter(
         status=Message.Status.PENDING, created_at__lt=now - give_up_after
     )
-    for message_id, key in list(never_started.values_list("pk", "stream_key")):
-        if _fail(message_id, Message.Status.PENDING, now):
-            failed.append(message_id)
-            relay.complete(key.hex)
+    for message in list(never_started.only("pk", "stream_key", "reservation_id")):
+        if _fail(message.pk, Message.Status.PENDING, now):
+            failed.append(message.pk)
+            relay.complete(message.relay_key)
+            release_budget(message=message)
 
     requeued: list[int] = []
     lost = Message.objects.filter(

@@ -64,6 +64,12 @@ def test_message_streams_to_completion(user, make_chat_provider, huey_consumer, 
     assert message.input_tokens
     assert "<p>" in sse.done.data
     assert f"{message.output_tokens} out" in sse.done.data
+    # Metered once, and the budget hold taken at send time is settled.
+    from usage.models import Reservation, UsageRecord
+
+    record = UsageRecord.objects.get(message=message)
+    assert (record.outcome, record.output_tokens) == ("ok", message.output_tokens)
+    assert Reservation.objects.get(pk=message.reservation_id).status == "settled"
 
 
 def test_resume_with_last_event_id_gives_exact_remainder(

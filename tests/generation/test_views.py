@@ -71,6 +71,27 @@ def test_send_stores_two_messages_and_enqueues_after_commit(
     assert 'hx-swap-oob="true"' in body
 
 
+def test_send_over_budget_is_refused_in_words(logged_in, user, make_chat_provider):
+    from usage.models import UsageRecord, UserBudget
+
+    UserBudget.objects.create(user=user, monthly_limit="1.00")
+    response = _send(logged_in, make_chat_provider())  # fake-model has no price
+    assert response["HX-Retarget"] == "#composer-error"
+    assert "monthly budget" in response.content.decode()
+    assert not Message.objects.exists()
+    assert UsageRecord.objects.get().outcome == "over_budget"
+
+
+def test_cancelling_a_pending_message_releases_its_budget_hold(logged_in, user, make_chat_provider):
+    from usage.models import Reservation
+
+    _send(logged_in, make_chat_provider())
+    answer = Message.objects.get(role="assistant")
+    assert Reservation.objects.get(pk=answer.reservation_id).status == "active"
+    logged_in.post(reverse("generation:cancel", args=[answer.pk]), headers=HX)
+    assert Reservation.objects.get(pk=answer.reservation_id).status == "released"
+
+
 def test_blank_parameters_mean_provider_defaults(logged_in, make_chat_provider):
     _send(logged_in, make_chat_provider(), temperature="", max_tokens="")
     answer = Message.objects.get(role="assistant")
