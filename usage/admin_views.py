@@ -12,6 +12,7 @@ from usage import exports, reports
 from usage.charts import cost_tokens_chart
 from usage.forms import ReportForm
 from usage.models import CURRENCY, ModelPrice
+from usage.percentiles import PERCENTILE_SAMPLE, percentiles
 from usage.rollup import complete_through
 
 # (table name, group key, label column header, query parameter holding its sort)
@@ -99,8 +100,8 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         "form": form,
         "query": query,
         "totals": report.totals,
-        "percentiles": reports.percentiles(query),
-        "sample_limit": reports.PERCENTILE_SAMPLE,
+        "percentiles": percentiles(query),
+        "sample_limit": PERCENTILE_SAMPLE,
         "chart": cost_tokens_chart(days),
         "days": days,
         "tables": tables,

@@ -32,7 +32,7 @@ def nice_ceiling(value: float) -> float:
 
 def _money(value: float, step: float) -> str:
     """An axis label with as many decimals as the tick step needs (at least cents)."""
-    if step >= 100:
+    if step >= 100 or value == 0:
         return f"${value:,.0f}"
     places = 2 if step >= 0.01 else 1 - math.floor(math.log10(step))
     return f"${value:,.{places}f}"

@@ -19,12 +19,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from providers.models import Provider
-from usage.models import OUTCOME_OVER_BUDGET, UsageDaily, UsageRecord, nanos_to_usd
+from usage.models import UsageDaily, UsageRecord, nanos_to_usd
 from usage.rollup import complete_through, day_start, raw_metrics, rollup_metrics, unprefixed
-
-# Percentiles are computed over the most recent upstream attempts in range, at most this
-# many: exact for smaller ranges, a bounded sample (and labelled so) for larger ones.
-PERCENTILE_SAMPLE = 5000
 
 
 @dataclass(frozen=True)
@@ -277,43 +273,3 @@ def build(q: ReportQuery) -> Report:
         if not is_rollup:
             raw_part = (first, part)
     return Report(q, _merge(parts), raw_part)
-
-
-@dataclass
-class Percentiles:
-    ttft_p50: int | None
-    ttft_p95: int | None
-    latency_p50: int | None
-    latency_p95: int | None
-    sample_size: int
-    sampled: bool  # True when the range held more attempts than the sample
-
-
-def _nearest_rank(values: list[int], pct: int) -> int | None:
-    if not values:
-        return None
-    values = sorted(values)
-    rank = max(1, -(-pct * len(values) // 100))  # ceil(pct/100 * n), nearest-rank method
-    return values[rank - 1]
-
-
-def percentiles(q: ReportQuery) -> Percentiles:
-    upstream = (
-        q.raw_records()
-        .filter(cache_hit=False)
-        .exclude(outcome=OUTCOME_OVER_BUDGET)
-        .order_by("-created_at")
-    )
-    sample = list(upstream.values_list("ttft_ms", "latency_ms")[: PERCENTILE_SAMPLE + 1])
-    sampled = len(sample) > PERCENTILE_SAMPLE
-    sample = sample[:PERCENTILE_SAMPLE]
-    ttft = [t for t, _ in sample if t is not None]
-    latency = [lat for _, lat in sample if lat is not None]
-    return Percentiles(
-        _nearest_rank(ttft, 50),
-        _nearest_rank(ttft, 95),
-        _nearest_rank(latency, 50),
-        _nearest_rank(latency, 95),
-        len(sample),
-        sampled,
-    )

@@ -10,7 +10,8 @@ from django.test import override_settings
 from tests.usage.factories import make_record
 from usage import rollup
 from usage.forms import ReportForm, preset_days
-from usage.reports import ReportQuery, build, daily, percentiles
+from usage.percentiles import percentiles
+from usage.reports import ReportQuery, build, daily
 
 pytestmark = pytest.mark.django_db
 MARCH = ReportQuery(first_day=date(2026, 3, 1), last_day=date(2026, 3, 4))
