@@ -68,13 +68,20 @@ def _none_blank(value: object) -> object:
     return "" if value is None else value
 
 
+def _cell(value: object) -> object:
+    """Neutralise spreadsheet formulas in text cells (model names come from API callers)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return _none_blank(value)
+
+
 def breakdown_rows(label_header: str, rows: list[Row]) -> list[list[object]]:
     out: list[list[object]] = [[label_header, *BREAKDOWN_HEADER]]
     for row in rows:
         t = row.totals
         out.append(
             [
-                row.label,
+                _cell(row.label),
                 t.requests,
                 t.input_tokens,
                 t.cached_input_tokens,
@@ -113,7 +120,7 @@ def _record_lines(q: ReportQuery) -> Iterator[list[object]]:
         nanos = line[cost_at]
         # Blank = unknown cost (an unpriced model), which is not the same as 0.
         line[cost_at] = "" if nanos is None else usd_text(nanos)
-        yield [_none_blank(v) for v in line]
+        yield [_cell(v) for v in line]
 
 
 def records_csv(q: ReportQuery) -> StreamingHttpResponse:

@@ -193,6 +193,9 @@ class RollupState(models.Model):
     """A single row: days up to and including `complete_through` are in UsageDaily."""
 
     complete_through = models.DateField(null=True)
+    # Days are local days: a rollup built under another TIME_ZONE is not used, and the
+    # next refresh rebuilds it.
+    time_zone = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

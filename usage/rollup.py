@@ -123,6 +123,10 @@ def last_closed_day(now: datetime | None = None) -> date:
 def refresh(now: datetime | None = None) -> date | None:
     """Roll up every closed day not yet in; returns the new `complete_through`."""
     state, _ = RollupState.objects.get_or_create(pk=1)
+    if state.complete_through is not None and state.time_zone != _tz_name():
+        UsageDaily.objects.all().delete()  # built for other day boundaries: start over
+        state.complete_through = None
+    state.time_zone = _tz_name()
     target = last_closed_day(now)
     if state.complete_through is not None:
         first = state.complete_through + timedelta(days=1)
@@ -141,16 +145,25 @@ def refresh(now: datetime | None = None) -> date | None:
 def rebuild_all() -> date | None:
     """Start over: drop the rollup and rebuild every closed day (after bulk imports)."""
     bounds = UsageRecord.objects.aggregate(lo=Min("created_at"))
-    RollupState.objects.update_or_create(pk=1, defaults={"complete_through": None})
+    RollupState.objects.update_or_create(
+        pk=1, defaults={"complete_through": None, "time_zone": _tz_name()}
+    )
     UsageDaily.objects.all().delete()
     if bounds["lo"] is None:
         return None
     return refresh()
 
 
+def _tz_name() -> str:
+    return timezone.get_current_timezone_name()
+
+
 def complete_through() -> date | None:
+    """The last day the rollup holds, or None (then readers use raw rows only)."""
     state = RollupState.objects.filter(pk=1).first()
-    return state.complete_through if state else None
+    if state is None or state.time_zone != _tz_name():
+        return None
+    return state.complete_through
 
 
 def touch_range(start: datetime, end: datetime) -> None:

@@ -165,3 +165,23 @@ def test_one_day_raw_tail_is_summed_from_the_combos(march_usage, openai):
     assert report.raw_part[0] == date(2026, 3, 4)
     assert [(r.key, r.totals) for r in report.days()] == expected
     assert [(r.key, r.totals) for r in daily(MARCH)] == expected
+
+
+def test_rollup_built_under_another_time_zone_is_not_used(march_usage):
+    rollup.refresh(now=datetime(2026, 3, 10, 12, tzinfo=UTC))
+    with override_settings(TIME_ZONE="Asia/Tokyo"):
+        assert rollup.complete_through() is None  # raw rows only until rebuilt
+        assert build(MARCH).totals.requests == 6
+        assert rollup.refresh(now=datetime(2026, 3, 10, 12, tzinfo=UTC)) == date(2026, 3, 9)
+        # In Tokyo (UTC+9) the 10:00 UTC calls of Mar 2 fall on the evening of Mar 2.
+        by_day = {r.key.day: r.totals.requests for r in daily(MARCH)}
+        assert by_day == {1: 0, 2: 3, 3: 3, 4: 0}
+        assert build(MARCH).totals.cost_nanos == 14_600_000
+
+
+def test_csv_cells_cannot_be_formulas():
+    from usage.exports import _cell
+
+    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _cell("gpt-4o") == "gpt-4o"
+    assert _cell(None) == ""
