@@ -124,3 +124,11 @@ def test_generate_usage_is_priced_like_record_generation(db):
     assert rollup.complete_through() is not None
     assert sum(UsageDaily.objects.values_list("requests", flat=True)) <= 400
     assert Decimal(0) <= build(ReportQuery(MAR.date(), MAR.date())).totals.cost
+
+
+def test_rebuild_usage_rollup(openai):
+    make_record(openai, "gpt-4o", MAR, cost_nanos=3)
+    out = StringIO()
+    call_command("rebuild_usage_rollup", stdout=out)
+    assert "complete through" in out.getvalue()
+    assert UsageDaily.objects.get(day=MAR.date()).cost_nanos == 3
