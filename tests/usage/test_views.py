@@ -132,7 +132,8 @@ def test_my_usage_shows_only_my_month(client, openai, user, django_user_model):
     response = client.get("/usage/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "$0.0012" in html
+    assert "$0.00" in html
+    assert "$0.001230000" in html  # the exact figure, in the title
     assert "gpt-4.1" not in html
     assert [r.model for r in response.context["rows"]] == ["gpt-4o"]
     month = ReportQuery(timezone.localdate().replace(day=1), timezone.localdate(), user_id=user.pk)
