@@ -40,7 +40,8 @@ def _resume_offset(request: HttpRequest) -> int:
 
 
 def _final_html(message_id: int) -> tuple[str, str] | None:
-    message = Message.objects.select_related("retried_by").filter(pk=message_id).first()
+    related = Message.objects.select_related("retried_by", "provider")
+    message = related.filter(pk=message_id).first()
     if message is None:
         return None
     return message.content, render_message(message)
