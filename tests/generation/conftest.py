@@ -205,13 +205,16 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         max_deltas: int | None = None,
         as_user=None,
         limit: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> SSEResult:
         async_client = AsyncClient()
         if as_user is not None:
             async_client.force_login(as_user)
         else:
             async_client.cookies = cookies
-        headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+        headers = dict(headers or {})
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
         return async_to_sync(_read)(async_client, url, headers, max_deltas, limit)
 
     return read

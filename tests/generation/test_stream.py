@@ -1,0 +1,101 @@
+"""The SSE view against a relay fed by hand: framing, gaps, several readers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.urls import reverse
+
+from generation.models import Conversation, Message
+from generation.relay import RelayEvent, get_relay
+from generation.rendering import delta_frame, sse_frame
+from tests.generation.conftest import parse_block
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("relay_backend")]
+
+
+def _streaming(user, content: str = "") -> Message:
+    conversation = Conversation.objects.create(owner=user)
+    Message.objects.create(conversation=conversation, role="user", content="q")
+    return Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        status=Message.Status.STREAMING,
+        content=content,
+        model="fake-model",
+    )
+
+
+def _worker(message: Message, events: list[RelayEvent], final: str, delay: float = 0.1) -> None:
+    """Play a worker: publish `events`, then save `final` as the complete answer."""
+
+    def run() -> None:
+        time.sleep(delay)
+        relay = get_relay()
+        for event in events:
+            relay.publish(message.relay_key, event)
+        Message.objects.filter(pk=message.pk).update(content=final, status="complete")
+        relay.complete(message.relay_key)
+
+    threading.Thread(target=run).start()
+
+
+def test_a_hole_in_the_relay_is_filled_from_the_database(user, read_sse):
+    message = _streaming(user, content="abc")
+    # The relay lost "def" (trimmed); the reader must still end with every character.
+    _worker(message, [RelayEvent(8, "gh"), RelayEvent(10, "ij")], final="abcdefghij")
+
+    sse = read_sse(reverse("generation:stream", args=[message.pk]))
+
+    assert sse.text == "abcdefghij"
+    ids = [int(e.id) for e in sse.deltas]
+    assert ids == sorted(set(ids))
+    assert sse.done is not None
+
+
+def test_a_client_ahead_of_the_database_gets_no_repeat(user, read_sse):
+    message = _streaming(user, content="ab")  # saved text lags what the relay carried
+    _worker(message, [RelayEvent(4, "cd"), RelayEvent(6, "ef")], final="abcdef")
+
+    sse = read_sse(reverse("generation:stream", args=[message.pk]), last_event_id="4")
+
+    assert sse.text == "ef"
+
+
+def test_two_readers_each_get_the_whole_answer(user, read_sse):
+    message = _streaming(user)
+    url = reverse("generation:stream", args=[message.pk])
+    events = [RelayEvent(i * 2, f"{i:02d}"[-2:]) for i in range(1, 30)]
+    final = "".join(e.text for e in events)
+    _worker(message, events, final=final, delay=0.3)
+    results = []
+    readers = [threading.Thread(target=lambda: results.append(read_sse(url))) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+
+    assert [r.text for r in results] == [final, final]
+
+
+def test_stream_is_not_gzipped(user, read_sse):
+    message = _streaming(user)
+    Message.objects.filter(pk=message.pk).update(status="complete", content="done")
+    sse = read_sse(
+        reverse("generation:stream", args=[message.pk]), headers={"Accept-Encoding": "gzip"}
+    )
+    assert "Content-Encoding" not in sse.headers
+    assert sse.raw.startswith("event: delta\nid: 4\ndata: done\n\n")
+
+
+def test_frames_cannot_be_split_by_their_data():
+    frame = delta_frame(text="a\r\nb\rc\n\nevent: done\ndata: x", id=3).decode()
+    blocks = frame.split("\n\n")
+    assert blocks[1:] == [""], "one event, whatever the text holds"
+    event = parse_block(blocks[0])
+    assert (event.event, event.id) == ("delta", "3")
+    assert event.data == "a&#13;\nb&#13;c\n\nevent: done\ndata: x"
+    done = sse_frame(event="done", data="<p>x</p>\n\n<p>y</p>").decode()
+    assert done.count("\n\n") == 1
