@@ -76,11 +76,12 @@ def model_not_found(message: str) -> GatewayError:
     return GatewayError(404, message, param="model", code="model_not_found")
 
 
-def from_invalid_request(exc: InvalidRequest) -> GatewayError:
-    """The engine's pre-call validation, named after the OpenAI parameter."""
+def from_invalid_request(exc: InvalidRequest, params: dict[str, str]) -> GatewayError:
+    """The engine's pre-call validation, naming the parameter as the client sent it."""
     if exc.field == "model":
         return model_not_found(exc.message)
-    return bad_request(exc.message, param=exc.field, code="invalid_value")
+    param = params.get(exc.field, exc.field)
+    return bad_request(exc.message, param=param, code="invalid_value")
 
 
 def over_budget(reason: str) -> GatewayError:

@@ -67,14 +67,16 @@ async def _models_of(provider: Provider) -> list[str]:
         return [default] if default else []
 
 
-def model_names(lists: list[tuple[Provider, list[str]]]) -> list[str]:
-    """Every ``provider/model``, then each plain model offered by exactly one provider."""
-    qualified, owners = [], {}
+def model_names(lists: list[tuple[Provider, list[str]]]) -> list[tuple[str, str]]:
+    """(name, provider name) for every ``provider/model``, then each plain model that
+    exactly one provider offers."""
+    qualified: list[tuple[str, str]] = []
+    owners: dict[str, set[str]] = {}
     for provider, models in sorted(lists, key=lambda pair: pair[0].name):
         for model in models:
-            qualified.append(f"{provider.name}/{model}")
-            owners.setdefault(model, set()).add(provider.pk)
-    plain = sorted(model for model, found in owners.items() if len(found) == 1)
+            qualified.append((f"{provider.name}/{model}", provider.name))
+            owners.setdefault(model, set()).add(provider.name)
+    plain = sorted((model, *found) for model, found in owners.items() if len(found) == 1)
     return qualified + plain
 
 

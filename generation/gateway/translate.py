@@ -48,6 +48,8 @@ class ChatCall:
     request: GenerationRequest  # its model is filled in once the name is resolved
     stream: bool
     include_usage: bool
+    # The engine's names for parameters -> the ones this client sent, for error messages.
+    params: dict[str, str]
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -93,6 +95,9 @@ def parse_chat(data: dict[str, Any]) -> ChatCall:
         ),
         stream=stream,
         include_usage=include_usage,
+        params={"max_tokens": "max_completion_tokens"}
+        if given.get("max_completion_tokens") is not None
+        else {},
     )
 
 

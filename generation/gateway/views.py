@@ -56,7 +56,9 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     except GatewayError as error:
         return error.response()
     names = routing.model_names(await routing.models_by_provider(caller.providers))
-    data = [{"id": n, "object": "model", "created": 0, "owned_by": "switchboard"} for n in names]
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in names
+    ]
     return JsonResponse({"object": "list", "data": data})
 
 
@@ -81,6 +83,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
     request_id = uuid.uuid4().hex
+    call = None
     try:
         caller = await _admit(request)
         call = parse_chat(parse_body(_read_body(request)))
@@ -89,7 +92,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     except GatewayError as error:
         return error.response()
     except InvalidRequest as exc:
-        return from_invalid_request(exc).response()
+        return from_invalid_request(exc, call.params if call else {}).response()
     except BudgetExceeded as exc:
         return over_budget(exc.reason).response()
 

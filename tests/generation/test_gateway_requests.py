@@ -136,6 +136,15 @@ def test_invalid_json_and_oversized_bodies(post, settings):
     assert_openai_error(post(body), 413, None, "request_too_large")
 
 
+def test_engine_limits_name_the_parameter_the_client_sent(post, settings):
+    cap = settings.SWITCHBOARD["MAX_TOKENS_CAP"]
+    for name in ("max_tokens", "max_completion_tokens"):
+        body = {"model": post.model, "messages": user_says(), name: cap + 1}
+        assert_openai_error(post(body), 400, name, "invalid_value")
+    body = {"model": post.model, "messages": [{"role": "user", "content": "  "}]}
+    assert_openai_error(post(body), 400, "messages", "invalid_value")
+
+
 def test_wrong_methods_are_405(client, api_token):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token[1]}"}
     assert client.get(URL, **auth).status_code == 405
@@ -187,6 +196,8 @@ def test_models_list(sdk, make_provider):
     # Plain names only where one provider offers them.
     assert "only-model" in ids
     assert "fake-model" not in ids
+    owners = {m.id: m.owned_by for m in page}
+    assert owners["only-model"] == owners[model_of(broken, "only-model")] == broken.name
 
 
 def test_parameters_reach_the_provider_and_nothing_else_does(sdk, make_provider, fake_upstream):
