@@ -169,3 +169,38 @@ def test_auth_error_is_shown_in_words(page, make_chat_provider):
     )
     assert page.locator(".message--assistant .retry").count() == 0
     _shot(page, "chat-auth-error")
+
+
+def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RETRY_MAX_ATTEMPTS": 1}
+    provider = make_chat_provider("tokens=8&fault=503")
+    page.reload()
+    _send(page, "First question")
+    page.wait_for_selector(".message--assistant .alert--error")
+    assert "overloaded" in page.locator(".message--assistant .alert--error").inner_text()
+    # The provider recovers; Retry writes a fresh answer under the failed one.
+    provider.base_url = provider.base_url.replace("&fault=503", "")
+    provider.save()
+    page.click(".message--assistant .retry")
+    page.wait_for_selector(".message--assistant.is-complete")
+    assert page.locator(".message--assistant .retry").count() == 0
+    assert _answer_text(page) == expected_text(8)
+    _shot(page, "chat-retried")
+
+    page.click(".conversation.is-current button[title=Rename]")
+    page.fill(".rename input[name=title]", "Renamed chat")
+    page.press(".rename input[name=title]", "Enter")
+    page.wait_for_selector(".conversation a:text('Renamed chat')")
+
+    page.click("#new-chat")
+    page.wait_for_selector("#empty-state")
+    _send(page, "Second question")
+    page.wait_for_selector(".message--assistant.is-complete")
+    titles = page.locator(".conversation a").all_inner_texts()
+    assert titles == ["Second question", "Renamed chat"], "newest first"
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator(".conversation", has_text="Renamed chat").hover()
+    page.locator(".conversation", has_text="Renamed chat").locator("button[title=Delete]").click()
+    page.wait_for_function("document.querySelectorAll('.conversation').length === 1")
+    _shot(page, "chat-list-after-delete")
