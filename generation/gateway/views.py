@@ -83,6 +83,13 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
     request_id = uuid.uuid4().hex
+    response = await _chat_completions(request, request_id)
+    # The key of the call's usage records: what a user quotes when asking about a call.
+    response["x-request-id"] = request_id
+    return response
+
+
+async def _chat_completions(request: HttpRequest, request_id: str) -> HttpResponse:
     call = None
     try:
         caller = await _admit(request)

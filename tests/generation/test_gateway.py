@@ -38,6 +38,7 @@ def test_non_streaming_answer(sdk, make_provider, fake_upstream, kind):
     record = UsageRecord.objects.get()
     assert (record.source, record.outcome, record.output_tokens) == ("api", "ok", 5)
     assert record.user.username == "gateway-user"
+    assert completion._request_id == record.request_id  # the SDK's x-request-id
 
 
 @pytest.mark.parametrize("kind", KINDS)
