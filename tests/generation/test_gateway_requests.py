@@ -145,6 +145,16 @@ def test_engine_limits_name_the_parameter_the_client_sent(post, settings):
     assert_openai_error(post(body), 400, "messages", "invalid_value")
 
 
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer sb_nope"])
+def test_requests_without_a_valid_bearer_token_are_401(client, post, fake_upstream, header):
+    body = json.dumps({"model": post.model, "messages": user_says()})
+    headers = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    response = client.post(URL, body, content_type="application/json", **headers)
+    error = assert_openai_error(response, 401, None, "invalid_api_key")
+    assert error["type"] == "invalid_request_error"
+    assert generation_calls(fake_upstream) == 0
+
+
 def test_wrong_methods_are_405(client, api_token):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token[1]}"}
     assert client.get(URL, **auth).status_code == 405
