@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
     db_url, cleanup = _prepare_database(args.database_url)
@@ -114,7 +115,10 @@ def main() -> None:
             f"{max(medians):.1f} ms over {args.records:,} records ({connection.vendor})"
         )
     finally:
-        cleanup()
+        if args.keep:
+            print(f"kept: DATABASE_URL={db_url}")
+        else:
+            cleanup()
 
 
 if __name__ == "__main__":
