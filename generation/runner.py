@@ -240,9 +240,12 @@ class _Generation:
         updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
             **fields
         )
-        self._record_usage(result)
         if not updated:
-            return  # the sweeper failed it meanwhile; its verdict stands
+            # Deleted with its conversation, or failed by the sweeper (its verdict stands).
+            self.deleted = not Message.objects.filter(pk=message.pk).exists()
+            self._record_usage(result)
+            return
+        self._record_usage(result)
         for name, value in fields.items():
             setattr(message, name, value)
         generation_finished.send(sender=Message, message=message, result=result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -213,3 +214,36 @@ def test_shutdown_stops_running_generation_keeping_its_text(
     assert message.retryable
     assert message.content.startswith(first.text)
     assert len(message.content) < len(expected_text(400))
+
+
+def test_cancel_while_upstream_stalls_stops_within_a_moment(
+    user, make_chat_provider, huey_consumer, read_sse, fake_upstream
+):
+    provider = make_chat_provider("tokens=20&delay=5&fault=stall&after=3")
+    message = _send(user, provider)
+    first = read_sse(_stream_url(message), max_deltas=3)
+
+    asked = time.monotonic()
+    services.cancel_message(message=message)
+    message = _final(message)
+
+    assert time.monotonic() - asked < 1.0
+    assert message.status == Message.Status.CANCELLED
+    assert message.content == first.text
+    wait_for(lambda: fake_upstream.early_closes >= 1)  # the upstream request was closed
+
+
+def test_deleting_a_conversation_mid_answer_stops_and_still_meters(
+    user, make_chat_provider, huey_consumer, read_sse
+):
+    from usage.models import UsageRecord
+
+    provider = make_chat_provider("tokens=400&delay=20")
+    message = _send(user, provider)
+    read_sse(_stream_url(message), max_deltas=2)
+
+    services.delete_conversation(conversation=message.conversation)
+
+    record = wait_for(lambda: UsageRecord.objects.filter(provider=provider).first())
+    assert record.message_id is None
+    assert not Message.objects.filter(pk=message.pk).exists()
