@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from providers.adapters.base import Usage
+from providers.kinds import ProviderKind
 from usage.models import CURRENCY, NANOS_PER_USD, ModelPrice
 
 MTOK = Decimal(1_000_000)
@@ -83,12 +84,24 @@ def find_price(*, provider_kind: str, model: str, at: datetime) -> ModelPrice | 
     return max(candidates, key=rank)
 
 
-def billable_input_split(usage: Usage) -> tuple[int, int, int]:
-    """(uncached, cache read, cache write) input tokens.
+# Anthropic's API reports input_tokens *excluding* cache reads and cache writes, and the
+# Anthropic adapter passes them through as reported; OpenAI (and compatible servers,
+# DeepSeek) count cached reads inside prompt_tokens. Records store the whole prompt.
+INPUT_EXCLUDES_CACHE = frozenset({ProviderKind.ANTHROPIC.value})
 
-    Convention at the engine boundary: `input_tokens` is the whole prompt, cache reads
-    and writes included (OpenAI's prompt_tokens already is; the Anthropic adapter adds
-    its cache counts in). Clamped so that odd reports never yield a negative count.
+
+def normalized(provider_kind: str, usage: Usage) -> Usage:
+    """The usage with input_tokens = the whole prompt, cache reads and writes included."""
+    if provider_kind in INPUT_EXCLUDES_CACHE:
+        whole = usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens
+        return replace(usage, input_tokens=whole)
+    return usage
+
+
+def billable_input_split(usage: Usage) -> tuple[int, int, int]:
+    """(uncached, cache read, cache write) input tokens of a `normalized` usage.
+
+    Clamped so that odd reports never yield a negative count.
     """
     cached = max(usage.cached_input_tokens, 0)
     written = max(usage.cache_write_tokens, 0)

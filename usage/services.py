@@ -23,7 +23,7 @@ from usage.budgets import (
     settle_reservation,
 )
 from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
-from usage.pricing import price_usage
+from usage.pricing import normalized, price_usage
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -80,7 +80,7 @@ def _build(
     at: datetime,
     message: Model | None,
 ) -> UsageRecord:
-    usage: Usage = attempt.usage
+    usage: Usage = normalized(provider.kind, attempt.usage)
     if cache_hit:
         cost, snapshot = 0, None  # served from our cache: nothing was billed upstream
     else:

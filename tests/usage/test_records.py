@@ -15,11 +15,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_streamed_anthropic_answer_is_one_record_with_cache_prices(anthropic, user):
-    # Anthropic reports input 1000 uncached + cache read 2000 + cache write 500; the
-    # adapter folds them into input_tokens (3500). message_delta usage is cumulative,
+    # As Anthropic reports it (and the adapter passes it on): input_tokens 1000 excludes
+    # the 2000 cache-read and 500 cache-write tokens. message_delta usage is cumulative,
     # so the attempt carries the final count once (output 300), not a sum of deltas.
     usage = Usage(
-        input_tokens=3500, output_tokens=300, cached_input_tokens=2000, cache_write_tokens=500
+        input_tokens=1000, output_tokens=300, cached_input_tokens=2000, cache_write_tokens=500
     )
     records = record_generation(
         provider=anthropic,
