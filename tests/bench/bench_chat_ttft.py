@@ -1,0 +1,178 @@
+"""Time to first token added by the chat path, against a direct SDK stream.
+
+Run: ``.venv/bin/python -m tests.bench.bench_chat_ttft [--deployments embedded scaleout]``
+
+Chat: the HTMX POST /send/ (one transaction, the huey task enqueued on commit), then the
+message's SSE stream, timed from the POST to the first delta's text. Direct: the official
+`AsyncOpenAI` streaming from the same fake upstream, timed to the first content chunk.
+Fake: ttft 50 ms, 20 tokens 10 ms apart. At 1, 10 and 50 concurrent conversations, on
+the embedded deployment (one uvicorn process, its worker threads, SQLite) and scale-out
+(one uvicorn process, one `run_huey` process, PostgreSQL, Redis). added = chat - direct
+per percentile. Targets: added p50 <= 5 / 15 / 40 ms at 1 / 10 / 50, p99 <= 120 ms at 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import time
+from typing import Any
+
+import httpx2
+import openai
+
+from tests.bench import common
+from tests.deploy import harness
+
+FAKE = {"ttft_ms": 50, "delay_ms": 10, "tokens": 20}
+LEVELS = (1, 10, 50)
+TARGETS = {1: (5.0, None), 10: (15.0, None), 50: (40.0, 120.0)}  # (added p50, added p99)
+PROMPT = "Say something about switchboards."
+STREAM_URL = re.compile(r'data-stream-url="([^"]+)"')
+LIMIT = 60.0  # seconds for one conversation, POST to done
+
+
+def samples_for(concurrency: int, scale: int) -> int:
+    """Rounds at a level: enough samples for a p99 without making the run long."""
+    return {1: 20 * scale, 10: 3 * scale, 50: 2 * scale}.get(concurrency, scale)
+
+
+async def direct_ttft(client: openai.AsyncOpenAI) -> float:
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": PROMPT}], stream=True
+    )
+    ttft = float("nan")
+    async for chunk in stream:
+        if ttft != ttft and chunk.choices and chunk.choices[0].delta.content:
+            ttft = time.perf_counter() - started
+    return ttft
+
+
+async def chat_ttft(client: httpx2.AsyncClient, dep: common.Deployment) -> float:
+    """POST a message, then read its stream to the end; seconds to the first text."""
+    async with asyncio.timeout(LIMIT):
+        started = time.perf_counter()
+        sent = await client.post(
+            "/send/",
+            data=harness.send_form(dep.setup.provider_id, PROMPT),
+            headers=harness.htmx_headers(dep.cookies),
+        )
+        sent.raise_for_status()
+        found = STREAM_URL.search(sent.text)
+        if found is None:
+            raise RuntimeError(f"no stream URL in the send response: {sent.text[:300]}")
+        read = await common.read_stream(client, found.group(1))
+    if read.first_delta is None or not read.done:
+        raise RuntimeError("the stream ended without text or without its done event")
+    return read.first_delta - started
+
+
+async def level(make: Any, concurrency: int, rounds: int) -> tuple[list[float], int]:
+    """(ttfts, failures) of `rounds` waves of `concurrency` simultaneous calls."""
+    ttfts: list[float] = []
+    failures = 0
+    for _ in range(rounds):
+        results = await asyncio.gather(
+            *(make() for _ in range(concurrency)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                failures += 1
+                print(f"  failure: {type(result).__name__}: {str(result)[:200]}")
+            else:
+                ttfts.append(result)
+    return ttfts, failures
+
+
+async def measure(
+    dep: common.Deployment, fake_url: str, levels: list[int], scale: int
+) -> list[dict]:
+    direct = openai.AsyncOpenAI(
+        base_url=f"{fake_url}/v1",
+        api_key="sk-bench",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(max_connections=200, max_keepalive_connections=200)
+        ),
+    )
+    rows = []
+    async with common.client_for(dep, 200) as client:
+        await level(lambda: chat_ttft(client, dep), 2, 2)  # warm up: imports, connections
+        await level(lambda: direct_ttft(direct), 2, 2)
+        for concurrency in levels:
+            rounds = samples_for(concurrency, scale)
+            direct_s, direct_fail = await level(lambda: direct_ttft(direct), concurrency, rounds)
+            cpu = common.cpu_seconds(dep.web_pid)
+            chat_s, chat_fail = await level(lambda: chat_ttft(client, dep), concurrency, rounds)
+            web_cpu_ms = (common.cpu_seconds(dep.web_pid) - cpu) * 1000 / max(1, len(chat_s))
+            d, c = common.summary_ms(direct_s), common.summary_ms(chat_s)
+            added = {q: c[q] - d[q] for q in ("p50", "p95", "p99")}
+            rows.append(
+                {
+                    "deployment": dep.kind,
+                    "concurrency": concurrency,
+                    "direct": d,
+                    "chat": c,
+                    "added": added,
+                    "failures": direct_fail + chat_fail,
+                    "web_cpu_ms_per_conversation": web_cpu_ms,
+                    "web_rss_mib": common.rss_mib(dep.web_pid),
+                    "meets_target": meets(concurrency, added),
+                }
+            )
+            print(f"  {dep.kind} x{concurrency}: added p50 {added['p50']:.1f} ms")
+    await direct.close()
+    return rows
+
+
+def meets(concurrency: int, added: dict[str, float]) -> bool | None:
+    if concurrency not in TARGETS:
+        return None
+    p50, p99 = TARGETS[concurrency]
+    return added["p50"] <= p50 and (p99 is None or added["p99"] <= p99)
+
+
+def run(deployments: list[str], levels: list[int], scale: int, huey_workers: int) -> list[dict]:
+    rows: list[dict] = []
+    with common.fake_upstream(**FAKE) as fake_url:
+        for kind in deployments:
+            with common.deployment(kind, fake_url, huey_workers=huey_workers) as dep:
+                rows += asyncio.run(measure(dep, fake_url, levels, scale))
+    return rows
+
+
+def report(rows: list[dict]) -> None:
+    columns = ["deployment", "conv", "n", "direct p50", "chat p50", "p95", "p99"]
+    columns += ["added p50", "added p95", "added p99", "target", "web cpu/conv", "fail"]
+    table = [
+        [
+            r["deployment"], r["concurrency"], r["chat"]["n"], r["direct"]["p50"],
+            r["chat"]["p50"], r["chat"]["p95"], r["chat"]["p99"], r["added"]["p50"],
+            r["added"]["p95"], r["added"]["p99"],
+            {True: "met", False: "MISSED", None: "-"}[r["meets_target"]],
+            r["web_cpu_ms_per_conversation"], r["failures"],
+        ]
+        for r in rows
+    ]  # fmt: skip
+    common.print_table(columns, table)
+    print("ms; ttft = POST (chat) or call (direct) to first text; added = chat - direct")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deployments", nargs="+", default=list(common.DEPLOYMENTS))
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--scale", type=int, default=1, help="multiplies the samples per level")
+    parser.add_argument("--huey-workers", type=int, default=common.HUEY_WORKERS)
+    args = parser.parse_args()
+    rows = run(args.deployments, args.concurrency, args.scale, args.huey_workers)
+    report(rows)
+    meta = {**common.machine(), "fake": FAKE, "huey_workers": args.huey_workers}
+    path = common.write_json("chat_ttft", {"meta": meta, "rows": rows})
+    print(f"wrote {path.relative_to(common.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Shared pieces of the benchmarks: the fake upstream and the two deployments as real
+processes (see tests/deploy/harness.py), percentiles, /proc readings, table and JSON.
+
+Everything runs on loopback. The scale-out deployment needs PostgreSQL (BENCH_DATABASE_URL,
+default postgres://postgres@127.0.0.1:5432/postgres: a throwaway database is created on
+that server and dropped) and Redis (BENCH_REDIS_URL, default database 13, flushed: never
+the test suite's 15 nor the deployment test's 14).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from tests.deploy import harness
+
+ROOT = harness.ROOT
+RESULTS = ROOT / "bench-results"
+PG_SERVER_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DEPLOYMENTS = ("embedded", "scaleout")
+HUEY_WORKERS = 8  # the settings' default (HUEY_WORKERS)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+    }
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+@contextlib.contextmanager
+def fake_upstream(*, ttft_ms: int, delay_ms: int, tokens: int) -> Iterator[str]:
+    """The project's fake upstream in a process of its own; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-fake-") as tmp:
+        procs = harness.Processes(Path(tmp))
+        env = harness.app_env(
+            Path(tmp), database_url=f"sqlite:///{tmp}/unused.sqlite3", embedded=False
+        )
+        port = harness.free_port()
+        try:
+            procs.fake_upstream(port, env, ttft_ms=ttft_ms, delay_ms=delay_ms, tokens=tokens)
+            procs.wait_for_port(port)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            procs.stop_all()
+
+
+@dataclass
+class Deployment:
+    kind: str
+    base_url: str
+    setup: harness.Setup
+    cookies: httpx2.Cookies
+    web_pid: int
+    procs: harness.Processes
+
+
+@contextlib.contextmanager
+def deployment(
+    kind: str, fake_url: str, *, huey_workers: int = HUEY_WORKERS, web_argv: tuple[str, ...] = ()
+) -> Iterator[Deployment]:
+    """One web process; embedded (SQLite, the worker inside it) or scale-out (PostgreSQL,
+    Redis, one `run_huey` process). Yields once it answers and a user is logged in."""
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="switchboard-bench-")))
+        if kind == "embedded":
+            env = harness.app_env(
+                tmp,
+                database_url=f"sqlite:///{tmp}/switchboard.sqlite3",
+                embedded=True,
+                HUEY_WORKERS=str(huey_workers),
+            )
+        else:
+            database_url = stack.enter_context(
+                harness.throwaway_postgres(PG_SERVER_URL, "switchboard_bench")
+            )
+            harness.flush_redis(REDIS_URL)
+            stack.callback(harness.flush_redis, REDIS_URL)
+            env = harness.app_env(
+                tmp, database_url=database_url, redis_url=REDIS_URL, embedded=False
+            )
+        procs = harness.Processes(tmp)
+        stack.callback(procs.stop_all)
+        setup = harness.prepare_database(env, f"{fake_url}/v1")
+        port = harness.free_port()
+        procs.web("web", port, env, *web_argv)
+        if kind == "scaleout":
+            procs.worker("worker", env, workers=huey_workers)
+        procs.wait_for_port(port)
+        base_url = f"http://127.0.0.1:{port}"
+        cookies = harness.login(base_url, setup.username, setup.password)
+        web_pid = procs.running["web"].pid
+        yield Deployment(kind, base_url, setup, cookies, web_pid, procs)
+        procs.check_alive()
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.1f}"
+    return str(value)
+
+
+@dataclass
+class StreamRead:
+    first_delta: float | None = None  # perf_counter() of the first text byte
+    arrivals: list[float] | None = None  # perf_counter() of every delta event
+    text: str = ""
+    done: bool = False
+
+
+async def read_stream(
+    client: httpx2.AsyncClient, path: str, *, headers: dict[str, str] | None = None
+) -> StreamRead:
+    """Read one SSE stream to its `done` event, timing each delta's arrival."""
+    result = StreamRead(arrivals=[])
+    buffer = ""
+    async with client.stream("GET", path, headers=headers or {}) as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_text():
+            buffer += chunk
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                event = harness.parse_block(block)
+                if event is None:
+                    continue
+                if event.event == "done":
+                    result.done = True
+                    return result
+                if event.event == "delta" and event.data:
+                    now = time.perf_counter()
+                    result.first_delta = result.first_delta or now
+                    result.arrivals.append(now)
+                    result.text += event.data
+    return result
+
+
+def client_for(dep: Deployment, connections: int) -> httpx2.AsyncClient:
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx2.AsyncClient(
+        base_url=dep.base_url, cookies=dep.cookies, limits=limits, timeout=httpx2.Timeout(60)
+    )
