@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import openai
 import pytest
 
+from generation.gateway.ratelimit import seconds_until_allowed
+from generation.tokens import ApiToken, new_raw_token
 from tests.generation.conftest import wait_for
 from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)
 from tests.generation.gateway_helpers import model_of, user_says
@@ -84,3 +87,20 @@ def test_a_disconnect_mid_stream_stops_upstream_and_meters_what_was_read(
         lambda: Reservation.objects.filter(status=Reservation.Status.SETTLED).first()
     )
     assert reservation.actual_nanos == (record.cost_nanos or 0)  # fake-model is unpriced
+
+
+def limited_token(limit: int | None) -> ApiToken:
+    token = ApiToken(requests_per_minute=limit)
+    token.set_raw_token(new_raw_token())
+    return token
+
+
+def test_the_rate_limit_is_a_fixed_window_that_counts_atomically():
+    token = limited_token(10)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        waits = list(pool.map(lambda _: seconds_until_allowed(token, now=600.0), range(25)))
+    assert waits.count(None) == 10
+    assert set(waits) - {None} == {60.0}
+    assert seconds_until_allowed(token, now=659.5) == 0.5  # same window: wait for its end
+    assert seconds_until_allowed(token, now=660.0) is None  # the next window
+    assert all(seconds_until_allowed(limited_token(None), now=600.0) is None for _ in range(50))
