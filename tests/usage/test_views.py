@@ -138,3 +138,8 @@ def test_my_usage_shows_only_my_month(client, openai, user, django_user_model):
     assert [r.model for r in response.context["rows"]] == ["gpt-4o"]
     month = ReportQuery(timezone.localdate().replace(day=1), timezone.localdate(), user_id=user.pk)
     assert response.context["spent"] == build(month).totals.cost
+
+
+def test_usage_app_index_links_the_report(staff_client):
+    html = staff_client.get("/admin/usage/").content.decode()
+    assert REPORT in html
