@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import openai
 import pytest
+from asgiref.sync import async_to_sync
 
 from generation.gateway.ratelimit import seconds_until_allowed
 from generation.tokens import ApiToken, new_raw_token
+from providers.adapters.base import ChatMessage, GenerationRequest
 from tests.generation.conftest import wait_for
 from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)
 from tests.generation.gateway_helpers import model_of, user_says
@@ -104,3 +107,22 @@ def test_the_rate_limit_is_a_fixed_window_that_counts_atomically():
     assert seconds_until_allowed(token, now=659.5) == 0.5  # same window: wait for its end
     assert seconds_until_allowed(token, now=660.0) is None  # the next window
     assert all(seconds_until_allowed(limited_token(None), now=600.0) is None for _ in range(50))
+
+
+def test_a_client_leaving_while_its_budget_is_reserved_leaves_no_hold(api_user, make_provider):
+    from generation.gateway.views import reserve
+
+    provider = make_provider("openai")
+    request = GenerationRequest(model="fake-model", messages=(ChatMessage("user", "Hi"),))
+
+    async def leave_during_reservation() -> None:
+        task = asyncio.create_task(
+            reserve(user=api_user, provider=provider, request=request, request_id="r1")
+        )
+        await asyncio.sleep(0)  # the reservation is under way in its thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async_to_sync(leave_during_reservation)()
+    assert Reservation.objects.get().status == Reservation.Status.RELEASED
