@@ -247,3 +247,21 @@ def test_deleting_a_conversation_mid_answer_stops_and_still_meters(
     record = wait_for(lambda: UsageRecord.objects.filter(provider=provider).first())
     assert record.message_id is None
     assert not Message.objects.filter(pk=message.pk).exists()
+
+
+def test_no_prompt_text_in_logs_queue_or_events(
+    user, make_chat_provider, huey_consumer, read_sse, caplog
+):
+    from huey.contrib.djhuey import HUEY
+
+    secret = "prompt-text-xyzzy-4711"
+    caplog.set_level("DEBUG")
+    provider = make_chat_provider("tokens=5&delay=2")
+    message = _send(user, provider, text=f"Please keep {secret} private")
+    sse = read_sse(_stream_url(message))
+    _final(message)
+
+    assert secret not in caplog.text
+    assert secret not in sse.raw
+    assert all(secret.encode() not in bytes(item) for item in HUEY.storage.enqueued_items())
+    assert HUEY.storage.result_store_size() == 0  # tasks return nothing to store
