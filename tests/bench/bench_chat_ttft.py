@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import re
 import time
 from typing import Any
@@ -50,8 +51,11 @@ async def direct_ttft(client: openai.AsyncOpenAI) -> float:
     return ttft
 
 
-async def chat_ttft(client: httpx2.AsyncClient, dep: common.Deployment) -> float:
-    """POST a message, then read its stream to the end; seconds to the first text."""
+async def chat_ttft(
+    client: httpx2.AsyncClient, dep: common.Deployment, posts: list[float]
+) -> float:
+    """POST a message, then read its stream to the end; seconds to the first text.
+    The POST's own latency goes to `posts` (part of the breakdown)."""
     async with asyncio.timeout(LIMIT):
         started = time.perf_counter()
         sent = await client.post(
@@ -60,6 +64,7 @@ async def chat_ttft(client: httpx2.AsyncClient, dep: common.Deployment) -> float
             headers=harness.htmx_headers(dep.cookies),
         )
         sent.raise_for_status()
+        posts.append(time.perf_counter() - started)
         found = STREAM_URL.search(sent.text)
         if found is None:
             raise RuntimeError(f"no stream URL in the send response: {sent.text[:300]}")
@@ -99,13 +104,15 @@ async def measure(
     )
     rows = []
     async with common.client_for(dep, 200) as client:
-        await level(lambda: chat_ttft(client, dep), 2, 2)  # warm up: imports, connections
+        await level(lambda: chat_ttft(client, dep, []), 2, 2)  # warm up: imports, connections
         await level(lambda: direct_ttft(direct), 2, 2)
         for concurrency in levels:
             rounds = samples_for(concurrency, scale)
             direct_s, direct_fail = await level(lambda: direct_ttft(direct), concurrency, rounds)
             cpu = common.cpu_seconds(dep.web_pid)
-            chat_s, chat_fail = await level(lambda: chat_ttft(client, dep), concurrency, rounds)
+            posts: list[float] = []
+            make_chat = functools.partial(chat_ttft, client, dep, posts)
+            chat_s, chat_fail = await level(make_chat, concurrency, rounds)
             web_cpu_ms = (common.cpu_seconds(dep.web_pid) - cpu) * 1000 / max(1, len(chat_s))
             d, c = common.summary_ms(direct_s), common.summary_ms(chat_s)
             added = {q: c[q] - d[q] for q in ("p50", "p95", "p99")}
@@ -116,6 +123,7 @@ async def measure(
                     "direct": d,
                     "chat": c,
                     "added": added,
+                    "post": common.summary_ms(posts),
                     "failures": direct_fail + chat_fail,
                     "web_cpu_ms_per_conversation": web_cpu_ms,
                     "web_rss_mib": common.rss_mib(dep.web_pid),
@@ -134,21 +142,29 @@ def meets(concurrency: int, added: dict[str, float]) -> bool | None:
     return added["p50"] <= p50 and (p99 is None or added["p99"] <= p99)
 
 
-def run(deployments: list[str], levels: list[int], scale: int, huey_workers: int) -> list[dict]:
+def run(
+    deployments: list[str], levels: list[int], scale: int, huey_workers: int, py_spy: bool
+) -> list[dict]:
     rows: list[dict] = []
     with common.fake_upstream(**FAKE) as fake_url:
         for kind in deployments:
             with common.deployment(kind, fake_url, huey_workers=huey_workers) as dep:
-                rows += asyncio.run(measure(dep, fake_url, levels, scale))
+                pids = {"web": dep.web_pid}
+                if "worker" in dep.procs.running:
+                    pids["worker"] = dep.procs.running["worker"].pid
+                with common.profiled(f"chat_ttft-{kind}", pids, enabled=py_spy) as files:
+                    rows += asyncio.run(measure(dep, fake_url, levels, scale))
+                for file in files:
+                    print(f"profile: {file.relative_to(common.ROOT)}")
     return rows
 
 
 def report(rows: list[dict]) -> None:
-    columns = ["deployment", "conv", "n", "direct p50", "chat p50", "p95", "p99"]
+    columns = ["deployment", "conv", "n", "direct p50", "POST p50", "chat p50", "p95", "p99"]
     columns += ["added p50", "added p95", "added p99", "target", "web cpu/conv", "fail"]
     table = [
         [
-            r["deployment"], r["concurrency"], r["chat"]["n"], r["direct"]["p50"],
+            r["deployment"], r["concurrency"], r["chat"]["n"], r["direct"]["p50"], r["post"]["p50"],
             r["chat"]["p50"], r["chat"]["p95"], r["chat"]["p99"], r["added"]["p50"],
             r["added"]["p95"], r["added"]["p99"],
             {True: "met", False: "MISSED", None: "-"}[r["meets_target"]],
@@ -157,7 +173,10 @@ def report(rows: list[dict]) -> None:
         for r in rows
     ]  # fmt: skip
     common.print_table(columns, table)
-    print("ms; ttft = POST (chat) or call (direct) to first text; added = chat - direct")
+    print(
+        "ms; ttft = POST (chat) or call (direct) to first text; added = chat - direct; "
+        "POST = the send request alone; web cpu/conv = the web process's CPU per conversation"
+    )
 
 
 def main() -> None:
@@ -166,8 +185,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--scale", type=int, default=1, help="multiplies the samples per level")
     parser.add_argument("--huey-workers", type=int, default=common.HUEY_WORKERS)
+    parser.add_argument("--py-spy", action="store_true", help="profile the server processes")
     args = parser.parse_args()
-    rows = run(args.deployments, args.concurrency, args.scale, args.huey_workers)
+    rows = run(args.deployments, args.concurrency, args.scale, args.huey_workers, args.py_spy)
     report(rows)
     meta = {**common.machine(), "fake": FAKE, "huey_workers": args.huey_workers}
     path = common.write_json("chat_ttft", {"meta": meta, "rows": rows})

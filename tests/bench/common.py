@@ -198,3 +198,41 @@ def client_for(dep: Deployment, connections: int) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
         base_url=dep.base_url, cookies=dep.cookies, limits=limits, timeout=httpx2.Timeout(60)
     )
+
+
+@contextlib.contextmanager
+def profiled(name: str, pids: dict[str, int], *, enabled: bool) -> Iterator[list[Path]]:
+    """py-spy (if installed in the venv) sampling the given processes, on-CPU only
+    (--gil: samples holding the GIL, i.e. where the CPU goes); raw stacks written to
+    bench-results/. Summarise them with ``python -m tests.bench.profile_summary``."""
+    import signal
+    import subprocess
+    import sys
+
+    spy = Path(sys.executable).parent / "py-spy"
+    if not enabled:
+        yield []
+        return
+    if not spy.exists():
+        raise SystemExit("--py-spy needs py-spy: .venv/bin/pip install py-spy (not a dependency)")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    outputs, spies = [], []
+    for label, pid in pids.items():
+        out = RESULTS / f"{name}-{label}-{stamp}.pyspy.txt"
+        argv = [str(spy), "record", "--pid", str(pid), "--gil", "--nonblocking"]
+        argv += ["--rate", "200", "--format", "raw", "--output", str(out)]
+        spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        outputs.append(out)
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield outputs
+    finally:
+        for proc in spies:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for proc in spies:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
