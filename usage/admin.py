@@ -48,12 +48,13 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        names = set(UsageDaily.objects.values_list("model", flat=True).distinct())
+        names = set(UsageDaily.objects.order_by().values_list("model", flat=True).distinct())
         done = complete_through()
         recent = UsageRecord.objects.all()
         if done is not None:
             recent = recent.filter(created_at__gte=day_start(done + timedelta(days=1)))
-        names |= set(recent.values_list("model", flat=True).distinct())
+        # order_by(): the model's default ordering would otherwise join the DISTINCT.
+        names |= set(recent.order_by().values_list("model", flat=True).distinct())
         return [(n, n) for n in sorted(names)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
