@@ -1,4 +1,4 @@
-"""Budget and metering around one streamed gateway call (sync: the ORM).
+"""Budget and metering around one streamed gateway call (sync ORM work, and `aopen_call`).
 
 Non-streamed calls go through `generation.api_services.generate_for_api`, the same
 workflow POST /api/generate uses. A stream cannot: its result arrives after the
@@ -7,7 +7,11 @@ response has started, so the workflow is split in two around it here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
 
 from providers.adapters.common import prompt_chars
 from usage.budgets import BudgetExceeded, release_reservation, reserve_budget, settle_reservation
@@ -58,3 +62,21 @@ def close_call(
         provider=provider, user=user, source=SOURCE, result=result, request_id=request_id
     )
     settle_reservation(reservation=reservation, records=records)
+
+
+async def aopen_call(
+    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+) -> Reservation:
+    """`open_call` from the loop. A client that leaves meanwhile does not leave a hold
+    on its budget: the reservation is released as soon as it exists."""
+    task = asyncio.ensure_future(
+        sync_to_async(open_call)(
+            user=user, provider=provider, request=request, request_id=request_id
+        )
+    )
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # BudgetExceeded: nothing was held
+            await sync_to_async(release_reservation)(reservation=await task)
+        raise

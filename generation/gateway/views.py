@@ -7,12 +7,9 @@ the parsed chat parameters.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -28,20 +25,13 @@ from generation.gateway.errors import (
     from_provider_error,
     over_budget,
 )
-from generation.gateway.services import open_call
+from generation.gateway.services import aopen_call
 from generation.gateway.shapes import Completion
 from generation.gateway.streaming import GatewayStream
 from generation.gateway.translate import ChatCall, parse_body, parse_chat
 from providers import engine
 from providers.validation import InvalidRequest
-from usage.budgets import BudgetExceeded, release_reservation
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
-
-    from providers.adapters.base import GenerationRequest
-    from providers.models import Provider
-    from usage.models import Reservation
+from usage.budgets import BudgetExceeded
 
 logger = logging.getLogger("generation.gateway")
 
@@ -114,24 +104,6 @@ async def _chat_completions(request: HttpRequest, request_id: str) -> HttpRespon
         return over_budget(exc.reason).response()
 
 
-async def reserve(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
-) -> Reservation:
-    """`open_call` from the loop. A client that leaves meanwhile does not leave a hold
-    on its budget: the reservation is released as soon as it exists."""
-    task = asyncio.ensure_future(
-        sync_to_async(open_call)(
-            user=user, provider=provider, request=request, request_id=request_id
-        )
-    )
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # BudgetExceeded: nothing was held
-            await sync_to_async(release_reservation)(reservation=await task)
-        raise
-
-
 async def _answer(
     caller: routing.Caller, route: routing.Route, call: ChatCall, request_id: str
 ) -> HttpResponse:
@@ -154,7 +126,7 @@ async def _answer(
         if result.error is not None:
             return from_provider_error(result.error).response()
         return JsonResponse(completion.body(result))
-    reservation = await reserve(
+    reservation = await aopen_call(
         user=user, provider=provider, request=request, request_id=request_id
     )
     stream = GatewayStream(

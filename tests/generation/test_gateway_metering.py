@@ -110,14 +110,14 @@ def test_the_rate_limit_is_a_fixed_window_that_counts_atomically():
 
 
 def test_a_client_leaving_while_its_budget_is_reserved_leaves_no_hold(api_user, make_provider):
-    from generation.gateway.views import reserve
+    from generation.gateway.services import aopen_call
 
     provider = make_provider("openai")
     request = GenerationRequest(model="fake-model", messages=(ChatMessage("user", "Hi"),))
 
     async def leave_during_reservation() -> None:
         task = asyncio.create_task(
-            reserve(user=api_user, provider=provider, request=request, request_id="r1")
+            aopen_call(user=api_user, provider=provider, request=request, request_id="r1")
         )
         await asyncio.sleep(0)  # the reservation is under way in its thread
         task.cancel()
