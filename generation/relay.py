@@ -53,6 +53,9 @@ class Relay(Protocol):
 
     def cancel_requested(self, key: str) -> bool: ...
 
+    def ping(self) -> None:
+        """Raise if the relay cannot be reached (for /healthz)."""
+
     def follow(self, key: str, *, after: int, idle: float) -> AsyncIterator[RelayEvent | None]:
         """Yield events with id > after as they arrive, None after `idle` seconds
         without any (time for a heartbeat), and stop once the stream is complete."""
@@ -105,6 +108,9 @@ class InProcessRelay:
         for key, at in list(self._cancelled.items()):
             if now - at > ACTIVE_TTL:
                 del self._cancelled[key]
+
+    def ping(self) -> None:
+        """Always reachable: it lives in this process."""
 
     def publish(self, key: str, event: RelayEvent) -> None:
         with self._lock:

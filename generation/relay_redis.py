@@ -33,6 +33,9 @@ class RedisRelay:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
 
+    def ping(self) -> None:
+        self._client.ping()
+
     def publish(self, key: str, event: RelayEvent) -> None:
         name = _stream_name(key)
         pipe = self._client.pipeline(transaction=False)

@@ -132,12 +132,6 @@ def test_stream_and_reconnect_across_web_processes(cluster) -> None:
     assert rest[-1].event == "done"
 
 
-@pytest.mark.xfail(
-    reason="config/health.py calls get_relay().ping(), which neither relay defines "
-    "(AttributeError in the web log): /healthz answers 503 with relay=error. "
-    "Remove this marker once the relays have ping().",
-    raises=AssertionError,
-)
 def test_healthz_on_both_web_processes(cluster) -> None:
     web_a, web_b, _ = cluster
     for base in (web_a, web_b):
