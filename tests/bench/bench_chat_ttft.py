@@ -52,10 +52,10 @@ async def direct_ttft(client: openai.AsyncOpenAI) -> float:
 
 
 async def chat_ttft(
-    client: httpx2.AsyncClient, dep: common.Deployment, posts: list[float]
+    client: httpx2.AsyncClient, dep: common.Deployment, posts: list[float], ids: list[int]
 ) -> float:
     """POST a message, then read its stream to the end; seconds to the first text.
-    The POST's own latency goes to `posts` (part of the breakdown)."""
+    The POST's own latency goes to `posts`, the message id to `ids` (for the breakdown)."""
     async with asyncio.timeout(LIMIT):
         started = time.perf_counter()
         sent = await client.post(
@@ -68,6 +68,7 @@ async def chat_ttft(
         found = STREAM_URL.search(sent.text)
         if found is None:
             raise RuntimeError(f"no stream URL in the send response: {sent.text[:300]}")
+        ids.append(int(found.group(1).rstrip("/").split("/")[-2]))
         read = await common.read_stream(client, found.group(1))
     if read.first_delta is None or not read.done:
         raise RuntimeError("the stream ended without text or without its done event")
@@ -104,16 +105,23 @@ async def measure(
     )
     rows = []
     async with common.client_for(dep, 200) as client:
-        await level(lambda: chat_ttft(client, dep, []), 2, 2)  # warm up: imports, connections
+        await level(lambda: chat_ttft(client, dep, [], []), 2, 2)  # warm up: imports, connections
         await level(lambda: direct_ttft(direct), 2, 2)
         for concurrency in levels:
             rounds = samples_for(concurrency, scale)
             direct_s, direct_fail = await level(lambda: direct_ttft(direct), concurrency, rounds)
             cpu = common.cpu_seconds(dep.web_pid)
             posts: list[float] = []
-            make_chat = functools.partial(chat_ttft, client, dep, posts)
+            ids: list[int] = []
+            worker_cpu = common.cpu_seconds(dep.worker_pid) if dep.worker_pid else 0.0
+            make_chat = functools.partial(chat_ttft, client, dep, posts, ids)
             chat_s, chat_fail = await level(make_chat, concurrency, rounds)
             web_cpu_ms = (common.cpu_seconds(dep.web_pid) - cpu) * 1000 / max(1, len(chat_s))
+            worker_cpu_ms = None
+            if dep.worker_pid:
+                used = common.cpu_seconds(dep.worker_pid) - worker_cpu
+                worker_cpu_ms = used * 1000 / max(1, len(chat_s))
+            waits = list(common.queue_waits(dep, ids).values())
             d, c = common.summary_ms(direct_s), common.summary_ms(chat_s)
             added = {q: c[q] - d[q] for q in ("p50", "p95", "p99")}
             rows.append(
@@ -124,6 +132,8 @@ async def measure(
                     "chat": c,
                     "added": added,
                     "post": common.summary_ms(posts),
+                    "queue_wait": common.summary_ms(waits),
+                    "worker_cpu_ms_per_conversation": worker_cpu_ms,
                     "failures": direct_fail + chat_fail,
                     "web_cpu_ms_per_conversation": web_cpu_ms,
                     "web_rss_mib": common.rss_mib(dep.web_pid),
@@ -160,22 +170,28 @@ def run(
 
 
 def report(rows: list[dict]) -> None:
-    columns = ["deployment", "conv", "n", "direct p50", "POST p50", "chat p50", "p95", "p99"]
-    columns += ["added p50", "added p95", "added p99", "target", "web cpu/conv", "fail"]
-    table = [
-        [
-            r["deployment"], r["concurrency"], r["chat"]["n"], r["direct"]["p50"], r["post"]["p50"],
-            r["chat"]["p50"], r["chat"]["p95"], r["chat"]["p99"], r["added"]["p50"],
-            r["added"]["p95"], r["added"]["p99"],
-            {True: "met", False: "MISSED", None: "-"}[r["meets_target"]],
-            r["web_cpu_ms_per_conversation"], r["failures"],
-        ]
-        for r in rows
-    ]  # fmt: skip
+    columns = ["deployment", "conv", "n", "direct p50", "POST p50", "claim p50", "claim p99"]
+    columns += ["chat p50", "p95", "p99", "added p50", "added p95", "added p99", "target"]
+    columns += ["web cpu/conv", "worker cpu/conv", "fail"]
+    table = []
+    for r in rows:
+        chat, added, claim = r["chat"], r["added"], r["queue_wait"]
+        worker_cpu = r["worker_cpu_ms_per_conversation"]
+        verdict = {True: "met", False: "MISSED", None: "-"}[r["meets_target"]]
+        table.append(
+            [
+                *(r["deployment"], r["concurrency"], chat["n"], r["direct"]["p50"]),
+                *(r["post"]["p50"], claim["p50"], claim["p99"]),
+                *(chat["p50"], chat["p95"], chat["p99"], added["p50"], added["p95"], added["p99"]),
+                *(verdict, r["web_cpu_ms_per_conversation"], worker_cpu or "-", r["failures"]),
+            ]
+        )
     common.print_table(columns, table)
     print(
         "ms; ttft = POST (chat) or call (direct) to first text; added = chat - direct; "
-        "POST = the send request alone; web cpu/conv = the web process's CPU per conversation"
+        "POST = the send request alone; claim = message insert to a worker's claim "
+        "(started_at - created_at); cpu/conv = a process's CPU time per conversation "
+        "(embedded: the worker threads are in the web process)"
     )
 
 

@@ -96,6 +96,12 @@ class Deployment:
     cookies: httpx2.Cookies
     web_pid: int
     procs: harness.Processes
+    env: dict[str, str]
+
+    @property
+    def worker_pid(self) -> int | None:
+        worker = self.procs.running.get("worker")
+        return worker.pid if worker else None
 
 
 @contextlib.contextmanager
@@ -133,7 +139,7 @@ def deployment(
         base_url = f"http://127.0.0.1:{port}"
         cookies = harness.login(base_url, setup.username, setup.password)
         web_pid = procs.running["web"].pid
-        yield Deployment(kind, base_url, setup, cookies, web_pid, procs)
+        yield Deployment(kind, base_url, setup, cookies, web_pid, procs, env)
         procs.check_alive()
 
 
@@ -236,3 +242,32 @@ def profiled(name: str, pids: dict[str, int], *, enabled: bool) -> Iterator[list
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+_QUEUE_WAITS = """
+import json, sys, django
+django.setup()
+from generation.models import Message
+ids = json.loads(sys.stdin.read())
+rows = Message.objects.filter(pk__in=ids).values_list("pk", "created_at", "started_at")
+print(json.dumps({pk: (s - c).total_seconds() for pk, c, s in rows if s}))
+"""
+
+
+def queue_waits(dep: Deployment, message_ids: list[int]) -> dict[int, float]:
+    """Seconds from each message's insert to its claim by a worker (started_at -
+    created_at): the commit, the queue and the worker's pickup, read from the database."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _QUEUE_WAITS],
+        input=json.dumps(message_ids),
+        env=dep.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
