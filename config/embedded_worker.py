@@ -48,6 +48,11 @@ def stop() -> None:
     global _consumer
     if _consumer is None:
         return
+    from generation.runner import begin_shutdown
+
+    # Answers still streaming near the deadline end as failed (retryable, text kept)
+    # instead of being cut off mid-save; the consumer then waits for them.
+    begin_shutdown(grace=max(_consumer.shutdown_timeout - 1, 0))
     _consumer.stop(graceful=True)
     _consumer = None
     logger.info("Stopped the embedded task worker.")

@@ -169,7 +169,9 @@ if REDIS_URL:
     }
 else:
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        # SqliteHuey whose idle workers wake the moment a task is queued in this process
+        # (plain SqliteHuey polls with a back-off of up to 10 s).
+        "huey_class": "generation.queue.NotifyingSqliteHuey",
         "name": "switchboard",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from config.settings import *  # noqa: F403
 from config.settings import STORAGES
 
@@ -16,8 +18,15 @@ SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# The queue file lives apart from any developer's data folder.
-if HUEY["huey_class"] == "huey.SqliteHuey":  # noqa: F405
-    import tempfile
+_scratch = tempfile.mkdtemp(prefix="switchboard-test-")
 
-    HUEY = {**HUEY, "filename": f"{tempfile.mkdtemp(prefix='switchboard-test-')}/huey.sqlite3"}  # noqa: F405
+# The queue file lives apart from any developer's data folder.
+if "filename" in HUEY:  # noqa: F405
+    HUEY = {**HUEY, "filename": f"{_scratch}/huey.sqlite3"}  # noqa: F405
+
+# The flow tests run huey worker threads against the test database. Django's default
+# SQLite test database is in-memory with a shared cache, whose table locks fail at once
+# ("database table is locked") instead of waiting; a file in WAL mode behaves like the
+# real deployment.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"{_scratch}/test.sqlite3"}  # noqa: F405

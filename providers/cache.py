@@ -29,8 +29,9 @@ def response_key(provider: Provider, request: GenerationRequest) -> str:
         "system": request.system,
         "messages": [[m.role, m.content] for m in request.messages],
         "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
+        # 0 and 0.0 are the same request: compare numbers, not their spelling.
+        "temperature": None if request.temperature is None else float(request.temperature),
+        "top_p": None if request.top_p is None else float(request.top_p),
         "stop": list(request.stop),
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

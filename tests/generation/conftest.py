@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import html
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.test import AsyncClient, override_settings
 
 from config.embedded_worker import EmbeddedConsumer
@@ -22,17 +19,6 @@ from providers.fake_upstream import Knobs
 from providers.models import Provider
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The flow tests run huey worker threads against the test database. Django's default
-    # SQLite test database is in-memory with a shared cache, whose table locks fail at
-    # once ("database table is locked") instead of waiting; a file in WAL mode behaves
-    # like the real deployment. (Belongs in config/settings_test.py; no-op once there.)
-    database = settings.DATABASES["default"]
-    test = database.setdefault("TEST", {})
-    if database["ENGINE"].endswith("sqlite3") and not test.get("NAME"):
-        test["NAME"] = str(Path(tempfile.mkdtemp(prefix="switchboard-test-db-")) / "test.sqlite3")
 
 
 @pytest.fixture

@@ -50,6 +50,13 @@ def test_changing_any_parameter_misses(fake_upstream, changed):
     assert generation_calls(fake_upstream) == 2
 
 
+def test_temperature_zero_hits_however_it_is_spelled(fake_upstream):
+    provider = fake_provider(fake_upstream, cache_responses=True)
+    run(engine.generate(provider, ask(temperature=0)))
+    assert run(engine.generate(provider, ask(temperature=0.0))).cached
+    assert generation_calls(fake_upstream) == 1
+
+
 def test_only_temperature_zero_is_cached_and_only_when_enabled(fake_upstream):
     enabled = fake_provider(fake_upstream, cache_responses=True)
     disabled = fake_provider(fake_upstream)
