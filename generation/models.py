@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, Q, Sum
+from django.utils.functional import cached_property
 
 from providers.errors import RETRYABLE_KINDS, ErrorKind
 
@@ -23,6 +25,19 @@ ERROR_WORDS = {
     ErrorKind.CANCELLED: "Stopped.",
     ErrorKind.UNKNOWN: "Something went wrong while writing the answer.",
 }
+
+
+# The cost of an answer: summed over its usage records (one per upstream attempt).
+COST_ANNOTATIONS = {
+    "metered_attempts": Count("usage_records"),
+    "unpriced_attempts": Count("usage_records", filter=Q(usage_records__cost_nanos__isnull=True)),
+    "cost_nanos": Sum("usage_records__cost_nanos"),
+}
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def with_cost(self) -> MessageQuerySet:
+        return self.annotate(**COST_ANNOTATIONS)
 
 
 class Conversation(models.Model):
@@ -106,6 +121,8 @@ class Message(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "updated_at"])]
@@ -141,11 +158,27 @@ class Message(models.Model):
             return None
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
-    @property
-    def cost(self) -> Any:
-        # Costs are recorded by the usage app (UsageRecord keyed to this message);
-        # the chat shows this slot once that lands.
-        return None
+    @cached_property
+    def cost(self) -> str:
+        """What answering cost, from the usage records: "$0.0012", "cost unknown" when an
+        attempt used an unpriced model, or "" before anything was metered."""
+        from usage.models import NANOS_PER_USD
+
+        if hasattr(self, "metered_attempts"):  # annotated by Message.objects.with_cost()
+            count, unpriced, nanos = self.metered_attempts, self.unpriced_attempts, self.cost_nanos
+        else:
+            totals = self.usage_records.aggregate(
+                metered_attempts=Count("pk"),
+                unpriced_attempts=Count("pk", filter=Q(cost_nanos__isnull=True)),
+                cost_nanos=Sum("cost_nanos"),
+            )
+            count, unpriced = totals["metered_attempts"], totals["unpriced_attempts"]
+            nanos = totals["cost_nanos"]
+        if not count:
+            return ""
+        if unpriced:
+            return "cost unknown"
+        return f"${Decimal(nanos or 0) / NANOS_PER_USD:.4f}"
 
     @property
     def error_text(self) -> str:

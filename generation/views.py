@@ -31,7 +31,7 @@ def _get_message_for_user(request: HttpRequest, message_id: int) -> Message:
 
 
 def _thread(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.select_related("retried_by", "provider"))
+    return list(conversation.messages.select_related("retried_by", "provider").with_cost())
 
 
 def render_message(message: Message, request: HttpRequest | None = None) -> str:
