@@ -1,4 +1,10 @@
-"""The workflow behind POST /api/generate: validate, reserve budget, call, meter, settle."""
+"""Budget and metering around one API call, shared by POST /api/generate and /v1.
+
+A call is opened (its worst-case cost held, or refused and the refusal recorded),
+made, then closed (every attempt metered and the hold settled; released when upstream
+was never reached). `generate_for_api` does all three for a non-streamed call; a stream
+opens and closes around its own iteration (generation.gateway.streaming).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,50 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from providers import engine
 from providers.adapters.base import GenerationRequest, GenerationResult
+from providers.adapters.common import prompt_chars
 from providers.models import Provider
 from usage.budgets import BudgetExceeded, release_reservation, reserve_budget, settle_reservation
+from usage.models import Reservation
 from usage.services import record_generation, record_refusal
+
+SOURCE = "api"
+
+
+def open_call(
+    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+) -> Reservation:
+    """Hold the call's worst-case cost; over budget, record the refusal and raise."""
+    try:
+        return reserve_budget(
+            user=user,
+            provider=provider,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            prompt_chars=prompt_chars(request),
+        )
+    except BudgetExceeded:
+        record_refusal(
+            provider=provider, user=user, source=SOURCE, model=request.model, request_id=request_id
+        )
+        raise
+
+
+def close_call(
+    *,
+    user: AbstractBaseUser,
+    provider: Provider,
+    reservation: Reservation,
+    result: GenerationResult | None,
+    request_id: str,
+) -> None:
+    """Meter every attempt of `result` and settle; None (upstream never called): release."""
+    if result is None:
+        release_reservation(reservation=reservation)
+        return
+    records = record_generation(
+        provider=provider, user=user, source=SOURCE, result=result, request_id=request_id
+    )
+    settle_reservation(reservation=reservation, records=records)
 
 
 def generate_for_api(
@@ -19,32 +66,22 @@ def generate_for_api(
     request: GenerationRequest,
     request_id: str,
 ) -> GenerationResult:
-    """One metered, budgeted generation.
+    """One metered, budgeted, non-streamed generation.
 
     Raises `InvalidRequest` (bad parameters) or `BudgetExceeded` before any upstream
     call; upstream failures come back in ``result.error`` with every attempt recorded.
     """
     request = engine.validate_request(provider, request)
-    try:
-        reservation = reserve_budget(
-            user=user,
-            provider=provider,
-            model=request.model,
-            max_tokens=request.max_tokens,
-            prompt_chars=sum(len(m.content) for m in request.messages) + len(request.system),
-        )
-    except BudgetExceeded:
-        record_refusal(
-            provider=provider, user=user, source="api", model=request.model, request_id=request_id
-        )
-        raise
+    reservation = open_call(user=user, provider=provider, request=request, request_id=request_id)
+    result = None
     try:
         result = async_to_sync(engine.generate)(provider, request)
-    except BaseException:
-        release_reservation(reservation=reservation)
-        raise
-    records = record_generation(
-        provider=provider, user=user, source="api", result=result, request_id=request_id
-    )
-    settle_reservation(reservation=reservation, records=records)
+    finally:
+        close_call(
+            user=user,
+            provider=provider,
+            reservation=reservation,
+            result=result,
+            request_id=request_id,
+        )
     return result

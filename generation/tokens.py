@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 TOKEN_PREFIX = "sb_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_token(raw: str) -> str:
@@ -68,8 +70,13 @@ class ApiToken(models.Model):
     def authenticate(cls, raw: str) -> ApiToken | None:
         token = cls.objects.usable().select_related("user").filter(token_hash=hash_token(raw))
         found = token.first()
-        if found is not None:
-            cls.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # "Last used" to the minute is enough, and saves a write on most requests.
+        if found is not None and (
+            found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION
+        ):
+            cls.objects.filter(pk=found.pk).update(last_used_at=now)
+            found.last_used_at = now
         return found
 
     @property

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
+from generation.api_services import close_call
 from generation.gateway.errors import from_provider_error
-from generation.gateway.services import close_call
 from generation.gateway.shapes import DONE, Completion, finish_reason, sse
 from providers import engine
 from providers.adapters.base import GenerationResult, StreamItem, TextDelta
