@@ -8,6 +8,7 @@ from django.utils import timezone
 from providers.connection import test_connection
 from providers.forms import ProviderAdminForm
 from providers.models import Provider
+from providers.models_list import cached_models
 
 
 @admin.register(Provider)
@@ -16,13 +17,36 @@ class ProviderAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "base_url", "masked_key", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "base_url", "default_model"]
-    readonly_fields = ["masked_key", "created_at", "updated_at", "deactivated_at", "deactivated_by"]
+    readonly_fields = [
+        "masked_key",
+        "available_models",
+        "created_at",
+        "updated_at",
+        "deactivated_at",
+        "deactivated_by",
+    ]
     actions = ["test_connection", "deactivate", "reactivate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "default_model", "is_active"]}),
         ("API key", {"fields": ["masked_key", "new_api_key"]}),
+        ("Models", {"fields": ["available_models"]}),
+        (
+            "Response cache",
+            {
+                "fields": ["cache_responses", "cache_ttl_seconds"],
+                "description": "Exact-match answers for temperature 0, served at zero cost.",
+            },
+        ),
         ("History", {"fields": ["created_at", "updated_at", "deactivated_at", "deactivated_by"]}),
     ]
+
+    @admin.display(description="Models the provider lists")
+    def available_models(self, obj: Provider) -> str:
+        # Only the cached list: rendering a form must not wait on the provider.
+        models = cached_models(obj) if obj.pk else None
+        if models is None:
+            return "Not fetched yet: run the “Test connection” action to fetch the list."
+        return ", ".join(models) or "The provider lists no models."
 
     @admin.display(description="API key")
     def masked_key(self, obj: Provider) -> str:

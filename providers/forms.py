@@ -21,7 +21,15 @@ class ProviderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = ["name", "kind", "base_url", "default_model", "is_active"]
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "default_model",
+            "is_active",
+            "cache_responses",
+            "cache_ttl_seconds",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,6 +19,7 @@ def _form(**overrides: str) -> dict[str, str]:
         "default_model": "gpt-4o-mini",
         "is_active": "on",
         "new_api_key": KEY,
+        "cache_ttl_seconds": "3600",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -157,3 +158,28 @@ def test_test_connection_action_reports_latency_or_the_error_in_words(staff_clie
     assert f"“{bad.name}”: failed after" in page
     assert "auth: The provider rejected the API key" in page
     assert "sk-invalid-0000000000" not in page
+
+
+def test_response_cache_is_set_in_the_form_and_models_show_after_a_test(
+    staff_client, fake_upstream
+):
+    from tests.providers.fake_helpers import fake_provider
+
+    provider = fake_provider(fake_upstream, "openai")
+    form = staff_client.get(_change_url(provider)).content.decode()
+    assert "Not fetched yet" in form
+    staff_client.post(LIST_URL, {"action": "test_connection", "_selected_action": [provider.pk]})
+    assert "fake-model-large" in staff_client.get(_change_url(provider)).content.decode()
+    response = staff_client.post(
+        _change_url(provider),
+        _form(
+            name=provider.name,
+            base_url=provider.base_url,
+            new_api_key="",
+            cache_responses="on",
+            cache_ttl_seconds="600",
+        ),
+    )
+    assert response.status_code == 302, response.content
+    provider.refresh_from_db()
+    assert (provider.cache_responses, provider.cache_ttl_seconds) == (True, 600)
