@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -19,7 +17,7 @@ from usage.models import (
     UsageRecord,
     UserBudget,
 )
-from usage.rollup import complete_through, day_start
+from usage.rollup import rolled_until
 from usage.templatetags.usage_format import usd
 
 
@@ -49,10 +47,10 @@ class ModelFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
         names = set(UsageDaily.objects.order_by().values_list("model", flat=True).distinct())
-        done = complete_through()
+        until = rolled_until()
         recent = UsageRecord.objects.all()
-        if done is not None:
-            recent = recent.filter(created_at__gte=day_start(done + timedelta(days=1)))
+        if until is not None:
+            recent = recent.filter(created_at__gte=until)
         # order_by(): the model's default ordering would otherwise join the DISTINCT.
         names |= set(recent.order_by().values_list("model", flat=True).distinct())
         return [(n, n) for n in sorted(names)]

@@ -13,7 +13,7 @@ from usage.charts import cost_tokens_chart
 from usage.forms import ReportForm
 from usage.models import CURRENCY, ModelPrice
 from usage.percentiles import PERCENTILE_SAMPLE, percentiles
-from usage.rollup import complete_through
+from usage.rollup import rolled_until
 
 # (table name, group key, label column header, query parameter holding its sort)
 BREAKDOWNS = [
@@ -111,7 +111,7 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         ),
         "records_export_url": _export_url(request.GET, "records"),
         "day_export_url": _export_url(request.GET, "day"),
-        "rollup_through": complete_through(),
+        "rolled_until": rolled_until(),
         "currency": CURRENCY,
         "time_zone": timezone.get_current_timezone_name(),
     }

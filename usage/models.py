@@ -190,8 +190,10 @@ class UsageDaily(models.Model):
 
 
 class RollupState(models.Model):
-    """A single row: days up to and including `complete_through` are in UsageDaily."""
+    """A single row: every record made before `rolled_until` is in UsageDaily (the day
+    holding it in part); `complete_through` is the last whole day, for people to read."""
 
+    rolled_until = models.DateTimeField(null=True)
     complete_through = models.DateField(null=True)
     # Days are local days: a rollup built under another TIME_ZONE is not used, and the
     # next refresh rebuilds it.

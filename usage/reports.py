@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from providers.models import Provider
 from usage.models import UsageDaily, UsageRecord, nanos_to_usd
-from usage.rollup import complete_through, day_start, raw_metrics, rollup_metrics, unprefixed
+from usage.rollup import (
+    day_start,
+    local_day,
+    raw_metrics,
+    rolled_until,
+    rollup_metrics,
+    unprefixed,
+)
 
 
 @dataclass(frozen=True)
@@ -101,23 +108,21 @@ class Row:
 
 
 def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet, date]]:
-    """(is_rollup, queryset, first day) parts that together cover the range exactly once."""
+    """(is_rollup, queryset, first day) parts that together cover the range exactly once:
+    the rollup up to its watermark, raw rows from there (normally the last few minutes)."""
     dims = q.dimension_filter()
-    done = complete_through()
+    start, end = day_start(q.first_day), day_start(q.last_day + timedelta(days=1))
+    until = rolled_until()
     parts: list[tuple[bool, QuerySet, date]] = []
-    raw_first = q.first_day
-    if done is not None and q.first_day <= done:
-        last = min(q.last_day, done)
+    raw_start = start
+    if until is not None and until > start:
+        last = min(q.last_day, local_day(until))
         rolled = UsageDaily.objects.filter(day__gte=q.first_day, day__lte=last, **dims)
         parts.append((True, rolled, q.first_day))
-        raw_first = last + timedelta(days=1)
-    if raw_first <= q.last_day:
-        raw = UsageRecord.objects.filter(
-            created_at__gte=day_start(raw_first),
-            created_at__lt=day_start(q.last_day + timedelta(days=1)),
-            **dims,
-        )
-        parts.append((False, raw, raw_first))
+        raw_start = max(start, until)
+    if raw_start < end:
+        raw = UsageRecord.objects.filter(created_at__gte=raw_start, created_at__lt=end, **dims)
+        parts.append((False, raw, local_day(raw_start)))
     return parts
 
 

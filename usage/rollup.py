@@ -1,10 +1,11 @@
 """The daily rollup: UsageDaily rebuilt from raw UsageRecord rows, one local day at a time.
 
-A day is rolled up only once it has ended (plus a grace period for a call that ends at
-midnight and commits a moment later), and `RollupState.complete_through` says which
-days are in. The report reads the rollup for those days and raw rows for the rest, so
-it is exact whether or not the periodic task has run. Anything that writes records
-into a closed day (reprice, generate_usage) calls `rebuild_days` for it.
+`RollupState.rolled_until` is a watermark: every record made before it is in the rollup
+(the day holding it partly), nothing after it is. A refresh (the periodic huey task,
+every 5 minutes) moves it to now minus a grace period, which covers a call that stamps
+its record a moment before it commits. The report reads the rollup before the watermark
+and raw rows after it, so it is exact whether or not the task has run. Anything that
+changes records before the watermark (reprice, generate_usage) rebuilds those days.
 """
 
 from __future__ import annotations
@@ -82,18 +83,24 @@ def local_day(at: datetime) -> date:
     return timezone.localtime(at).date()
 
 
-def rebuild_days(first: date, last: date) -> int:
-    """Replace the rollup rows of days first..last (inclusive) from raw rows."""
+def rebuild_days(first: date, last: date, until: datetime | None = None) -> int:
+    """Replace the rollup rows of days first..last (inclusive) from raw rows.
+
+    With `until`, only records made before it are rolled up (the current day, partly).
+    Each day is one transaction holding the state row's lock, so two workers never
+    interleave a delete and an insert of the same day (duplicate rows on PostgreSQL).
+    """
     written = 0
     day = first
     while day <= last:
+        upper = day_start(day + timedelta(days=1))
+        if until is not None:
+            upper = min(upper, until)
         with transaction.atomic():
+            RollupState.objects.select_for_update().filter(pk=1).first()
             UsageDaily.objects.filter(day=day).delete()
             rows = (
-                UsageRecord.objects.filter(
-                    created_at__gte=day_start(day),
-                    created_at__lt=day_start(day + timedelta(days=1)),
-                )
+                UsageRecord.objects.filter(created_at__gte=day_start(day), created_at__lt=upper)
                 .values(*DIMENSIONS)
                 .annotate(**raw_metrics())
                 .order_by()
@@ -116,61 +123,64 @@ def rebuild_days(first: date, last: date) -> int:
     return written
 
 
-def last_closed_day(now: datetime | None = None) -> date:
-    return local_day((now or timezone.now()) - GRACE) - timedelta(days=1)
+def _tz_name() -> str:
+    return timezone.get_current_timezone_name()
 
 
 def refresh(now: datetime | None = None) -> date | None:
-    """Roll up every closed day not yet in; returns the new `complete_through`."""
+    """Roll up every record older than now - GRACE; returns the last complete day.
+
+    The day holding the previous watermark is rebuilt in full up to the new one, so the
+    current day is rolled up in part and the raw remainder stays minutes long.
+    """
     state, _ = RollupState.objects.get_or_create(pk=1)
-    if state.complete_through is not None and state.time_zone != _tz_name():
+    if state.rolled_until is not None and state.time_zone != _tz_name():
         UsageDaily.objects.all().delete()  # built for other day boundaries: start over
-        state.complete_through = None
+        state.rolled_until = None
     state.time_zone = _tz_name()
-    target = last_closed_day(now)
-    if state.complete_through is not None:
-        first = state.complete_through + timedelta(days=1)
+    until = (now or timezone.now()) - GRACE
+    if state.rolled_until is not None:
+        if until <= state.rolled_until:
+            return complete_through()
+        first = local_day(state.rolled_until)
     else:
         earliest = UsageRecord.objects.aggregate(m=Min("created_at"))["m"]
         if earliest is None:
             return None
         first = local_day(earliest)
-    if first <= target:
-        rebuild_days(first, target)
-    state.complete_through = max(target, state.complete_through or target)
+    rebuild_days(first, local_day(until), until=until)
+    state.rolled_until = until
+    state.complete_through = local_day(until) - timedelta(days=1)
     state.save()
     return state.complete_through
 
 
 def rebuild_all() -> date | None:
-    """Start over: drop the rollup and rebuild every closed day (after bulk imports)."""
-    bounds = UsageRecord.objects.aggregate(lo=Min("created_at"))
+    """Start over: drop the rollup and rebuild it (after bulk imports or repairs)."""
     RollupState.objects.update_or_create(
-        pk=1, defaults={"complete_through": None, "time_zone": _tz_name()}
+        pk=1, defaults={"complete_through": None, "rolled_until": None, "time_zone": _tz_name()}
     )
     UsageDaily.objects.all().delete()
-    if bounds["lo"] is None:
-        return None
     return refresh()
 
 
-def _tz_name() -> str:
-    return timezone.get_current_timezone_name()
-
-
-def complete_through() -> date | None:
-    """The last day the rollup holds, or None (then readers use raw rows only)."""
+def rolled_until() -> datetime | None:
+    """Every record made before this is in the rollup; None = read raw rows only."""
     state = RollupState.objects.filter(pk=1).first()
     if state is None or state.time_zone != _tz_name():
         return None
-    return state.complete_through
+    return state.rolled_until
+
+
+def complete_through() -> date | None:
+    """The last day the rollup holds in full, or None."""
+    until = rolled_until()
+    return None if until is None else local_day(until) - timedelta(days=1)
 
 
 def touch_range(start: datetime, end: datetime) -> None:
-    """Raw rows between start and end changed: rebuild those days if already rolled up."""
-    done = complete_through()
-    if done is None:
+    """Raw rows between start and end changed: rebuild those days where rolled up."""
+    until = rolled_until()
+    if until is None or start >= until:
         return
-    first, last = local_day(start), min(local_day(end), done)
-    if first <= last:
-        rebuild_days(first, last)
+    rebuild_days(local_day(start), local_day(min(end, until)), until=until)

@@ -8,8 +8,8 @@ from huey.contrib.djhuey import db_periodic_task
 from usage import rollup
 
 
-@db_periodic_task(crontab(minute="*/15"))
+@db_periodic_task(crontab(minute="*/5"))
 def refresh_usage_rollup() -> str | None:
-    # Cheap when nothing is pending: one state read and, after midnight, one day rebuilt.
+    # Cheap: rebuilds today's rows so far (and yesterday's, just after midnight).
     done = rollup.refresh()
     return done.isoformat() if done else None

@@ -185,3 +185,26 @@ def test_csv_cells_cannot_be_formulas():
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _cell("gpt-4o") == "gpt-4o"
     assert _cell(None) == ""
+
+
+def test_watermark_splits_the_current_day_between_rollup_and_raw(march_usage, openai):
+    from usage.models import UsageDaily
+
+    make_record(openai, "gpt-4o", datetime(2026, 3, 4, 8, tzinfo=UTC), cost_nanos=100)
+    make_record(openai, "gpt-4o", datetime(2026, 3, 4, 11, 55, tzinfo=UTC), cost_nanos=20)
+    expected = (build(MARCH).combos, [(r.key, r.totals) for r in daily(MARCH)])
+    rollup.refresh(now=datetime(2026, 3, 4, 12, tzinfo=UTC))  # watermark 11:50
+    assert rollup.rolled_until() == datetime(2026, 3, 4, 11, 50, tzinfo=UTC)
+    assert (
+        sum(UsageDaily.objects.filter(day=date(2026, 3, 4)).values_list("cost_nanos", flat=True))
+        == 100
+    )
+    report = build(MARCH)
+    assert (report.combos, [(r.key, r.totals) for r in report.days()]) == expected
+    rollup.refresh(now=datetime(2026, 3, 4, 12, 10, tzinfo=UTC))  # now 12:00: both rolled
+    assert (
+        sum(UsageDaily.objects.filter(day=date(2026, 3, 4)).values_list("cost_nanos", flat=True))
+        == 120
+    )
+    assert build(MARCH).combos == expected[0]
+    assert [(r.key, r.totals) for r in daily(MARCH)] == expected[1]
