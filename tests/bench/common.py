@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -271,3 +272,16 @@ def queue_waits(dep: Deployment, message_ids: list[int]) -> dict[int, float]:
         check=True,
     )
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+
+def database_connections(dep: Deployment) -> int | None:
+    """Open connections to the deployment's PostgreSQL database (None on SQLite)."""
+    url = dep.env["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        return None
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(harness.with_database(url, "postgres"), connect_timeout=5) as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        return int(conn.execute(query, (name,)).fetchone()[0])  # type: ignore[index]
