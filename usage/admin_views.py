@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from usage import exports, reports
 from usage.charts import cost_tokens_chart
-from usage.forms import ReportForm
+from usage.forms import DEFAULT_PRESET, ReportForm
 from usage.models import CURRENCY, ModelPrice
 from usage.percentiles import PERCENTILE_SAMPLE, percentiles
 from usage.rollup import rolled_until
@@ -65,7 +65,10 @@ def usage_report(request: HttpRequest) -> HttpResponse:
     # the model's view permission (a superuser has it).
     if not request.user.has_perm("usage.view_usagerecord"):
         raise PermissionDenied
-    form = ReportForm(request.GET or None)
+    data = request.GET.copy()
+    # Sort and export links may carry no range: show (and use) the default preset.
+    data.setdefault("range", DEFAULT_PRESET)
+    form = ReportForm(data)
     query = form.to_query()
     export = request.GET.get("export", "")
     if export == "records":

@@ -143,3 +143,8 @@ def test_my_usage_shows_only_my_month(client, openai, user, django_user_model):
 def test_usage_app_index_links_the_report(staff_client):
     html = staff_client.get("/admin/usage/").content.decode()
     assert REPORT in html
+
+
+def test_a_link_without_a_range_shows_the_default_preset(staff_client):
+    html = staff_client.get(REPORT, {"sort_user": "label"}).content.decode()
+    assert '<option value="30d" selected>' in html
