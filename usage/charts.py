@@ -42,7 +42,7 @@ def _tokens(value: float) -> str:
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if value >= size:
             return f"{value / size:.3g}{suffix}"
-    return f"{value:.0f}"
+    return f"{value:g}"
 
 
 def cost_tokens_chart(days: list[Row]) -> SafeString:
@@ -97,6 +97,11 @@ def cost_tokens_chart(days: list[Row]) -> SafeString:
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{LINE_COLOUR}"/>'
                 for x, y in points
             )
+    if not any(d.totals.requests for d in days):
+        parts.append(
+            f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" text-anchor="middle" '
+            'class="legend">No usage in this range</text>'
+        )
     parts.append(
         f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '
         'class="baseline"/></svg>'
