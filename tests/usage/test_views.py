@@ -148,3 +148,19 @@ def test_usage_app_index_links_the_report(staff_client):
 def test_a_link_without_a_range_shows_the_default_preset(staff_client):
     html = staff_client.get(REPORT, {"sort_user": "label"}).content.decode()
     assert '<option value="30d" selected>' in html
+
+
+def test_budget_and_price_admin_pages_render(staff_client, user):
+    for url in (
+        "/admin/usage/userbudget/add/",
+        "/admin/usage/budgetdefault/add/",
+        "/admin/usage/modelprice/",
+        "/admin/usage/reservation/",
+    ):
+        assert staff_client.get(url).status_code == 200, url
+    response = staff_client.post("/admin/usage/budgetdefault/add/", {"monthly_limit": "12.50"})
+    assert response.status_code == 302
+    from usage.budgets import monthly_limit
+
+    assert str(monthly_limit(user=user)) == "12.50"
+    assert staff_client.get("/admin/usage/budgetdefault/add/").status_code == 403  # one row
