@@ -152,6 +152,7 @@ async def level(
     for reader in readers + controls:
         reader.measuring = False
     rss_during = common.rss_mib(dep.web_pid)
+    web_threads = common.threads(dep.web_pid)
     # Scale-out: does each open stream hold a database connection?
     db_connections = common.database_connections(dep)
     web_cores = (common.cpu_seconds(dep.web_pid) - cpu_web) / WINDOW
@@ -192,6 +193,7 @@ async def level(
         # rarely returned to the system, so "before this level" would understate it.
         "rss_per_stream_kib": (rss_during - rss_baseline) * 1024 / max(1, streams),
         "db_connections": db_connections,
+        "web_threads": web_threads,
         "web_cores": web_cores,
         "client_cores": client_cores,
     }
@@ -234,14 +236,16 @@ def run(deployments: list[str], levels: list[int], conversations: int, py_spy: b
 def report(rows: list[dict]) -> None:
     columns = ["deployment", "streams", "opened", "alive", "silent", "upstream p50", "p95"]
     columns += ["gap p50", "p95", "p99"]
-    columns += ["holds", "RSS MiB", "KiB/stream", "db conns", "web cores", "client cores"]
+    columns += ["holds", "RSS MiB", "KiB/stream", "threads", "db conns", "web cores"]
+    columns += ["client cores"]
     columns += ["open s"]
     table = [
         [
             *(r["deployment"], r["streams"], r["opened"], r["alive_at_end"], r["silent_streams"]),
             *(r["upstream_gap"]["p50"], r["upstream_gap"]["p95"]),
             *(r["gap"]["p50"], r["gap"]["p95"], r["gap"]["p99"], "yes" if r["holds"] else "NO"),
-            *(r["rss_during_mib"], r["rss_per_stream_kib"], r["db_connections"] or "-"),
+            *(r["rss_during_mib"], r["rss_per_stream_kib"], r["web_threads"]),
+            r["db_connections"] or "-",
             *(r["web_cores"], r["client_cores"]),
             r["open_seconds"],
         ]
@@ -252,7 +256,8 @@ def report(rows: list[dict]) -> None:
     print(f"of {CONTROLS} direct SDK streams in the same window (knob: {DELAY_MS} ms); holds = all")
     print(f"streams open and alive, gap p50 and p95 <= {TOLERANCE} x upstream's; KiB/stream =")
     print("(RSS during - RSS before the ramp) / streams; db conns = connections to the PostgreSQL")
-    print("database during the window; cores = CPU time / wall time in the window")
+    print("database during the window; threads = the web process's OS threads; cores = CPU")
+    print("time / wall time in the window")
 
 
 def main() -> None:

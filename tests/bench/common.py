@@ -51,11 +51,20 @@ def summary_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def rss_mib(pid: int) -> float:
+def _status(pid: int, key: str) -> int | None:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return None
+
+
+def rss_mib(pid: int) -> float:
+    kib = _status(pid, "VmRSS")
+    return float("nan") if kib is None else kib / 1024
+
+
+def threads(pid: int) -> int:
+    return _status(pid, "Threads") or 0
 
 
 def cpu_seconds(pid: int) -> float:
