@@ -120,7 +120,12 @@ async def cancel_conversations(dep: common.Deployment, paths: list[str]) -> None
 
 
 async def level(
-    dep: common.Deployment, fake_url: str, streams: int, conversations: int, rss_baseline: float
+    dep: common.Deployment,
+    fake_url: str,
+    streams: int,
+    conversations: int,
+    rss_baseline: float,
+    probe: common.DatabaseProbe,
 ) -> dict:
     url = urlsplit(dep.base_url)
     direct = openai.AsyncOpenAI(base_url=f"{fake_url}/v1", api_key="sk-bench", max_retries=0)
@@ -154,7 +159,7 @@ async def level(
     rss_during = common.rss_mib(dep.web_pid)
     web_threads = common.threads(dep.web_pid)
     # Scale-out: does each open stream hold a database connection?
-    db_connections = common.database_connections(dep)
+    db_connections = probe.count()
     web_cores = (common.cpu_seconds(dep.web_pid) - cpu_web) / WINDOW
     client_cores = (common.cpu_seconds(os.getpid()) - cpu_me) / WINDOW
     opened = sum(r.opened for r in readers)
@@ -204,8 +209,9 @@ async def measure(
 ) -> list[dict]:
     rows = []
     rss_baseline = common.rss_mib(dep.web_pid)
+    probe = common.DatabaseProbe(dep)
     for streams in levels:
-        row = await level(dep, fake_url, streams, conversations, rss_baseline)
+        row = await level(dep, fake_url, streams, conversations, rss_baseline, probe)
         rows.append(row)
         print(
             f"  {dep.kind} {streams} streams: gap p50 {row['gap']['p50']:.0f} ms, "
@@ -216,6 +222,7 @@ async def measure(
         if not row["holds"]:
             break  # the ramp stops at the first level that degrades
         await asyncio.sleep(1.0)
+    probe.close()
     return rows
 
 

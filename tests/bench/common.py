@@ -283,14 +283,27 @@ def queue_waits(dep: Deployment, message_ids: list[int]) -> dict[int, float]:
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
-def database_connections(dep: Deployment) -> int | None:
-    """Open connections to the deployment's PostgreSQL database (None on SQLite)."""
-    url = dep.env["DATABASE_URL"]
-    if not url.startswith("postgres"):
-        return None
-    import psycopg
+class DatabaseProbe:
+    """Counts open connections to the deployment's PostgreSQL database. Connects once, up
+    front: under load the server may have no connection slot left for a newcomer."""
 
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(harness.with_database(url, "postgres"), connect_timeout=5) as conn:
+    def __init__(self, dep: Deployment) -> None:
+        url = dep.env["DATABASE_URL"]
+        self.name = urlsplit(url).path.lstrip("/")
+        self.conn = None
+        if url.startswith("postgres"):
+            import psycopg
+
+            self.conn = psycopg.connect(
+                harness.with_database(url, "postgres"), connect_timeout=5, autocommit=True
+            )
+
+    def count(self) -> int | None:
+        if self.conn is None:
+            return None
         query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-        return int(conn.execute(query, (name,)).fetchone()[0])  # type: ignore[index]
+        return int(self.conn.execute(query, (self.name,)).fetchone()[0])  # type: ignore[index]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
