@@ -30,3 +30,7 @@ if "filename" in HUEY:  # noqa: F405
 # real deployment.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"{_scratch}/test.sqlite3"}  # noqa: F405
+
+# Serve static files from the finders; the suite never runs collectstatic.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

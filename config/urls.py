@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/generate", api.generate, name="api_generate"),
     path("healthz", healthz, name="healthz"),
+    path("usage/", include("usage.urls")),
     path("v1/", include("generation.gateway.urls")),
     path("", include("generation.urls")),
 ]

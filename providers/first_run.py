@@ -113,7 +113,26 @@ def ensure_demo_provider() -> bool:
     )
     provider.set_api_key("demo-key-not-a-secret")
     provider.save()
+    _price_demo_model_at_zero()
     return True
+
+
+def _price_demo_model_at_zero() -> None:
+    # The demo's answers cost nothing; an unpriced model would read "cost unknown".
+    from django.utils import timezone
+
+    from usage.models import ModelPrice
+
+    ModelPrice.objects.get_or_create(
+        provider_kind="openai_compatible",
+        model="demo-model",
+        defaults={
+            "input_per_mtok": 0,
+            "output_per_mtok": 0,
+            "valid_from": timezone.now(),
+            "note": "The local demo provider: free.",
+        },
+    )
 
 
 def demo_provider_in_use() -> bool:

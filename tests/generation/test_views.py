@@ -221,3 +221,13 @@ def test_stream_sends_heartbeats_while_waiting(user, make_chat_provider, read_ss
     assert sse.timed_out
     assert sse.raw.count(": keep-alive") >= 3
     assert sse.deltas == []
+
+
+def test_the_chat_links_my_usage_and_the_admin_only_for_staff(logged_in, user):
+    page = logged_in.get(reverse("generation:index")).content.decode()
+    assert 'href="/usage/"' in page
+    assert 'href="/admin/"' not in page
+    user.is_staff = True
+    user.save()
+    assert 'href="/admin/"' in logged_in.get(reverse("generation:index")).content.decode()
+    assert logged_in.get("/usage/").status_code == 200

@@ -78,4 +78,8 @@ def test_with_no_provider_the_demo_provider_is_added_once(db):
     assert not ensure_demo_provider()
     demo = Provider.objects.get()
     assert demo.name == "Demo (local)"
+    from usage.models import ModelPrice
+
+    price = ModelPrice.objects.get(provider_kind=demo.kind, model=demo.default_model)
+    assert (price.input_per_mtok, price.output_per_mtok) == (0, 0)
     assert demo_provider_in_use()
