@@ -40,6 +40,17 @@ class ProviderAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at", "deactivated_at", "deactivated_by"]}),
     ]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        if obj is not None and obj.is_referenced():
+            return False  # deactivate it instead: its history must keep pointing at it
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        # Bulk delete would bypass the per-provider check above.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     @admin.display(description="Models the provider lists")
     def available_models(self, obj: Provider) -> str:
         # Only the cached list: rendering a form must not wait on the provider.

@@ -95,6 +95,16 @@ class Provider(models.Model):
         remember_secret(key)
         return key
 
+    def is_referenced(self) -> bool:
+        """True once any row (a conversation, a message, a usage record…) points here:
+        such a provider is deactivated, never deleted, so history keeps its name."""
+        for relation in self._meta.get_fields(include_hidden=True):
+            if relation.one_to_many and relation.auto_created:
+                manager = relation.related_model._base_manager
+                if manager.filter(**{relation.field.name: self}).exists():
+                    return True
+        return False
+
     def deactivate(self, *, by: models.Model | None) -> None:
         self.is_active = False
         self.deactivated_at = timezone.now()

@@ -183,3 +183,21 @@ def test_response_cache_is_set_in_the_form_and_models_show_after_a_test(
     assert response.status_code == 302, response.content
     provider.refresh_from_db()
     assert (provider.cache_responses, provider.cache_ttl_seconds) == (True, 600)
+
+
+def test_a_referenced_provider_cannot_be_deleted_only_deactivated(
+    staff_client, make_provider, admin_user
+):
+    from generation.models import Conversation
+
+    unused = make_provider("Unused", KEY)
+    used = make_provider("Used", "sk-another-key-0123456789")
+    Conversation.objects.create(owner=admin_user, provider=used)
+    delete = "admin:providers_provider_delete"
+    assert staff_client.get(reverse(delete, args=[used.pk])).status_code == 403
+    assert staff_client.post(reverse(delete, args=[used.pk]), {"post": "yes"}).status_code == 403
+    assert Provider.objects.filter(pk=used.pk).exists()
+    assert "delete_selected" not in staff_client.get(LIST_URL).content.decode()
+    response = staff_client.post(reverse(delete, args=[unused.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Provider.objects.filter(pk=unused.pk).exists()
