@@ -15,39 +15,26 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
-from providers.adapters.clients import cached_client, http_client
+from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState
 from providers.adapters.error_mapping import map_exception
 
 if TYPE_CHECKING:
-    from providers.models import Provider
+    pass
 
 # Anthropic's stop reasons in the vocabulary the rest of Switchboard uses.
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(SdkAdapter):
+    sdk_class = anthropic.AsyncAnthropic
     # Spelled out so that ANTHROPIC_BASE_URL in the environment cannot redirect a key.
     sdk_default_base_url: ClassVar[str] = "https://api.anthropic.com"
     max_temperature: ClassVar[float] = 1.0
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-
-    def _client(self) -> anthropic.AsyncAnthropic:
-        provider = self.provider
-        return cached_client(
-            provider,
-            lambda: anthropic.AsyncAnthropic(
-                api_key=provider.get_api_key(),
-                base_url=provider.effective_base_url or self.sdk_default_base_url,
-                max_retries=0,  # the engine's retry policy is the only one
-                http_client=http_client(),
-                open_telemetry=False,  # spans could carry prompt text
-            ),
-        )
+    # Telemetry spans could carry prompt text.
+    client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -97,9 +84,6 @@ class AnthropicAdapter:
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
         state.usage, state.usage_complete = _usage(message.usage), True
         return state.result(None)
-
-    async def list_models(self) -> list[str]:
-        return sorted([model.id async for model in self._client().models.list()])
 
 
 def _apply_event(state: StreamState, event: Any) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
@@ -82,3 +82,34 @@ def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
             await aclose_clients()
 
     return asyncio.run(main())
+
+
+class SdkAdapter:
+    """What every adapter does the same way: one pooled SDK client per provider and loop.
+
+    Subclasses name their SDK's async client class and the API's own base URL, spelled
+    out so that an SDK's *_BASE_URL environment variable can never redirect a key.
+    """
+
+    sdk_class: ClassVar[Callable[..., Any]]
+    sdk_default_base_url: ClassVar[str]
+    client_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def _client(self) -> Any:
+        provider = self.provider
+        return cached_client(
+            provider,
+            lambda: self.sdk_class(
+                api_key=provider.get_api_key(),
+                base_url=provider.effective_base_url or self.sdk_default_base_url,
+                max_retries=0,  # the engine's retry policy is the only one
+                http_client=http_client(),
+                **self.client_options,
+            ),
+        )
+
+    async def list_models(self) -> list[str]:
+        return sorted([model.id async for model in self._client().models.list()])

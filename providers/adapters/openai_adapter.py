@@ -14,36 +14,22 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
-from providers.adapters.clients import cached_client, http_client
+from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState
 from providers.adapters.error_mapping import map_exception
 
 if TYPE_CHECKING:
-    from providers.models import Provider
+    pass
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(SdkAdapter):
+    sdk_class = openai.AsyncOpenAI
     # Spelled out rather than left to the SDK, which would read OPENAI_BASE_URL from the
     # environment: a key goes only where its provider is configured to send it.
     sdk_default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     max_temperature: ClassVar[float] = 2.0
     # OpenAI's current name for the limit; compatible servers still use "max_tokens".
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-
-    def _client(self) -> openai.AsyncOpenAI:
-        provider = self.provider
-        return cached_client(
-            provider,
-            lambda: openai.AsyncOpenAI(
-                api_key=provider.get_api_key(),
-                base_url=provider.effective_base_url or self.sdk_default_base_url,
-                max_retries=0,  # the engine's retry policy is the only one
-                http_client=http_client(),
-            ),
-        )
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -98,9 +84,6 @@ class OpenAIAdapter:
         if response.usage is not None:
             state.usage, state.usage_complete = _usage(response.usage), True
         return state.result(None)
-
-    async def list_models(self) -> list[str]:
-        return sorted([model.id async for model in self._client().models.list()])
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):
