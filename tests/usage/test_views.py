@@ -118,7 +118,6 @@ def test_change_list_is_read_only_with_currency(staff_client, march_usage):
     assert staff_client.get("/admin/usage/usagerecord/add/").status_code == 403
 
 
-@pytest.mark.urls("tests.usage.urls")
 def test_my_usage_shows_only_my_month(client, openai, user, django_user_model):
     from django.utils import timezone
 
