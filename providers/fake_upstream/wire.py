@@ -214,8 +214,9 @@ class AnthropicDialect:
         return value if isinstance(value, int) else None
 
     def usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
+        # Like the real API: input_tokens leaves out the tokens read from the cache.
         return {
-            "input_tokens": answer.prompt_tokens,
+            "input_tokens": max(answer.prompt_tokens - answer.cached_tokens, 0),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": answer.cached_tokens,
             "output_tokens": output_tokens,

@@ -104,3 +104,17 @@ def test_a_stream_dropped_midway_still_records_what_it_consumed(fake_upstream, u
     assert records[-1].tokens_estimated
     assert records[-1].output_tokens > 0
     assert records[-1].cost_nanos == _expected_nanos(records[-1]) > 0
+
+
+def test_anthropic_cache_reads_are_priced_once_at_the_cached_price(fake_upstream, user):
+    # Anthropic's input_tokens leaves out cache reads (the fake says so too): the record
+    # holds the whole prompt, and only the uncached part is billed at the full price.
+    provider = fake_provider(fake_upstream, "anthropic", knobs="tokens=3&cached=4")
+    _, result = run(collect(engine.stream_generation(provider, ask())))
+    reported_input = result.usage.input_tokens
+    (r,) = record_generation(
+        provider=provider, user=user, source="chat", result=result, request_id="e2e-cache"
+    )
+    assert r.cached_input_tokens == 4
+    assert r.input_tokens == reported_input + 4
+    assert r.cost_nanos == _expected_nanos(r)
