@@ -106,11 +106,7 @@ def send(request: HttpRequest) -> HttpResponse:
     url = reverse("generation:conversation", args=[sent.conversation.pk])
     if not request.htmx:
         return redirect(url)
-    ctx = {
-        "sent": sent,
-        "conversation": sent.conversation,
-        "conversations": request.user.conversations.all()[:200],
-    }
+    ctx = {"sent": sent, "conversation": sent.conversation}
     response = render(request, "generation/_sent.html", ctx)
     if sent.created_conversation:
         response["HX-Push-Url"] = url

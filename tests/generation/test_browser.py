@@ -198,6 +198,16 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.wait_for_selector(".message--assistant.is-complete")
     titles = page.locator(".conversation a").all_inner_texts()
     assert titles == ["Second question", "Renamed chat"], "newest first"
+    assert page.locator("#conversations-empty").count() == 0
+
+    # Writing in an older chat moves it to the top, once, without a reload.
+    page.click(".conversation a:text('Renamed chat')")
+    page.wait_for_selector(".conversation.is-current a:text('Renamed chat')")
+    _send(page, "Back to the first")
+    page.wait_for_function(
+        "document.querySelector('.conversation a').textContent === 'Renamed chat'"
+    )
+    assert page.locator(".conversation a").all_inner_texts() == ["Renamed chat", "Second question"]
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.locator(".conversation", has_text="Renamed chat").hover()
