@@ -132,7 +132,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
-USE_I18N = True
+# English only: translation machinery costs a context-local lookup on every reverse().
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
