@@ -73,8 +73,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _git(*args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
 def machine() -> dict[str, Any]:
+    # The commit measured: the tree moves while others work in it.
     return {
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty_files": len(_git("status", "--porcelain", "--untracked-files=no").splitlines()),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "loadavg_at_start": os.getloadavg(),
