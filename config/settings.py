@@ -105,6 +105,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django gives every request thread its own connection, so a burst of requests (a
+    # hundred SSE streams opening at once) opens as many PostgreSQL backends and meets
+    # "too many clients". A per-process pool bounds them: a request beyond DB_POOL_SIZE
+    # waits for a connection (returned by close(), at most DB_POOL_TIMEOUT seconds)
+    # instead of failing. Django's pool excludes persistent connections (CONN_MAX_AGE).
+    DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=20)
+    if DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

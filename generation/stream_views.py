@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import aget_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -39,6 +40,34 @@ def _resume_offset(request: HttpRequest) -> int:
     return int(raw) if raw.isdigit() else 0
 
 
+def _close_connection() -> None:
+    # An open stream may last minutes while it only waits on the relay; keeping this
+    # thread's connection for that long costs one PostgreSQL backend per open stream
+    # (max_connections is ~100). Close it; the next read reconnects. Never inside an
+    # atomic block: that is a test's transaction (or a caller's), not ours to end.
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+_release_connection = sync_to_async(_close_connection)
+
+
+async def _status(message_id: int) -> str | None:
+    try:
+        query = Message.objects.filter(pk=message_id).values_list("status", flat=True)
+        return await query.afirst()
+    finally:
+        await _release_connection()
+
+
+async def _saved_content(message_id: int) -> str:
+    try:
+        query = Message.objects.filter(pk=message_id).values_list("content", flat=True)
+        return await query.afirst() or ""
+    finally:
+        await _release_connection()
+
+
 def _final_html(message_id: int) -> tuple[str, str] | None:
     related = Message.objects.select_related("retried_by", "provider")
     message = related.filter(pk=message_id).first()
@@ -48,6 +77,9 @@ def _final_html(message_id: int) -> tuple[str, str] | None:
 
 
 async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
+    # The view's reads (session, user, message) are done, and so is the middleware:
+    # from here on the stream holds no database connection while it waits.
+    await _release_connection()
     # The client may be ahead of the database (saves lag the relay): trust its offset.
     cursor = after
     # First: persisted text the client has not seen. The offsets make it exact.
@@ -60,11 +92,7 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
             if event is None:
                 yield HEARTBEAT
                 # The relay may have lost this stream (a restart); the row knows.
-                status = (
-                    await Message.objects.filter(pk=message.pk)
-                    .values_list("status", flat=True)
-                    .afirst()
-                )
+                status = await _status(message.pk)
                 if status not in Message.ACTIVE:
                     break
                 continue
@@ -72,12 +100,7 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
                 continue
             if event.start > cursor:
                 # The relay dropped events we need (trimmed): fill from the database.
-                saved = (
-                    await Message.objects.filter(pk=message.pk)
-                    .values_list("content", flat=True)
-                    .afirst()
-                    or ""
-                )
+                saved = await _saved_content(message.pk)
                 if len(saved) > cursor:
                     yield delta_frame(text=saved[cursor:], id=len(saved))
                     cursor = len(saved)
@@ -85,7 +108,10 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
                     continue  # still a hole: the final event carries the whole text
             yield delta_frame(text=event.text[cursor - event.start :], id=event.id)
             cursor = event.id
-    final = await sync_to_async(_final_html)(message.pk)
+    try:
+        final = await sync_to_async(_final_html)(message.pk)
+    finally:
+        await _release_connection()
     if final is None:
         return
     content, html = final

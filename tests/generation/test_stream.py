@@ -6,6 +6,9 @@ import threading
 import time
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
+from django.test import AsyncClient
 from django.urls import reverse
 
 from generation.models import Conversation, Message
@@ -99,3 +102,30 @@ def test_frames_cannot_be_split_by_their_data():
     assert event.data == "a&#13;\nb&#13;c\n\nevent: done\ndata: x"
     done = sse_frame(event="done", data="<p>x</p>\n\n<p>y</p>").decode()
     assert done.count("\n\n") == 1
+
+
+def test_an_open_stream_holds_no_database_connection(user, client):
+    # A stream waiting on the relay must not keep a database connection: PostgreSQL
+    # allows ~100, and a web process holds hundreds of open streams.
+    message = _streaming(user, content="ab")
+    client.force_login(user)
+    async_client = AsyncClient()
+    async_client.cookies = client.cookies
+    url = reverse("generation:stream", args=[message.pk])
+
+    async def read_then_check() -> tuple[bytes, bool, bytes]:
+        response = await async_client.get(url)
+        chunks = aiter(response.streaming_content)
+        first = await anext(chunks)  # the saved text; the view now tails the relay
+        # The view's ORM calls run in this thread (thread-sensitive sync_to_async).
+        released = await sync_to_async(lambda: connection.connection is None)()
+        get_relay().publish(message.relay_key, RelayEvent(4, "cd"))
+        second = await anext(chunks)
+        await chunks.aclose()
+        return first, released, second
+
+    first, released, second = async_to_sync(read_then_check)()
+
+    assert first == delta_frame(text="ab", id=2)
+    assert released
+    assert second == delta_frame(text="cd", id=4)
