@@ -7,7 +7,10 @@ reader with XREAD from "<last id>-0". Completion appends an entry with an automa
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import weakref
 from collections.abc import AsyncIterator
 
 import redis
@@ -32,6 +35,25 @@ class RedisRelay:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
+        # asyncio clients belong to the loop that made them: one per loop, shared by
+        # all of its readers (each blocking XREAD still takes a pooled connection of
+        # its own, but connections are reused instead of made per reader).
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aioredis.Redis
+        ] = weakref.WeakKeyDictionary()
+        self._async_lock = threading.Lock()
+
+    def _async_client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            client = self._async_clients.get(loop)
+            if client is None:
+                # A finished loop's client cannot be used again (tests run many loops).
+                for old in [old for old in self._async_clients if old.is_closed()]:
+                    del self._async_clients[old]
+                client = aioredis.from_url(self.url, decode_responses=True)
+                self._async_clients[loop] = client
+            return client
 
     def ping(self) -> None:
         self._client.ping()
@@ -65,23 +87,16 @@ class RedisRelay:
     async def follow(
         self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
-        # A connection per reader: a blocking XREAD holds its connection anyway, and
-        # asyncio clients belong to the loop that made them.
-        client = aioredis.from_url(self.url, decode_responses=True)
+        client = self._async_client()
         name = _stream_name(key)
         cursor = f"{after}-0"
-        try:
-            while True:
-                reply = await client.xread(
-                    {name: cursor}, count=1000, block=max(1, int(idle * 1000))
-                )
-                if not reply:
-                    yield None
-                    continue
-                for entry_id, fields in reply[0][1]:
-                    if "done" in fields:
-                        return
-                    cursor = entry_id
-                    yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))
-        finally:
-            await client.aclose()
+        while True:
+            reply = await client.xread({name: cursor}, count=1000, block=max(1, int(idle * 1000)))
+            if not reply:
+                yield None
+                continue
+            for entry_id, fields in reply[0][1]:
+                if "done" in fields:
+                    return
+                cursor = entry_id
+                yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))

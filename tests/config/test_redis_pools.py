@@ -1,0 +1,50 @@
+"""Redis connections are shared per process: the cache's pool and the relay's clients."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from config.redis_cache import SharedPoolRedisCache
+from generation.relay_redis import RedisRelay
+
+pytestmark = pytest.mark.redis
+
+URL = "redis://127.0.0.1:6379/15"
+
+
+def test_cache_objects_of_different_threads_share_one_pool():
+    # Django makes a cache object per thread; each used to build pools of its own.
+    pools = []
+
+    def use_cache() -> None:
+        cache = SharedPoolRedisCache(URL, {"KEY_PREFIX": "pool-test"})
+        cache.set("k", "v", 5)
+        assert cache.get("k") == "v"
+        pools.append(cache._cache._get_connection_pool(write=True))
+
+    threads = [threading.Thread(target=use_cache) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(pools) == 3
+    assert pools[0] is pools[1] is pools[2]
+    other = SharedPoolRedisCache(URL, {"OPTIONS": {"max_connections": 7}})
+    assert other._cache._get_connection_pool(write=True) is not pools[0]
+
+
+def test_relay_readers_on_one_loop_share_one_client():
+    relay = RedisRelay(URL)
+
+    async def two_clients() -> tuple[object, object]:
+        return relay._async_client(), relay._async_client()
+
+    first, second = async_to_sync(two_clients)()
+    assert first is second
+    # Another loop (this call's) gets its own: clients belong to their loop.
+    third, _ = async_to_sync(two_clients)()
+    assert third is not first
