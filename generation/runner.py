@@ -268,7 +268,10 @@ class _Generation:
                 result=result,
                 message=None if self.deleted else self.message,
             )
-            reservation = Reservation.objects.filter(pk=self.message.reservation_id).first()
+            reservation_id = self.message.reservation_id  # None: the user has no limit
+            reservation = (
+                Reservation.objects.filter(pk=reservation_id).first() if reservation_id else None
+            )
             if reservation is not None:
                 settle_reservation(reservation=reservation, records=records)
         except Exception as exc:  # metering must not lose the answer

@@ -71,7 +71,9 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
         raise SendError(exc.message, exc.field) from exc
 
 
-def _reserve(*, user: AbstractBaseUser, provider: Provider, request: GenerationRequest) -> int:
+def _reserve(
+    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest
+) -> int | None:
     """Hold the worst-case cost before anything is stored, or refuse in words."""
     try:
         reservation = reserve_budget(
@@ -84,7 +86,7 @@ def _reserve(*, user: AbstractBaseUser, provider: Provider, request: GenerationR
     except BudgetExceeded as exc:
         record_refusal(provider=provider, user=user, source="chat", model=request.model)
         raise SendError(exc.reason) from exc
-    return reservation.pk
+    return reservation.pk  # None for a user without a limit: nothing is held
 
 
 def release_budget(*, message: Message) -> None:

@@ -42,6 +42,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_price_cache():
+    # A transactional test's flush deletes prices without a signal: start every test
+    # from the database.
+    from usage import price_cache
+
+    price_cache.clear()
+    yield
+    price_cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _encryption_keys():
     # Every test runs under a keyring of its own, never the developer's key file.
     with override_settings(ENCRYPTION_KEYS=TEST_KEYS):

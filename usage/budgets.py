@@ -113,7 +113,11 @@ def reserve_budget(
     max_tokens: int | None,
     prompt_chars: int,
 ) -> Reservation:
-    """Hold the worst-case cost of one call, or raise BudgetExceeded before any call."""
+    """Hold the worst-case cost of one call, or raise BudgetExceeded before any call.
+
+    For a user without a limit nothing is stored: the reservation returned is unsaved
+    (pk None), and settle_reservation / release_reservation accept it all the same.
+    """
     now = timezone.now()
     limit = monthly_limit(user=user)
     amount = worst_case_nanos(
@@ -125,6 +129,18 @@ def reserve_budget(
             f"The model {model!r} has no price, so its cost cannot be checked against "
             f"your monthly budget of ${limit}. Ask staff to add a price for it.",
             limit=limit,
+        )
+    if limit is None:
+        # Nothing to enforce, so nothing to hold: an unsaved reservation (no row, no
+        # transaction on the hot path) that settle and release accept. Its spend still
+        # counts once recorded, should a limit be set later.
+        return Reservation(
+            user_id=user.pk,
+            provider=provider,
+            model=model,
+            amount_nanos=amount or 0,
+            created_at=now,
+            expires_at=now + RESERVATION_TTL,
         )
     with transaction.atomic():
         if limit is not None:
@@ -156,6 +172,9 @@ def settle_reservation(
 ) -> Reservation:
     """The call ended: stop holding the worst case. The records now count as spend."""
     actual = sum(r.cost_nanos or 0 for r in records)
+    if reservation.pk is None:  # an unlimited user's: nothing was held
+        reservation.status, reservation.actual_nanos = Reservation.Status.SETTLED, actual
+        return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
         status=Reservation.Status.SETTLED, actual_nanos=actual
     )
@@ -165,6 +184,9 @@ def settle_reservation(
 
 def release_reservation(*, reservation: Reservation) -> Reservation:
     """The call never reached upstream (or was abandoned): drop the hold."""
+    if reservation.pk is None:  # an unlimited user's: nothing was held
+        reservation.status = Reservation.Status.RELEASED
+        return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
         status=Reservation.Status.RELEASED
     )

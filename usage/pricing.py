@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from providers.adapters.base import Usage
 from providers.kinds import ProviderKind
 from usage.models import CURRENCY, NANOS_PER_USD, ModelPrice
+from usage.price_cache import prices_of_kind
 
 MTOK = Decimal(1_000_000)
 
@@ -67,13 +68,17 @@ def find_price(*, provider_kind: str, model: str, at: datetime) -> ModelPrice | 
     """The price in force for `model` at `at`: an exact entry beats the longest prefix.
 
     Among versions of the winning entry, the newest `valid_from <= at` applies. The
-    table is small (tens of rows), so candidates are filtered in Python after one query.
+    table is small (tens of rows), so candidates are filtered in Python, from the kind's
+    rows kept briefly by `price_cache`.
     """
     candidates = [
         p
-        for p in ModelPrice.objects.filter(provider_kind=provider_kind, valid_from__lte=at)
-        if (p.match == ModelPrice.Match.EXACT and p.model == model)
-        or (p.match == ModelPrice.Match.PREFIX and model.startswith(p.model))
+        for p in prices_of_kind(provider_kind)
+        if p.valid_from <= at
+        and (
+            (p.match == ModelPrice.Match.EXACT and p.model == model)
+            or (p.match == ModelPrice.Match.PREFIX and model.startswith(p.model))
+        )
     ]
     if not candidates:
         return None

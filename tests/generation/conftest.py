@@ -8,6 +8,8 @@ import html
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,9 +18,31 @@ from django.test import AsyncClient, override_settings
 from config.embedded_worker import EmbeddedConsumer
 from generation import relay as relay_module
 from providers.fake_upstream import Knobs
+from providers.kinds import ProviderKind
 from providers.models import Provider
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def give_budget() -> Callable[..., None]:
+    """Give a user a monthly limit (and the fake's model a price), so that their calls
+    hold budget: a user without a limit holds nothing and has no Reservation rows."""
+
+    def give(user, limit: str = "100.00") -> None:
+        from usage.models import ModelPrice, UserBudget
+
+        for kind in ProviderKind:
+            ModelPrice.objects.get_or_create(
+                provider_kind=kind.value,
+                model="fake-model",
+                match=ModelPrice.Match.EXACT,
+                valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+                defaults={"input_per_mtok": Decimal("1"), "output_per_mtok": Decimal("2")},
+            )
+        UserBudget.objects.update_or_create(user=user, defaults={"monthly_limit": Decimal(limit)})
+
+    return give
 
 
 @pytest.fixture

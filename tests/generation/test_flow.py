@@ -40,7 +40,10 @@ def _stream_url(message: Message) -> str:
     return reverse("generation:stream", args=[message.pk])
 
 
-def test_message_streams_to_completion(user, make_chat_provider, huey_consumer, read_sse):
+def test_message_streams_to_completion(
+    user, give_budget, make_chat_provider, huey_consumer, read_sse
+):
+    give_budget(user)
     provider = make_chat_provider("tokens=15&delay=2")
     message = _send(user, provider)
 

@@ -101,8 +101,9 @@ def test_tokens_arrive_as_they_are_made(sdk, make_provider):
 
 
 def test_a_disconnect_before_the_first_token_is_metered_too(
-    gateway_url, api_token, make_provider, fake_upstream
+    gateway_url, api_user, give_budget, api_token, make_provider, fake_upstream
 ):
+    give_budget(api_user)  # so that the call holds budget, settled at the end
     provider = make_provider("openai", knobs="ttft=3000")
     impatient = openai.OpenAI(
         base_url=f"{gateway_url}/v1", api_key=api_token[1], max_retries=0, timeout=0.3

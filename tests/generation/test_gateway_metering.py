@@ -41,7 +41,8 @@ def test_over_budget_is_refused_before_any_upstream_call(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_reservations_are_settled_after_the_call(sdk, make_provider, stream):
+def test_reservations_are_settled_after_the_call(sdk, api_user, give_budget, make_provider, stream):
+    give_budget(api_user)
     provider = make_provider("openai", knobs="tokens=3")
     response = sdk.chat.completions.create(
         model=model_of(provider), messages=user_says(), stream=stream
@@ -50,6 +51,13 @@ def test_reservations_are_settled_after_the_call(sdk, make_provider, stream):
         list(response)
     reservation = Reservation.objects.get()
     assert reservation.status == Reservation.Status.SETTLED
+
+
+def test_a_user_without_a_limit_holds_nothing(sdk, make_provider):
+    provider = make_provider("openai", knobs="tokens=3")
+    sdk.chat.completions.create(model=model_of(provider), messages=user_says())
+    assert not Reservation.objects.exists()
+    assert UsageRecord.objects.get().outcome == "ok"
 
 
 def test_the_token_rate_limit_answers_429_with_retry_after(sdk, api_token, make_provider):
@@ -69,8 +77,9 @@ def test_the_token_rate_limit_answers_429_with_retry_after(sdk, api_token, make_
 
 
 def test_a_disconnect_mid_stream_stops_upstream_and_meters_what_was_read(
-    sdk, make_provider, fake_upstream
+    sdk, api_user, give_budget, make_provider, fake_upstream
 ):
+    give_budget(api_user)  # so that the call holds budget, settled at the end
     provider = make_provider("anthropic", knobs="tokens=200&delay=20")
     stream = sdk.chat.completions.create(
         model=model_of(provider), messages=user_says(), stream=True
@@ -89,7 +98,7 @@ def test_a_disconnect_mid_stream_stops_upstream_and_meters_what_was_read(
     reservation = wait_for(
         lambda: Reservation.objects.filter(status=Reservation.Status.SETTLED).first()
     )
-    assert reservation.actual_nanos == (record.cost_nanos or 0)  # fake-model is unpriced
+    assert reservation.actual_nanos == record.cost_nanos
 
 
 def limited_token(limit: int | None) -> ApiToken:
@@ -109,9 +118,12 @@ def test_the_rate_limit_is_a_fixed_window_that_counts_atomically():
     assert all(seconds_until_allowed(limited_token(None), now=600.0) is None for _ in range(50))
 
 
-def test_a_client_leaving_while_its_budget_is_reserved_leaves_no_hold(api_user, make_provider):
+def test_a_client_leaving_while_its_budget_is_reserved_leaves_no_hold(
+    api_user, give_budget, make_provider
+):
     from generation.gateway.services import aopen_call
 
+    give_budget(api_user)
     provider = make_provider("openai")
     request = GenerationRequest(model="fake-model", messages=(ChatMessage("user", "Hi"),))
 

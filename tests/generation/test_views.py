@@ -82,9 +82,12 @@ def test_send_over_budget_is_refused_in_words(logged_in, user, make_chat_provide
     assert UsageRecord.objects.get().outcome == "over_budget"
 
 
-def test_cancelling_a_pending_message_releases_its_budget_hold(logged_in, user, make_chat_provider):
+def test_cancelling_a_pending_message_releases_its_budget_hold(
+    logged_in, user, give_budget, make_chat_provider
+):
     from usage.models import Reservation
 
+    give_budget(user)
     _send(logged_in, make_chat_provider())
     answer = Message.objects.get(role="assistant")
     assert Reservation.objects.get(pk=answer.reservation_id).status == "active"
