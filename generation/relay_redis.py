@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
@@ -31,29 +31,42 @@ def _cancel_name(key: str) -> str:
     return f"{PREFIX}{key}:cancel"
 
 
+@dataclass
+class _LoopClient:
+    client: aioredis.Redis
+    readers: int = 0
+
+
 class RedisRelay:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
-        # asyncio clients belong to the loop that made them: one per loop, shared by
-        # all of its readers (each blocking XREAD still takes a pooled connection of
-        # its own, but connections are reused instead of made per reader).
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, aioredis.Redis
-        ] = weakref.WeakKeyDictionary()
-        self._async_lock = threading.Lock()
+        # asyncio clients belong to the loop that made them: one per loop, shared by the
+        # readers on it (each blocking XREAD takes a pooled connection of its own, but
+        # connections are reused instead of made, and closed, per reader). The last
+        # reader to leave closes it, so no connection outlives its loop.
+        self._loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        self._loop_clients_lock = threading.Lock()
 
-    def _async_client(self) -> aioredis.Redis:
+    def _enter(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
-        with self._async_lock:
-            client = self._async_clients.get(loop)
-            if client is None:
-                # A finished loop's client cannot be used again (tests run many loops).
-                for old in [old for old in self._async_clients if old.is_closed()]:
-                    del self._async_clients[old]
+        with self._loop_clients_lock:
+            entry = self._loop_clients.get(loop)
+            if entry is None:
                 client = aioredis.from_url(self.url, decode_responses=True)
-                self._async_clients[loop] = client
-            return client
+                entry = self._loop_clients[loop] = _LoopClient(client)
+            entry.readers += 1
+            return entry
+
+    async def _leave(self, entry: _LoopClient) -> None:
+        loop = asyncio.get_running_loop()
+        with self._loop_clients_lock:
+            entry.readers -= 1
+            if entry.readers > 0:
+                return
+            if self._loop_clients.get(loop) is entry:
+                del self._loop_clients[loop]
+        await entry.client.aclose()
 
     def ping(self) -> None:
         self._client.ping()
@@ -87,16 +100,20 @@ class RedisRelay:
     async def follow(
         self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
-        client = self._async_client()
+        entry = self._enter()
         name = _stream_name(key)
         cursor = f"{after}-0"
-        while True:
-            reply = await client.xread({name: cursor}, count=1000, block=max(1, int(idle * 1000)))
-            if not reply:
-                yield None
-                continue
-            for entry_id, fields in reply[0][1]:
-                if "done" in fields:
-                    return
-                cursor = entry_id
-                yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))
+        block = max(1, int(idle * 1000))
+        try:
+            while True:
+                reply = await entry.client.xread({name: cursor}, count=1000, block=block)
+                if not reply:
+                    yield None
+                    continue
+                for entry_id, fields in reply[0][1]:
+                    if "done" in fields:
+                        return
+                    cursor = entry_id
+                    yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))
+        finally:
+            await self._leave(entry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -37,14 +38,20 @@ def test_cache_objects_of_different_threads_share_one_pool():
     assert other._cache._get_connection_pool(write=True) is not pools[0]
 
 
-def test_relay_readers_on_one_loop_share_one_client():
+def test_relay_readers_on_one_loop_share_one_client_until_the_last_leaves():
     relay = RedisRelay(URL)
 
-    async def two_clients() -> tuple[object, object]:
-        return relay._async_client(), relay._async_client()
+    async def two_readers() -> tuple[object, object, int, bool]:
+        first, second = relay._enter(), relay._enter()
+        readers = first.readers
+        await relay._leave(first)
+        still_open = relay._loop_clients.get(asyncio.get_running_loop()) is second
+        await relay._leave(second)
+        return first.client, second.client, readers, still_open
 
-    first, second = async_to_sync(two_clients)()
+    first, second, readers, still_open = async_to_sync(two_readers)()
     assert first is second
-    # Another loop (this call's) gets its own: clients belong to their loop.
-    third, _ = async_to_sync(two_clients)()
-    assert third is not first
+    assert readers == 2
+    assert still_open
+    # The last reader closed it: nothing is left to outlive the loop.
+    assert relay._loop_clients == {}
