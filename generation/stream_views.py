@@ -69,7 +69,8 @@ async def _saved_content(message_id: int) -> str:
 
 
 def _final_html(message_id: int) -> tuple[str, str] | None:
-    related = Message.objects.select_related("retried_by", "provider")
+    # with_cost: the bubble's cost comes in the same query, not a second aggregate.
+    related = Message.objects.select_related("retried_by", "provider").with_cost()
     message = related.filter(pk=message_id).first()
     if message is None:
         return None

@@ -67,3 +67,19 @@ def test_an_unpriced_model_says_the_cost_is_unknown_not_zero(client, user, make_
     page = _page(client, message)
     assert "cost unknown" in page
     assert "$0.0000" not in page
+
+
+def test_the_streams_final_bubble_shows_the_cost_in_one_query(user, make_chat_provider):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from generation.stream_views import _final_html
+
+    provider = make_chat_provider()
+    ok = Attempt(number=1, outcome="ok", usage=Usage(input_tokens=10, output_tokens=5))
+    message = _answered(user, provider, ok)
+    with CaptureQueriesContext(connection) as queries:
+        content, html = _final_html(message.pk)
+    assert content == "answer"
+    assert "cost unknown" in html
+    assert len(queries) == 1
