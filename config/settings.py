@@ -126,6 +126,14 @@ if REDIS_URL:
             "BACKEND": "config.redis_cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
+            # One pool per process (config.redis_cache) shared by every request thread:
+            # past max_connections a thread waits for a free connection (up to timeout
+            # seconds) rather than failing.
+            "OPTIONS": {
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": 50,
+                "timeout": 5,
+            },
         }
     }
 else:

@@ -21,6 +21,8 @@ from generation.relay import ACTIVE_TTL, COMPLETED_TTL, MAX_EVENTS, RelayEvent
 logger = logging.getLogger(__name__)
 
 PREFIX = "switchboard:relay:"
+# Open streams one web process may follow at once (Redis's own maxclients is 10,000).
+READER_MAX_CONNECTIONS = 10_000
 
 
 def _stream_name(key: str) -> str:
@@ -53,7 +55,11 @@ class RedisRelay:
         with self._loop_clients_lock:
             entry = self._loop_clients.get(loop)
             if entry is None:
-                client = aioredis.from_url(self.url, decode_responses=True)
+                # Every open stream blocks in XREAD on a connection of its own, so the
+                # pool must not cap them at redis-py's default of 100.
+                client = aioredis.from_url(
+                    self.url, decode_responses=True, max_connections=READER_MAX_CONNECTIONS
+                )
                 entry = self._loop_clients[loop] = _LoopClient(client)
             entry.readers += 1
             return entry
