@@ -114,6 +114,7 @@ def _build(
 
 def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
     records = list(records)
+    complete = False
     try:
         with transaction.atomic():
             existing = set(
@@ -122,8 +123,13 @@ def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
             UsageRecord.objects.bulk_create(
                 [r for r in records if r.attempt_number not in existing]
             )
+            complete = not existing
     except IntegrityError:
         pass  # a concurrent writer recorded the same attempts first; theirs stand
+    if complete and all(r.pk is not None for r in records):
+        # The usual case: none were recorded before and all went in, with their pks
+        # (PostgreSQL and SQLite return them): they are the rows, no need to read back.
+        return sorted(records, key=lambda r: r.attempt_number)
     wanted = [r.attempt_number for r in records]
     return list(
         UsageRecord.objects.filter(request_id=key, attempt_number__in=wanted).order_by(
