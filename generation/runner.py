@@ -2,9 +2,10 @@
 
 The worker thread drives the engine's async stream on an event loop of its own (kept
 for the thread's life, so the engine's per-loop SDK clients and their connection pools
-are reused from one message to the next), one item at a time, and does its database
-and relay work in plain sync code between items. Waiting for the next item is bounded
-(CANCEL_POLL), so a stop request is noticed promptly even while the upstream is silent.
+are reused from one message to the next). A task on that loop reads the stream into a
+queue; the thread enters the loop for one poll window (CANCEL_POLL) at a time, relays
+the deltas that arrived, and does its database work in plain sync code between
+windows, so a stop request is noticed promptly even while the upstream is silent.
 """
 
 from __future__ import annotations
@@ -141,35 +142,46 @@ class _Generation:
     def _drive(
         self, loop: asyncio.AbstractEventLoop, stream: AsyncIterator[Any]
     ) -> GenerationResult | None:
-        async def next_item() -> Any:
-            return await stream.__anext__()
-
-        pending: asyncio.Task[Any] | None = None
+        # One task reads the whole stream into a queue; the thread enters the loop once
+        # per poll window (not once per token: entering a loop costs more than a token),
+        # relays what arrived, then does its database checks in plain sync code.
+        items: asyncio.Queue[Any] = asyncio.Queue()
+        reader = loop.create_task(_read_into(stream, items))
         try:
             while True:
-                if pending is None:
-                    pending = loop.create_task(next_item())
-                loop.run_until_complete(asyncio.wait({pending}, timeout=CANCEL_POLL))
-                if pending.done():
-                    try:
-                        item = pending.result()
-                    except StopAsyncIteration:
-                        return None
-                    pending = None
-                    if isinstance(item, GenerationResult):
-                        return item
-                    self._on_delta(item.text)
+                until = loop.time() + CANCEL_POLL
+                ended, result = loop.run_until_complete(self._relay_until(items, until))
+                if ended:
+                    return result
                 if self._should_stop():
                     return None
                 self._maybe_save()
         finally:
-            if pending is not None and not pending.done():
-                # Cancelling the pending read stops the upstream request at once.
-                pending.cancel()
-                loop.run_until_complete(asyncio.wait({pending}))
+            if not reader.done():
+                # Cancelling the read stops the upstream request at once.
+                reader.cancel()
+                loop.run_until_complete(asyncio.wait({reader}))
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 loop.run_until_complete(aclose())
+
+    async def _relay_until(
+        self, items: asyncio.Queue[Any], until: float
+    ) -> tuple[bool, GenerationResult | None]:
+        """Relay deltas until `until` (loop time) or the end: (ended, result)."""
+        while True:
+            try:
+                async with asyncio.timeout_at(until):
+                    item = await items.get()
+            except TimeoutError:
+                return False, None
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return True, None
+            if isinstance(item, GenerationResult):
+                return True, item
+            self._on_delta(item.text)
 
     def _on_delta(self, text: str) -> None:
         if not text:
@@ -277,3 +289,22 @@ class _Generation:
         except Exception as exc:  # metering must not lose the answer
             kind = type(exc).__name__
             logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)
+
+
+class _End:
+    """The stream's end, or the exception that ended it (re-raised in the worker)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+async def _read_into(stream: AsyncIterator[Any], items: asyncio.Queue[Any]) -> None:
+    try:
+        async for item in stream:
+            items.put_nowait(item)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        items.put_nowait(_End(exc))
+        return
+    items.put_nowait(_End())
