@@ -1,8 +1,9 @@
 """ASGI entry point, served by uvicorn.
 
-Django's ASGI handler does not speak the lifespan protocol, so this wrapper does: in
-the embedded deployment (no REDIS_URL) it starts the huey consumer threads inside
-the server process on startup and stops them gracefully on shutdown.
+Django's ASGI handler (here with kept request threads, see asgi_handler.py) does not
+speak the lifespan protocol, so this wrapper does: in the embedded deployment (no
+REDIS_URL) it starts the huey consumer threads inside the server process on startup
+and stops them gracefully on shutdown.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup(set_prefix=False)  # what get_asgi_application() does, before our handler
 
-django_application = get_asgi_application()
+from django.conf import settings  # noqa: E402
+
+from config.asgi_handler import LaneASGIHandler  # noqa: E402
+
+django_application = LaneASGIHandler(threads=settings.WEB_THREADS)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -74,6 +74,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# Threads that run the web process's sync work (middleware, ORM), shared by requests in
+# turn: see config/asgi_handler.py.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -102,6 +105,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Kept open: a new SQLite connection registers Django's SQL functions (~1 ms), and
+    # the web lanes and worker threads that hold them are few and long-lived.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -41,11 +41,12 @@ def _resume_offset(request: HttpRequest) -> int:
 
 
 def _close_connection() -> None:
-    # An open stream may last minutes while it only waits on the relay; keeping this
-    # thread's connection for that long costs one PostgreSQL backend per open stream
-    # (max_connections is ~100). Close it; the next read reconnects. Never inside an
-    # atomic block: that is a test's transaction (or a caller's), not ours to end.
-    if not connection.in_atomic_block:
+    # An open stream may last minutes while it only waits on the relay. Its thread is a
+    # web lane shared with other requests (config/asgi_handler.py); a pooled PostgreSQL
+    # connection goes back to the pool now rather than when the stream ends. A kept
+    # connection (CONN_MAX_AGE, SQLite's default) stays: it belongs to the lane. Never
+    # inside an atomic block: that is a test's transaction (or a caller's), not ours.
+    if not connection.in_atomic_block and not connection.settings_dict.get("CONN_MAX_AGE"):
         connection.close()
 
 

@@ -1,0 +1,108 @@
+"""The web process runs every request's sync work on a few kept threads ("lanes")."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import connection
+
+from config.asgi_handler import LaneASGIHandler
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def _get(handler: LaneASGIHandler, path: str) -> int:
+    sent: list[dict[str, Any]] = []
+    requested = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if not requested.is_set():
+            requested.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # no disconnect while the response is sent
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await handler(_scope(path), receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def test_many_concurrent_requests_share_the_few_lane_threads():
+    handler = LaneASGIHandler(threads=3)
+    seen: list[tuple[int, str, int]] = []  # (request, thread, connection) per signal
+
+    def started(**_: Any) -> None:
+        seen.append((id(connection), threading.current_thread().name, threading.get_ident()))
+
+    request_started.connect(started)
+    before = threading.active_count()
+    try:
+
+        async def burst() -> list[int]:
+            return await asyncio.gather(*(_get(handler, "/healthz") for _ in range(40)))
+
+        statuses = asyncio.run(burst())
+    finally:
+        request_started.disconnect(started)
+    assert statuses == [200] * 40
+    threads = {name for _, name, _ in seen}
+    # Stock Django would have started a thread for each of the 40 requests.
+    assert len(seen) == 40
+    assert threads <= {"web-0_0", "web-1_0", "web-2_0"}, threads
+    assert len(threads) > 1  # the burst is spread over the lanes
+    assert threading.active_count() - before <= 3
+
+
+def test_a_lane_keeps_its_database_connection_from_one_request_to_the_next(settings):
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
+    connection.settings_dict["CONN_MAX_AGE"] = 600
+    handler = LaneASGIHandler(threads=1)
+    opened: list[object] = []
+
+    def finished(**_: Any) -> None:
+        opened.append(connection.connection)  # the DB-API connection behind Django's
+
+    request_finished.connect(finished)
+    try:
+        for _ in range(3):
+            assert asyncio.run(_get(handler, "/healthz")) == 200
+    finally:
+        request_finished.disconnect(finished)
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+    assert opened[0] is not None
+    assert opened[0] is opened[1] is opened[2]
+
+
+def test_a_busy_lane_is_passed_over():
+    handler = LaneASGIHandler(threads=3)
+    release = threading.Event()
+    handler.lanes[0].submit(release.wait)
+    handler.lanes[1].submit(release.wait)
+    try:
+        picks = {handler.pick_lane().name for _ in range(6)}
+    finally:
+        release.set()
+    assert picks == {"web-2"}
