@@ -86,7 +86,7 @@ def generate(request: HttpRequest) -> JsonResponse:
         )
     except ApiInputError as exc:
         return _error(400, "invalid_request", exc.message, field=exc.field)
-    provider = Provider.objects.filter(pk=parsed.provider_id, is_active=True).first()
+    provider = next(iter(Provider.objects.filter(pk=parsed.provider_id, is_active=True)), None)
     if provider is None:
         return _error(404, "not_found", "No active provider has that provider_id.")
     try:

@@ -87,9 +87,13 @@ def run_generation(*, message_id: int) -> None:
     if not claimed:
         logger.info("Message %s was already claimed or stopped; nothing to do.", message_id)
         return
-    related = Message.objects.select_related("provider", "conversation__owner")
-    message = related.filter(pk=message_id).first()
-    if message is None:
+    # get(), not first(): first() orders the query, and compiling that ordering was
+    # the costliest step of this task's setup (py-spy, chat_ttft).
+    try:
+        message = Message.objects.select_related("provider", "conversation__owner").get(
+            pk=message_id
+        )
+    except Message.DoesNotExist:
         return  # deleted with its conversation while we started
     relay = get_relay()
     try:
@@ -199,11 +203,10 @@ class _Generation:
             self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.relay_key)
         if not self.cancelled and now - self.last_db_check >= DB_CANCEL_POLL:
             self.last_db_check = now
-            flag = (
-                Message.objects.filter(pk=self.message.pk)
-                .values_list("cancel_requested", flat=True)
-                .first()
+            flags = Message.objects.filter(pk=self.message.pk).values_list(
+                "cancel_requested", flat=True
             )
+            flag = next(iter(flags), None)  # unordered: no ORDER BY to compile
             self.gone = flag is None
             self.cancelled = bool(flag)
         return self.cancelled or self.gone
@@ -281,11 +284,9 @@ class _Generation:
                 message=None if self.deleted else self.message,
             )
             reservation_id = self.message.reservation_id  # None: the user has no limit
-            reservation = (
-                Reservation.objects.filter(pk=reservation_id).first() if reservation_id else None
-            )
-            if reservation is not None:
-                settle_reservation(reservation=reservation, records=records)
+            if reservation_id is not None:
+                for held in Reservation.objects.filter(pk=reservation_id):
+                    settle_reservation(reservation=held, records=records)
         except Exception as exc:  # metering must not lose the answer
             kind = type(exc).__name__
             logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)

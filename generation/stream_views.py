@@ -56,7 +56,7 @@ _release_connection = sync_to_async(_close_connection)
 async def _status(message_id: int) -> str | None:
     try:
         query = Message.objects.filter(pk=message_id).values_list("status", flat=True)
-        return await query.afirst()
+        return await anext(aiter(query), None)  # unordered: no ORDER BY to compile
     finally:
         await _release_connection()
 
@@ -64,7 +64,7 @@ async def _status(message_id: int) -> str | None:
 async def _saved_content(message_id: int) -> str:
     try:
         query = Message.objects.filter(pk=message_id).values_list("content", flat=True)
-        return await query.afirst() or ""
+        return await anext(aiter(query), None) or ""
     finally:
         await _release_connection()
 
@@ -72,8 +72,9 @@ async def _saved_content(message_id: int) -> str:
 def _final_html(message_id: int) -> tuple[str, str] | None:
     # with_cost: the bubble's cost comes in the same query, not a second aggregate.
     related = Message.objects.select_related("retried_by", "provider").with_cost()
-    message = related.filter(pk=message_id).first()
-    if message is None:
+    try:
+        message = related.get(pk=message_id)
+    except Message.DoesNotExist:
         return None
     return message.content, render_message(message)
 

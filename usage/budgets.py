@@ -65,11 +65,12 @@ def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
 
 def monthly_limit(*, user: AbstractBaseUser) -> Decimal | None:
     """The user's own limit, else the default; None = unlimited."""
-    own = UserBudget.objects.filter(user_id=user.pk).first()
-    if own is not None:
-        return own.monthly_limit
-    default = BudgetDefault.objects.filter(pk=1).first()
-    return default.monthly_limit if default else None
+    # Unordered single-row reads (first() would add an ORDER BY): every send runs these.
+    own = UserBudget.objects.filter(user_id=user.pk).values_list("monthly_limit", flat=True)
+    for limit in own:
+        return limit
+    default = BudgetDefault.objects.filter(pk=1).values_list("monthly_limit", flat=True)
+    return next(iter(default), None)
 
 
 def month_spend_nanos(*, user: AbstractBaseUser, at: datetime | None = None) -> int:

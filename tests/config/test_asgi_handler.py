@@ -76,9 +76,8 @@ def test_many_concurrent_requests_share_the_few_lane_threads():
     assert threading.active_count() - before <= 3
 
 
-def test_a_lane_keeps_its_database_connection_from_one_request_to_the_next(settings):
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
-    connection.settings_dict["CONN_MAX_AGE"] = 600
+def test_a_lane_keeps_its_database_connection_from_one_request_to_the_next(monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)  # SQLite's default
     handler = LaneASGIHandler(threads=1)
     opened: list[object] = []
 
@@ -91,7 +90,6 @@ def test_a_lane_keeps_its_database_connection_from_one_request_to_the_next(setti
             assert asyncio.run(_get(handler, "/healthz")) == 200
     finally:
         request_finished.disconnect(finished)
-        connection.settings_dict["CONN_MAX_AGE"] = 0
     assert opened[0] is not None
     assert opened[0] is opened[1] is opened[2]
 
