@@ -6,17 +6,17 @@ request. Each request then pays a thread start and a new database connection (SQ
 registers its functions on every connection), and every open SSE stream keeps an idle
 OS thread for as long as it is open: 1,000 streams, 1,000 threads.
 
-Here a request is handed one of `WEB_THREADS` single-thread executors ("lanes"), the
-one with the fewest calls in flight. Django's guarantee holds: all the sync calls of
-one request run on one thread, one at a time, with one connection. Lanes are shared
-by requests in turn, never at once within a call, and live as long as the process,
-so their database connections can persist (`CONN_MAX_AGE`). A transaction never spans
-two sync calls of a request, so requests sharing a lane cannot see each other's.
+Here a request is handed a single-thread executor (a "lane"): a free one, else a new
+one, up to `WEB_THREADS`, else the least loaded. Django's guarantee
+holds: all the sync calls of one request run on one thread, one at a time, with one
+connection. Lanes are shared by requests in turn, never within a call, and live as
+long as the process, so their database connections can persist (`CONN_MAX_AGE`). A
+transaction never spans two sync calls of a request, so requests sharing a lane
+cannot see each other's.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -31,7 +31,8 @@ class Lane(ThreadPoolExecutor):
     def __init__(self, name: str) -> None:
         super().__init__(max_workers=1, thread_name_prefix=name)
         self.name = name
-        self.in_flight = 0
+        self.in_flight = 0  # calls queued or running
+        self.requests = 0  # requests assigned and not finished
         self._count_lock = threading.Lock()
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -41,6 +42,9 @@ class Lane(ThreadPoolExecutor):
         future.add_done_callback(self._done)
         return future
 
+    def load(self) -> tuple[int, int]:
+        return self.in_flight, self.requests
+
     def _done(self, _future: Future[Any]) -> None:
         with self._count_lock:
             self.in_flight -= 1
@@ -49,17 +53,30 @@ class Lane(ThreadPoolExecutor):
 class LaneASGIHandler(ASGIHandler):
     def __init__(self, threads: int) -> None:
         super().__init__()
-        self.lanes = [Lane(f"web-{n}") for n in range(max(1, threads))]
-        self._start = itertools.cycle(range(len(self.lanes)))
+        self.max_lanes = max(1, threads)
+        self.lanes: list[Lane] = []
 
     def pick_lane(self) -> Lane:
-        # The least busy lane; ties go round the ring so idle lanes share the load.
-        first = next(self._start)
-        ring = self.lanes[first:] + self.lanes[:first]
-        return min(ring, key=lambda lane: lane.in_flight)
+        # The least loaded lane: no call in flight first, then the fewest requests (an
+        # open SSE stream is a request with nothing in flight). A sync view may hold its
+        # lane for a whole upstream call (the API's async_to_sync), so unless a lane is
+        # entirely free another is added, up to the limit; past it requests share.
+        best = min(self.lanes, key=Lane.load, default=None)
+        if best is not None and best.load() == (0, 0):
+            return best
+        if len(self.lanes) < self.max_lanes:
+            best = Lane(f"web-{len(self.lanes)}")
+            self.lanes.append(best)
+        assert best is not None
+        return best
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with ThreadSensitiveContext(executor=self.pick_lane()):
-            await self.handle(scope, receive, send)
+        lane = self.pick_lane()
+        lane.requests += 1  # only ever touched on the event loop's thread
+        try:
+            async with ThreadSensitiveContext(executor=lane):
+                await self.handle(scope, receive, send)
+        finally:
+            lane.requests -= 1

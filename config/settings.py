@@ -74,9 +74,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
-# Threads that run the web process's sync work (middleware, ORM), shared by requests in
-# turn: see config/asgi_handler.py.
-WEB_THREADS = env.int("WEB_THREADS", default=8)
+# The most threads that run a web process's sync work (middleware, ORM), shared by
+# requests in turn and made as concurrency needs them: see config/asgi_handler.py.
+WEB_THREADS = env.int("WEB_THREADS", default=64)
 WSGI_APPLICATION = None
 
 TEMPLATES = [

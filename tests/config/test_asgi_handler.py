@@ -94,13 +94,21 @@ def test_a_lane_keeps_its_database_connection_from_one_request_to_the_next(monke
     assert opened[0] is opened[1] is opened[2]
 
 
-def test_a_busy_lane_is_passed_over():
+def test_a_busy_lane_is_passed_over_and_lanes_grow_only_to_the_limit():
     handler = LaneASGIHandler(threads=3)
     release = threading.Event()
-    handler.lanes[0].submit(release.wait)
-    handler.lanes[1].submit(release.wait)
+    first = handler.pick_lane()
+    assert handler.pick_lane() is first  # a free lane is reused, not a new thread made
+    first.submit(release.wait)  # e.g. a sync view waiting on an upstream call
     try:
-        picks = {handler.pick_lane().name for _ in range(6)}
+        second = handler.pick_lane()
+        assert second is not first
+        second.requests += 1  # an open stream: assigned, nothing in flight
+        third = handler.pick_lane()
+        assert third not in (first, second)
+        third.submit(release.wait)
+        # At the limit: the least loaded lane, the stream's, rather than a busy one.
+        assert handler.pick_lane() is second
+        assert len(handler.lanes) == 3
     finally:
         release.set()
-    assert picks == {"web-2"}
