@@ -21,8 +21,12 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, get_resolver
 
 
 class Lane(ThreadPoolExecutor):
@@ -55,6 +59,29 @@ class LaneASGIHandler(ASGIHandler):
         super().__init__()
         self.max_lanes = max(1, threads)
         self.lanes: list[Lane] = []
+        # The same middleware, loaded for sync calls: see get_response_async.
+        self.sync_handler = BaseHandler()
+        self.sync_handler.load_middleware(is_async=False)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        # A sync view runs with its whole middleware chain in one call on its lane, as
+        # under WSGI. Through the async chain every stock middleware hook is a thread
+        # hop of its own (16 for a chat send), and under load each hop waits for the
+        # GIL. Async views (SSE streams, the gateway) and static files keep the async
+        # chain, which serves them without a thread.
+        if self._is_sync_view(request):
+            get_response = sync_to_async(self.sync_handler.get_response, thread_sensitive=True)
+            return await get_response(request)
+        return await super().get_response_async(request)
+
+    def _is_sync_view(self, request: HttpRequest) -> bool:
+        if settings.STATIC_URL and request.path_info.startswith(settings.STATIC_URL):
+            return False
+        try:
+            match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+        except Resolver404:
+            return False
+        return not iscoroutinefunction(match.func)
 
     def pick_lane(self) -> Lane:
         # The least loaded lane: no call in flight first, then the fewest requests (an

@@ -32,22 +32,58 @@ def _scope(path: str) -> dict[str, Any]:
     }
 
 
-async def _get(handler: LaneASGIHandler, path: str) -> int:
+async def _call(
+    handler: LaneASGIHandler, path: str, method: str = "GET", body: bytes = b""
+) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, Any]] = []
     requested = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
         if not requested.is_set():
             requested.set()
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # no disconnect while the response is sent
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await handler(_scope(path), receive, send)
-    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+    scope = _scope(path)
+    scope["method"] = method
+    if body:
+        scope["headers"] = [
+            *scope["headers"],
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ]
+    await handler(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.lower(): v for k, v in start["headers"]}, content
+
+
+async def _get(handler: LaneASGIHandler, path: str) -> int:
+    return (await _call(handler, path))[0]
+
+
+class _CountingLanes:
+    """Counts the calls each request hands to a lane (a thread hop each)."""
+
+    def __init__(self, handler: LaneASGIHandler, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = handler.pick_lane
+
+        def pick() -> Any:
+            lane = original()
+            submit = lane.submit
+
+            def counted(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                self.calls += 1
+                return submit(fn, *args, **kwargs)
+
+            monkeypatch.setattr(lane, "submit", counted)
+            return lane
+
+        monkeypatch.setattr(handler, "pick_lane", pick)
 
 
 def test_many_concurrent_requests_share_the_few_lane_threads():
@@ -112,3 +148,36 @@ def test_a_busy_lane_is_passed_over_and_lanes_grow_only_to_the_limit():
         assert len(handler.lanes) == 3
     finally:
         release.set()
+
+
+def test_a_sync_view_runs_with_all_its_middleware_in_one_lane_call(monkeypatch):
+    handler = LaneASGIHandler(threads=2)
+    lanes = _CountingLanes(handler, monkeypatch)
+    status, headers, content = asyncio.run(_call(handler, "/accounts/login/"))
+    assert status == 200
+    assert b"csrfmiddlewaretoken" in content
+    # The middleware ran: clickjacking and CSRF headers are there.
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert b"csrftoken=" in headers[b"set-cookie"]
+    # request_started, the middleware and view, request_finished: three, not ~16.
+    assert lanes.calls <= 3
+
+
+def test_the_sync_path_still_enforces_csrf_and_login():
+    handler = LaneASGIHandler(threads=2)
+    status, _, _ = asyncio.run(_call(handler, "/send/", method="POST", body=b"text=hi"))
+    assert status == 403  # no CSRF token
+    status, headers, _ = asyncio.run(_call(handler, "/"))
+    assert status == 302
+    assert headers[b"location"].startswith(b"/accounts/login/")
+
+
+def test_async_views_and_static_files_are_still_served():
+    handler = LaneASGIHandler(threads=2)
+    status, headers, content = asyncio.run(_call(handler, "/static/css/app.css"))
+    assert status == 200
+    assert headers[b"content-type"].startswith(b"text/css")
+    assert content
+    status, headers, _ = asyncio.run(_call(handler, "/m/1/stream/"))  # an async view
+    assert status == 302  # login required
+    assert headers[b"location"].startswith(b"/accounts/login/")
