@@ -186,6 +186,8 @@ class _Generation:
             if isinstance(item, GenerationResult):
                 return True, item
             self._on_delta(item.text)
+            if time.monotonic() - self.last_save >= SAVE_INTERVAL:
+                return False, None  # a save is due: a reload shows text at most this old
 
     def _on_delta(self, text: str) -> None:
         if not text:

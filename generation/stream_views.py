@@ -1,4 +1,4 @@
-"""Async views: the SSE stream of one assistant message, and the model picker.
+"""The SSE stream of one assistant message (async events), and the model picker.
 
 The stream never starts or restarts generation: it only reads the database row and
 follows the relay. Event ids are text offsets (see relay.py), so a resume from
@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import aget_object_or_404, render
+from django.shortcuts import aget_object_or_404, get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from generation.models import Message
@@ -126,10 +126,12 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
 
 @login_required
 @require_GET
-async def stream(request: HttpRequest, message_id: int) -> HttpResponse:
-    user = await request.auser()
-    message = await aget_object_or_404(
-        Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=user
+def stream(request: HttpRequest, message_id: int) -> HttpResponse:
+    # A sync view returning an async iterator: the checks (session, login, ownership)
+    # run with the middleware in one call on a web lane (config/asgi_handler.py), and
+    # the events are then sent from the event loop, holding no thread while they wait.
+    message = get_object_or_404(
+        Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=request.user
     )
     response = StreamingHttpResponse(
         _events(message, _resume_offset(request)), content_type="text/event-stream"
