@@ -9,6 +9,8 @@ client with the new key and base URL.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -48,12 +50,21 @@ def cached_client(provider: Provider, build: Callable[[], ClientT]) -> ClientT:
     return client
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes 50-100 ms; a client built without a context of its
+    # own pays it each time (a worker thread's first answer, every admin test). One
+    # context serves every client and connection in the process.
+    return httpx2.create_ssl_context()
+
+
 def http_client() -> httpx2.AsyncClient:
     """The HTTP client under each SDK client.
 
     Redirects are not followed: a redirect to another host would carry the key there.
     """
     return httpx2.AsyncClient(
+        verify=_tls_context(),
         follow_redirects=False,
         timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
         limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
