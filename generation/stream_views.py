@@ -70,10 +70,10 @@ async def _saved_content(message_id: int) -> str:
 
 
 def _final_html(message_id: int) -> tuple[str, str] | None:
-    # with_cost: the bubble's cost comes in the same query, not a second aggregate.
-    related = Message.objects.select_related("retried_by", "provider").with_cost()
+    # Not with_cost(): its grouped join over every column was the costliest query of a
+    # chat answer (py-spy, chat_ttft); the bubble reads its few usage rows instead.
     try:
-        message = related.get(pk=message_id)
+        message = Message.objects.select_related("provider").get(pk=message_id)
     except Message.DoesNotExist:
         return None
     return message.content, render_message(message)

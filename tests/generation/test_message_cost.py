@@ -69,7 +69,7 @@ def test_an_unpriced_model_says_the_cost_is_unknown_not_zero(client, user, make_
     assert "$0.0000" not in page
 
 
-def test_the_streams_final_bubble_shows_the_cost_in_one_query(user, make_chat_provider):
+def test_the_streams_final_bubble_shows_the_cost_in_two_plain_queries(user, make_chat_provider):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -82,4 +82,6 @@ def test_the_streams_final_bubble_shows_the_cost_in_one_query(user, make_chat_pr
         content, html = _final_html(message.pk)
     assert content == "answer"
     assert "cost unknown" in html
-    assert len(queries) == 1
+    # The message, then its usage rows: no grouped join (the costliest query to compile).
+    assert len(queries) == 2
+    assert all("GROUP BY" not in query["sql"] for query in queries.captured_queries)
