@@ -86,8 +86,9 @@ def generate(request: HttpRequest) -> JsonResponse:
         )
     except ApiInputError as exc:
         return _error(400, "invalid_request", exc.message, field=exc.field)
-    provider = next(iter(Provider.objects.filter(pk=parsed.provider_id, is_active=True)), None)
-    if provider is None:
+    try:
+        provider = Provider.objects.get(pk=parsed.provider_id, is_active=True)
+    except Provider.DoesNotExist:
         return _error(404, "not_found", "No active provider has that provider_id.")
     try:
         result = generate_for_api(

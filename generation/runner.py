@@ -205,12 +205,11 @@ class _Generation:
             self.cancelled = self.cancelled or self.relay.cancel_requested(self.message.relay_key)
         if not self.cancelled and now - self.last_db_check >= DB_CANCEL_POLL:
             self.last_db_check = now
-            flags = Message.objects.filter(pk=self.message.pk).values_list(
-                "cancel_requested", flat=True
-            )
-            flag = next(iter(flags), None)  # unordered: no ORDER BY to compile
-            self.gone = flag is None
-            self.cancelled = bool(flag)
+            flags = Message.objects.values_list("cancel_requested", flat=True)
+            try:
+                self.cancelled = flags.get(pk=self.message.pk)
+            except Message.DoesNotExist:
+                self.gone = True
         return self.cancelled or self.gone
 
     def _maybe_save(self) -> None:

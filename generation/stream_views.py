@@ -55,16 +55,18 @@ _release_connection = sync_to_async(_close_connection)
 
 async def _status(message_id: int) -> str | None:
     try:
-        query = Message.objects.filter(pk=message_id).values_list("status", flat=True)
-        return await anext(aiter(query), None)  # unordered: no ORDER BY to compile
+        return await Message.objects.values_list("status", flat=True).aget(pk=message_id)
+    except Message.DoesNotExist:
+        return None
     finally:
         await _release_connection()
 
 
 async def _saved_content(message_id: int) -> str:
     try:
-        query = Message.objects.filter(pk=message_id).values_list("content", flat=True)
-        return await anext(aiter(query), None) or ""
+        return await Message.objects.values_list("content", flat=True).aget(pk=message_id)
+    except Message.DoesNotExist:
+        return ""
     finally:
         await _release_connection()
 

@@ -69,7 +69,10 @@ class ApiToken(models.Model):
     @classmethod
     def authenticate(cls, raw: str) -> ApiToken | None:
         token = cls.objects.usable().select_related("user").filter(token_hash=hash_token(raw))
-        found = next(iter(token), None)  # unique hash: no ORDER BY needed
+        try:
+            found = token.get()  # get(), not first(): no ORDER BY (-created_at) to compile
+        except cls.DoesNotExist:
+            found = None
         now = timezone.now()
         # "Last used" to the minute is enough, and saves a write on most requests.
         if found is not None and (

@@ -65,12 +65,15 @@ def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
 
 def monthly_limit(*, user: AbstractBaseUser) -> Decimal | None:
     """The user's own limit, else the default; None = unlimited."""
-    # Unordered single-row reads (first() would add an ORDER BY): every send runs these.
-    own = UserBudget.objects.filter(user_id=user.pk).values_list("monthly_limit", flat=True)
-    for limit in own:
-        return limit
-    default = BudgetDefault.objects.filter(pk=1).values_list("monthly_limit", flat=True)
-    return next(iter(default), None)
+    # get(), not first(): every send runs these, and first() adds an ORDER BY to compile.
+    try:
+        return UserBudget.objects.values_list("monthly_limit", flat=True).get(user_id=user.pk)
+    except UserBudget.DoesNotExist:
+        pass
+    try:
+        return BudgetDefault.objects.values_list("monthly_limit", flat=True).get(pk=1)
+    except BudgetDefault.DoesNotExist:
+        return None
 
 
 def month_spend_nanos(*, user: AbstractBaseUser, at: datetime | None = None) -> int:
