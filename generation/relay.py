@@ -72,9 +72,10 @@ class _Channel:
     )
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 class InProcessRelay:
@@ -93,10 +94,15 @@ class InProcessRelay:
         return channel
 
     def _notify(self, channel: _Channel) -> None:
+        # One wake-up per loop, not per reader: each call_soon_threadsafe writes to the
+        # loop's self-pipe, and a hundred tabs on one answer would be a hundred writes.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for loop, future in channel.waiters:
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
             # A RuntimeError means that reader's loop is closed: it is gone.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_wake, future)
+                loop.call_soon_threadsafe(_wake, futures)
         channel.waiters.clear()
 
     def _collect_garbage(self) -> None:
@@ -165,7 +171,8 @@ class InProcessRelay:
                 return
             assert future is not None
             try:
-                await asyncio.wait_for(future, idle)
+                async with asyncio.timeout(idle):  # lighter than wait_for, once per event
+                    await future
             except TimeoutError:
                 yield None
             finally:

@@ -8,6 +8,7 @@ frame early or forge an event.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -55,6 +56,8 @@ def sse_frame(*, event: str, data: str, id: int | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+# Cached: every reader of an answer (tabs, reconnects) gets the same frame for an event.
+@functools.lru_cache(maxsize=4096)
 def delta_frame(*, text: str, id: int) -> bytes:
     # Escaped: the browser inserts the data as HTML, and it must stay text. A carriage
     # return would end an SSE line, so it travels as a character reference instead.
