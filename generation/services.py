@@ -139,9 +139,7 @@ def send_message(
         conversation.provider = provider
         conversation.model = model
         conversation.save()
-        user_message = Message.objects.create(
-            conversation=conversation, role=Message.Role.USER, content=text
-        )
+        user_message = Message(conversation=conversation, role=Message.Role.USER, content=text)
         assistant = Message(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -152,7 +150,8 @@ def send_message(
             max_tokens=max_tokens,
             reservation_id=reservation_id,
         )
-        assistant.save()
+        # One INSERT for both (PostgreSQL and SQLite return their ids), in this order.
+        Message.objects.bulk_create([user_message, assistant])
         # Only the id crosses the queue: no prompt text in task arguments.
         transaction.on_commit(lambda: _enqueue(assistant.pk))
     return Sent(conversation, user_message, assistant, created)
