@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
 
 import anthropic
+import httpx2
 from django.conf import settings
 
+from providers.adapters import sse
 from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
@@ -18,9 +22,6 @@ from providers.adapters.base import (
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState
 from providers.adapters.error_mapping import map_exception
-
-if TYPE_CHECKING:
-    pass
 
 # Anthropic's stop reasons in the vocabulary the rest of Switchboard uses.
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -60,17 +61,20 @@ class AnthropicAdapter(SdkAdapter):
         state = StreamState(request)
         error = None
         try:
-            stream = await self._client().messages.create(**self._params(request), stream=True)
-            state.opened = True
-            try:
-                async for event in stream:
-                    text = _apply_event(state, event)
-                    if text:
-                        state.parts.append(text)
-                        yield TextDelta(text)
-            finally:
-                # Runs on aclose() and cancellation too: the upstream response closes now.
-                await stream.close()
+            # The SDK sends the request and raises for a refusal; the body is read by
+            # `_events` rather than the SDK's stream (see `sse` for the measured cost).
+            async with self._client().messages.with_streaming_response.create(
+                **self._params(request), stream=True
+            ) as response:
+                # Leaving this block, on aclose() and cancellation too, closes the upstream
+                # response at once.
+                state.opened = True
+                async with aclosing(_events(response.http_response)) as events:
+                    async for event in events:
+                        text = _apply_event(state, event)
+                        if text:
+                            state.parts.append(text)
+                            yield TextDelta(text)
         except Exception as exc:
             error = map_exception(exc)
         yield state.result(error)
@@ -82,30 +86,59 @@ class AnthropicAdapter(SdkAdapter):
             return StreamState(request).result(map_exception(exc))
         text = "".join(block.text for block in message.content if block.type == "text")
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
-        state.usage, state.usage_complete = _usage(message.usage), True
+        state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
 
 
-def _apply_event(state: StreamState, event: Any) -> str:
+async def _events(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    """The parsed events of a messages stream, filtered as the SDK's own stream does.
+
+    `ping` and unnamed events are skipped, and an `error` event raises what the SDK
+    raises for it (a status error with the stream's 200), so that `map_exception` gives
+    the same PROVIDER_ERROR as before. A failed read raises the HTTP layer's error, which
+    the SDK's stream let through as well.
+    """
+    async with aclosing(sse.events(response)) as events:
+        async for name, data in events:
+            if name == "error":
+                raise anthropic.APIStatusError(
+                    "An error event arrived in the stream.", response=response, body=_body(data)
+                )
+            if name and name != "ping" and data:
+                yield json.loads(data)
+
+
+def _body(data: bytes) -> object:
+    """An `error` event's data as the SDK's error carried it: the JSON, else the text."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")
+
+
+def _apply_event(state: StreamState, event: dict[str, Any]) -> str:
     """Fold one stream event into `state`; return its text, if it carries any."""
-    if event.type == "message_start":
-        state.usage = _usage(event.message.usage)
-    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-        return str(event.delta.text)
-    elif event.type == "message_delta":
+    kind = event.get("type")
+    if kind == "message_start":
+        state.usage = _usage(event["message"]["usage"])
+    elif kind == "content_block_delta":
+        delta = event["delta"]
+        if delta.get("type") == "text_delta":
+            return str(delta["text"])
+    elif kind == "message_delta":
         # message_delta usage is cumulative: it replaces what message_start said, never adds.
-        state.usage = _usage(event.usage, previous=state.usage)
+        state.usage = _usage(event["usage"], previous=state.usage)
         state.usage_complete = True
-        state.finish_reason = _finish(event.delta.stop_reason)
+        state.finish_reason = _finish(event["delta"].get("stop_reason"))
     return ""
 
 
-def _usage(usage: Any, previous: Usage | None = None) -> Usage:
-    """Usage from a `Usage` or cumulative `MessageDeltaUsage`, keeping what it leaves out."""
+def _usage(usage: Mapping[str, Any], previous: Usage | None = None) -> Usage:
+    """Usage from a `usage` object as sent; what it leaves out is kept from `previous`."""
     before = previous or Usage()
 
     def count(name: str, fallback: int) -> int:
-        value = getattr(usage, name, None)
+        value = usage.get(name)
         return fallback if value is None else int(value)
 
     return Usage(

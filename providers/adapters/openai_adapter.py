@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
 
+import anyio
+import httpx2
 import openai
 
+from providers.adapters import sse
 from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
@@ -18,8 +24,9 @@ from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState
 from providers.adapters.error_mapping import map_exception
 
-if TYPE_CHECKING:
-    pass
+# What the SDK's stream turns into `APIConnectionError` when a read fails (anyio's
+# EndOfStream and bare TLS errors included), so the same failures stay NETWORK errors.
+_CONNECTION_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
 
 
 class OpenAIAdapter(SdkAdapter):
@@ -49,23 +56,26 @@ class OpenAIAdapter(SdkAdapter):
         state = StreamState(request)
         error = None
         try:
-            stream = await self._client().chat.completions.create(
+            # The SDK sends the request and raises for a refusal; the body is read by
+            # `_chunks` rather than the SDK's stream (see `sse` for the measured cost).
+            async with self._client().chat.completions.with_streaming_response.create(
                 **self._params(request), stream=True, stream_options={"include_usage": True}
-            )
-            state.opened = True
-            try:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        state.usage, state.usage_complete = _usage(chunk.usage), True
-                    for choice in chunk.choices:
-                        if choice.finish_reason:
-                            state.finish_reason = choice.finish_reason
-                        if choice.delta.content:
-                            state.parts.append(choice.delta.content)
-                            yield TextDelta(choice.delta.content)
-            finally:
-                # Runs on aclose() and cancellation too: the upstream response closes now.
-                await stream.close()
+            ) as response:
+                # Leaving this block, on aclose() and cancellation too, closes the upstream
+                # response at once.
+                state.opened = True
+                async with aclosing(_chunks(response.http_response)) as chunks:
+                    async for chunk in chunks:
+                        usage = chunk.get("usage")
+                        if usage is not None:
+                            state.usage, state.usage_complete = _usage(usage), True
+                        for choice in chunk.get("choices") or ():
+                            if choice.get("finish_reason"):
+                                state.finish_reason = choice["finish_reason"]
+                            content = (choice.get("delta") or {}).get("content")
+                            if content:
+                                state.parts.append(content)
+                                yield TextDelta(content)
         except Exception as exc:
             error = map_exception(exc)
         yield state.result(error)
@@ -82,7 +92,8 @@ class OpenAIAdapter(SdkAdapter):
             request, parts=[text], finish_reason=(choice.finish_reason or "") if choice else ""
         )
         if response.usage is not None:
-            state.usage, state.usage_complete = _usage(response.usage), True
+            state.usage = _usage(response.usage.to_dict(warnings=False))
+            state.usage_complete = True
         return state.result(None)
 
 
@@ -92,12 +103,38 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_param: ClassVar[str] = "max_tokens"
 
 
-def _usage(usage: Any) -> Usage:
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    completion_details = getattr(usage, "completion_tokens_details", None)
+async def _chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    """The parsed chunks of a chat completions stream, up to `[DONE]`.
+
+    Checked as the SDK's own stream checks them, so that `map_exception` gives the same
+    error as before: a chunk carrying `error` raises `APIError`, and a failed read
+    raises `APITimeoutError` / `APIConnectionError` rather than the HTTP layer's error.
+    """
+    async with aclosing(sse.events(response)) as events:
+        try:
+            async for _, data in events:
+                if data.startswith(b"[DONE]"):
+                    await sse.drain(response, events)
+                    return
+                chunk = json.loads(data)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise openai.APIError(
+                        "An error arrived in the stream.", response.request, body=chunk["error"]
+                    )
+                yield chunk
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=response.request) from exc
+        except _CONNECTION_ERRORS as exc:
+            raise openai.APIConnectionError(request=response.request) from exc
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    """Usage from a `usage` object as the API sends it."""
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=getattr(prompt_details, "cached_tokens", None) or 0,
-        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None) or 0,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_input_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from datetime import timedelta
 
@@ -207,3 +208,34 @@ def test_redirects_are_not_followed_so_the_key_stays_put(fake_upstream, kind):
 
 def adapter_path(kind: str) -> str:
     return {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}[kind]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cancelled_read_closes_the_upstream_connection(fake_upstream, kind):
+    # A deadline firing in the engine cancels the adapter inside its read of the body.
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="fault=stall&after=2"))
+
+    async def go():
+        stream = adapter.stream(ask())
+        deltas = [await anext(stream), await anext(stream)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(stream), timeout=0.2)
+        return deltas
+
+    assert all(isinstance(delta, TextDelta) for delta in run(go()))
+    assert fake_upstream.wait_for(lambda: fake_upstream.early_closes == 1)
+
+
+def test_openai_usage_details_without_streaming(fake_upstream):
+    adapter = get_adapter(fake_provider(fake_upstream, "openai", knobs="cached=4&reasoning=2"))
+    usage = run(adapter.complete(ask())).usage
+    assert (usage.output_tokens, usage.cached_input_tokens, usage.reasoning_tokens) == (12, 4, 2)
+    assert usage.input_tokens > 0
+
+
+def test_anthropic_usage_without_streaming(fake_upstream):
+    adapter = get_adapter(fake_provider(fake_upstream, "anthropic", knobs="cached=4"))
+    usage = run(adapter.complete(ask())).usage
+    assert (usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens) == (12, 4, 0)
+    assert usage.input_tokens > 0
+    assert not usage.estimated
