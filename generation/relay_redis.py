@@ -3,6 +3,9 @@
 Delta entries carry explicit ids (the text offset), so any web process can resume a
 reader with XREAD from "<last id>-0". Completion appends an entry with an automatic
 (millisecond clock) id, always above any text offset, then the stream expires.
+
+Readers: every `follow()` on an event loop is served by that loop's `SharedReader`
+(relay_redis_reader.py), one blocking XREAD over all the streams followed there.
 """
 
 from __future__ import annotations
@@ -10,19 +13,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis
-import redis.asyncio as aioredis
 
 from generation.relay import ACTIVE_TTL, COMPLETED_TTL, MAX_EVENTS, RelayEvent
+from generation.relay_redis_reader import SharedReader
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "switchboard:relay:"
-# Open streams one web process may follow at once (Redis's own maxclients is 10,000).
-READER_MAX_CONNECTIONS = 10_000
+# Each web process's reader wakes itself through a stream of its own under this prefix.
+WAKE_PREFIX = f"{PREFIX}wake:"
+# A publisher gives a stream its TTL with its first event, and again this long after (a
+# generation running past ACTIVE_TTL keeps its stream), not with every delta.
+TTL_REFRESH = ACTIVE_TTL / 4
+# Streams whose TTL a publisher remembers; a forgotten one just gets EXPIRE again.
+TTL_MEMORY = 10_000
 
 
 def _stream_name(key: str) -> str:
@@ -35,32 +44,30 @@ def _cancel_name(key: str) -> str:
 
 @dataclass
 class _LoopClient:
-    client: aioredis.Redis
-    readers: int = 0
+    # The loop's shared reader: it owns the loop's (two) Redis connections.
+    client: SharedReader
+    readers: int = 0  # follow() calls on the loop
 
 
 class RedisRelay:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client = redis.Redis.from_url(url, decode_responses=True)
-        # asyncio clients belong to the loop that made them: one per loop, shared by the
-        # readers on it (each blocking XREAD takes a pooled connection of its own, but
-        # connections are reused instead of made, and closed, per reader). The last
-        # reader to leave closes it, so no connection outlives its loop.
+        # The reader and its connections belong to the loop that made them: one per loop,
+        # shared by the follow() calls on it. The last to leave stops it and closes them.
         self._loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
         self._loop_clients_lock = threading.Lock()
+        # Stream key -> monotonic time this process last set its TTL (publishers are
+        # worker threads, hence the lock).
+        self._ttl_set: dict[str, float] = {}
+        self._ttl_lock = threading.Lock()
 
     def _enter(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         with self._loop_clients_lock:
             entry = self._loop_clients.get(loop)
             if entry is None:
-                # Every open stream blocks in XREAD on a connection of its own, so the
-                # pool must not cap them at redis-py's default of 100.
-                client = aioredis.from_url(
-                    self.url, decode_responses=True, max_connections=READER_MAX_CONNECTIONS
-                )
-                entry = self._loop_clients[loop] = _LoopClient(client)
+                entry = self._loop_clients[loop] = _LoopClient(SharedReader(self.url, WAKE_PREFIX))
             entry.readers += 1
             return entry
 
@@ -70,24 +77,54 @@ class RedisRelay:
             entry.readers -= 1
             if entry.readers > 0:
                 return
+            # Forgotten before the await below: a follow() starting meanwhile gets a
+            # new reader rather than this stopping one.
             if self._loop_clients.get(loop) is entry:
                 del self._loop_clients[loop]
-        await entry.client.aclose()
+        await entry.client.stop()
 
     def ping(self) -> None:
         self._client.ping()
 
+    def _needs_ttl(self, key: str) -> bool:
+        """Whether this publish should (re)set the stream's TTL; records that it will."""
+        now = time.monotonic()
+        with self._ttl_lock:
+            last = self._ttl_set.pop(key, None)
+            if last is not None and now - last < TTL_REFRESH:
+                self._ttl_set[key] = last  # re-inserted: now the most recently published
+                return False
+            self._ttl_set[key] = now
+            if len(self._ttl_set) > TTL_MEMORY:
+                # The least recently published: dicts keep insertion order.
+                del self._ttl_set[next(iter(self._ttl_set))]
+            return True
+
+    def _forget_ttl(self, key: str) -> None:
+        with self._ttl_lock:
+            self._ttl_set.pop(key, None)
+
     def publish(self, key: str, event: RelayEvent) -> None:
         name = _stream_name(key)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.xadd(name, {"t": event.text}, id=f"{event.id}-0", maxlen=MAX_EVENTS, approximate=True)
-        pipe.expire(name, int(ACTIVE_TTL))
+        fields = {"t": event.text}
+        entry_id = f"{event.id}-0"
         try:
-            pipe.execute()
+            if self._needs_ttl(key):
+                # One round trip either way; the EXPIRE only once per stream (and refresh).
+                pipe = self._client.pipeline(transaction=False)
+                pipe.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+                pipe.expire(name, int(ACTIVE_TTL))
+                pipe.execute()
+            else:
+                self._client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
         except redis.ResponseError:
             # An id at or below the stream's top: a duplicate publish. Readers already
             # have that text, and the database keeps the truth.
             logger.warning("Relay refused an out-of-order event for stream %s.", key)
+        except redis.RedisError:
+            # Perhaps no EXPIRE got through: the next publish sends it again.
+            self._forget_ttl(key)
+            raise
 
     def complete(self, key: str) -> None:
         name = _stream_name(key)
@@ -96,6 +133,7 @@ class RedisRelay:
         pipe.expire(name, int(COMPLETED_TTL))
         pipe.delete(_cancel_name(key))
         pipe.execute()
+        self._forget_ttl(key)
 
     def request_cancel(self, key: str) -> None:
         self._client.set(_cancel_name(key), "1", ex=int(ACTIVE_TTL))
@@ -107,19 +145,20 @@ class RedisRelay:
         self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
         entry = self._enter()
-        name = _stream_name(key)
-        cursor = f"{after}-0"
-        block = max(1, int(idle * 1000))
+        follower = entry.client.add(_stream_name(key), after)
         try:
             while True:
-                reply = await entry.client.xread({name: cursor}, count=1000, block=block)
-                if not reply:
+                events = follower.take()
+                for event in events:
+                    yield event
+                if events:
+                    continue  # more may have come while the caller had them
+                if follower.done:
+                    return
+                if follower.error is not None:
+                    raise follower.error
+                if not await follower.wait(idle):
                     yield None
-                    continue
-                for entry_id, fields in reply[0][1]:
-                    if "done" in fields:
-                        return
-                    cursor = entry_id
-                    yield RelayEvent(int(entry_id.split("-", 1)[0]), fields.get("t", ""))
         finally:
+            entry.client.remove(follower)
             await self._leave(entry)

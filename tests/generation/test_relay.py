@@ -91,6 +91,91 @@ def test_cancel_flag(kind):
     assert not relay.cancel_requested(key)
 
 
+async def _publish_later(relay, key: str, events: list[RelayEvent], delay: float = 0.05) -> None:
+    # From a thread, as a worker does: publish() is synchronous.
+    def publish() -> None:
+        time.sleep(delay)
+        for event in events:
+            relay.publish(key, event)
+        relay.complete(key)
+
+    await asyncio.to_thread(publish)
+
+
+def _deltas(count: int, size: int = 2) -> list[RelayEvent]:
+    return [RelayEvent((i + 1) * size, f"{i:0{size}d}"[-size:]) for i in range(count)]
+
+
+@backends
+def test_many_followers_on_different_keys_each_get_their_own_events_in_order(kind):
+    relay = _relay(kind)
+    keys = [uuid.uuid4().hex for _ in range(40)]
+    sent = {key: [RelayEvent(i + 1, key[i]) for i in range(10)] for key in keys}
+
+    async def scenario() -> dict[str, list[RelayEvent | None]]:
+        followers = [asyncio.create_task(_collect(relay, key, 0, idle=3)) for key in keys]
+        await asyncio.sleep(0.1)  # all of them waiting before anything is published
+        # Interleaved, as concurrent generations publish.
+        for i in range(10):
+            for key in keys:
+                relay.publish(key, sent[key][i])
+            await asyncio.sleep(0)
+        for key in keys:
+            relay.complete(key)
+        return dict(zip(keys, await asyncio.gather(*followers), strict=True))
+
+    received = asyncio.run(scenario())
+
+    assert received == sent
+
+
+@backends
+def test_two_followers_of_one_key_both_get_everything(kind):
+    relay, key = _relay(kind), uuid.uuid4().hex
+    events = _deltas(30)
+
+    async def scenario() -> tuple[list, list, list]:
+        # Two tabs on the message from the start, a third resuming half-way.
+        first = asyncio.create_task(_collect(relay, key, 0, idle=3))
+        second = asyncio.create_task(_collect(relay, key, 0, idle=3))
+        resumed = asyncio.create_task(_collect(relay, key, events[14].id, idle=3))
+        await _publish_later(relay, key, events)
+        return await asyncio.gather(first, second, resumed)
+
+    first, second, resumed = asyncio.run(scenario())
+
+    assert first == events
+    assert second == events
+    assert resumed == events[15:]
+
+
+@backends
+def test_a_follower_joining_while_others_wait_is_served_at_once(kind):
+    relay, waiting_key, key = _relay(kind), uuid.uuid4().hex, uuid.uuid4().hex
+    relay.publish(key, RelayEvent(2, "hi"))
+
+    async def scenario() -> tuple[list, float]:
+        # Someone already waits (on Redis: the shared reader is blocked in XREAD).
+        waiting = asyncio.create_task(_collect(relay, waiting_key, 0, idle=5))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        seen = []
+        async with asyncio.timeout(5):
+            async for event in relay.follow(key, after=0, idle=5):
+                seen.append(event)
+                break
+        elapsed = time.monotonic() - started
+        relay.complete(waiting_key)
+        await waiting
+        return seen, elapsed
+
+    seen, elapsed = asyncio.run(scenario())
+
+    assert seen == [RelayEvent(2, "hi")]
+    # The reader's XREAD blocks for a second: the joiner must not wait for it to end.
+    assert elapsed < 0.5, f"served after {elapsed:.3f} s"
+
+
 def _pickup_latencies(huey, samples: int = 5, idle: float = 1.0) -> list[float]:
     """Seconds from enqueue to a task starting, each after the consumer sat idle."""
     started: list[float] = []
