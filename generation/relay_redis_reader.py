@@ -182,7 +182,9 @@ class SharedReader:
         task = asyncio.current_task()
         assert task is not None
         try:
-            # cancelling(): a cancellation redis-py swallowed (see _cancel) still counts.
+            # cancelling(): a cancellation that did not end the read still ends the loop.
+            # (Seen in the suite: asyncio.run's shutdown hung on a reader that went on
+            # reading after its cancel; the cause was not pinned down.)
             while not self.stopped and not task.cancelling():
                 streams = self._cursors()
                 self._reading = True
