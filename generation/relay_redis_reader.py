@@ -257,8 +257,9 @@ class SharedReader:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    # Insist: a cancellation landing as a send completes is lost in Python 3.11's
-    # wait_for() (redis-py uses it). wait(), not await: ours must not be swallowed.
+    # Insist: Python 3.11's wait_for() loses a cancellation that lands as its work
+    # completes (redis-py sends with it when a socket timeout is set; other code may
+    # too). wait(), not await: a cancellation of the caller must not be swallowed.
     while not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=0.1)
