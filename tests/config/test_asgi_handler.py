@@ -88,7 +88,7 @@ class _CountingLanes:
 
 def test_many_concurrent_requests_share_the_few_lane_threads():
     handler = LaneASGIHandler(threads=3)
-    seen: list[tuple[int, str, int]] = []  # (request, thread, connection) per signal
+    seen: list[tuple[int, str, int]] = []  # (connection, thread name, thread id) per request
 
     def started(**_: Any) -> None:
         seen.append((id(connection), threading.current_thread().name, threading.get_ident()))
