@@ -78,6 +78,19 @@ def _wake(futures: list[asyncio.Future[None]]) -> None:
             future.set_result(None)
 
 
+def merge_contiguous(events: list[RelayEvent]) -> list[RelayEvent]:
+    """Deltas that follow each other as one: a reader that fell behind (a busy server)
+    catches up with one SSE frame, not one per token. Offsets keep it exact."""
+    merged: list[RelayEvent] = []
+    for event in events:
+        last = merged[-1] if merged else None
+        if last is not None and event.start == last.id:
+            merged[-1] = RelayEvent(event.id, last.text + event.text)
+        else:
+            merged.append(event)
+    return merged
+
+
 class InProcessRelay:
     """Thread-safe: published from worker threads, followed from the server's loop."""
 
@@ -147,7 +160,7 @@ class InProcessRelay:
                 break
             found.append(event)
         found.reverse()
-        return found
+        return merge_contiguous(found)
 
     async def follow(
         self, key: str, *, after: int, idle: float
