@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 import redis
 
-from generation.relay import ACTIVE_TTL, COMPLETED_TTL, MAX_EVENTS, RelayEvent
+from generation.relay import (
+    ACTIVE_TTL,
+    COMPLETED_TTL,
+    MAX_EVENTS,
+    RelayEvent,
+    merge_contiguous,
+)
 from generation.relay_redis_reader import SharedReader
 
 logger = logging.getLogger(__name__)
@@ -148,7 +154,7 @@ class RedisRelay:
         follower = entry.client.add(_stream_name(key), after)
         try:
             while True:
-                events = follower.take()
+                events = merge_contiguous(follower.take())  # one frame for a backlog
                 for event in events:
                     yield event
                 if events:
