@@ -98,6 +98,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, with write transactions queued in the process rather
+    # than in SQLite's sleeping busy loop (see config/sqlite_backend/base.py).
+    DATABASES["default"]["ENGINE"] = "config.sqlite_backend"
     # WAL lets the huey consumer threads write while pages read; a busy timeout
     # makes a writer wait for the lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {

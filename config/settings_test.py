@@ -28,7 +28,7 @@ if "filename" in HUEY:  # noqa: F405
 # SQLite test database is in-memory with a shared cache, whose table locks fail at once
 # ("database table is locked") instead of waiting; a file in WAL mode behaves like the
 # real deployment.
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+if "sqlite" in DATABASES["default"]["ENGINE"]:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"{_scratch}/test.sqlite3"}  # noqa: F405
 
 # Serve static files from the finders; the suite never runs collectstatic.
