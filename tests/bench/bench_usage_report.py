@@ -57,9 +57,9 @@ def _prepare_database(url: str | None) -> tuple[str, Callable[[], None]]:
     def drop() -> None:
         from django.db import connections
 
-        connections.close_all()
+        connections.close_all()  # the pool's idle connections may linger: FORCE ends them
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return url.rsplit("/", 1)[0] + f"/{name}", drop
 
