@@ -233,8 +233,9 @@ def test_measure_plain_sqlite_huey_for_comparison(tmp_path):
     print(f"plain SqliteHuey pick-up: {[round(x * 1000, 1) for x in latencies]} ms")
 
 
-def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event():
-    relay, key = InProcessRelay(), uuid.uuid4().hex
+@backends
+def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event(kind):
+    relay, key = _relay(kind), uuid.uuid4().hex
     for end, text in ((2, "ab"), (4, "cd"), (6, "ef")):
         relay.publish(key, RelayEvent(end, text))
 
@@ -246,19 +247,4 @@ def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event():
 
     # One SSE frame for three tokens, starting where the reader is (offset 1 is inside
     # the first delta; the view trims the overlap).
-    assert asyncio.run(first_read()) == RelayEvent(6, "abcdef")
-
-
-@pytest.mark.redis
-def test_a_redis_reader_that_fell_behind_gets_the_pending_deltas_as_one_event():
-    relay, key = _relay("redis"), uuid.uuid4().hex
-    for end, text in ((2, "ab"), (4, "cd"), (6, "ef")):
-        relay.publish(key, RelayEvent(end, text))
-
-    async def first_read() -> RelayEvent | None:
-        async with asyncio.timeout(5):
-            async for event in relay.follow(key, after=0, idle=1):
-                return event
-        return None
-
     assert asyncio.run(first_read()) == RelayEvent(6, "abcdef")
