@@ -67,7 +67,7 @@ class LaneASGIHandler(ASGIHandler):
         # A sync view runs with its whole middleware chain in one call on its lane, as
         # under WSGI. Through the async chain every stock middleware hook is a thread
         # hop of its own (16 for a chat send), and under load each hop waits for the
-        # GIL. Async views (SSE streams, the gateway) and static files keep the async
+        # GIL. Async views (the gateway, the model picker) and static files keep the async
         # chain, which serves them without a thread.
         if self._is_sync_view(request):
             get_response = sync_to_async(self.sync_handler.get_response, thread_sensitive=True)
