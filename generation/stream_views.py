@@ -41,16 +41,19 @@ def _resume_offset(request: HttpRequest) -> int:
 
 
 def _close_connection() -> None:
-    # An open stream may last minutes while it only waits on the relay. Its thread is a
-    # web lane shared with other requests (config/asgi_handler.py); a pooled PostgreSQL
-    # connection goes back to the pool now rather than when the stream ends. A kept
-    # connection (CONN_MAX_AGE, SQLite's default) stays: it belongs to the lane. Never
-    # inside an atomic block: that is a test's transaction (or a caller's), not ours.
-    if not connection.in_atomic_block and not connection.settings_dict.get("CONN_MAX_AGE"):
+    # Never inside an atomic block: that is a test's transaction (or a caller's).
+    if not connection.in_atomic_block:
         connection.close()
 
 
-_release_connection = sync_to_async(_close_connection)
+async def _release_connection() -> None:
+    # An open stream may last minutes while it only waits on the relay. Its thread is a
+    # web lane shared with other requests (config/asgi_handler.py); a pooled PostgreSQL
+    # connection goes back to the pool now rather than when the stream ends. A kept
+    # connection (CONN_MAX_AGE, SQLite's default) stays, it belongs to the lane: then
+    # there is nothing to do, and no thread hop to make.
+    if not connection.settings_dict.get("CONN_MAX_AGE"):
+        await sync_to_async(_close_connection)()
 
 
 async def _status(message_id: int) -> str | None:

@@ -134,41 +134,35 @@ def reserve_budget(
             f"your monthly budget of ${limit}. Ask staff to add a price for it.",
             limit=limit,
         )
+    reservation = Reservation(
+        user_id=user.pk,
+        provider=provider,
+        model=model,
+        amount_nanos=amount or 0,
+        created_at=now,
+        expires_at=now + RESERVATION_TTL,
+    )
     if limit is None:
         # Nothing to enforce, so nothing to hold: an unsaved reservation (no row, no
         # transaction on the hot path) that settle and release accept. Its spend still
         # counts once recorded, should a limit be set later.
-        return Reservation(
-            user_id=user.pk,
-            provider=provider,
-            model=model,
-            amount_nanos=amount or 0,
-            created_at=now,
-            expires_at=now + RESERVATION_TTL,
-        )
+        return reservation
     with transaction.atomic():
-        if limit is not None:
-            # Serialise this user's reservations (see the module docstring).
-            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-            spent = month_spend_nanos(user=user, at=now)
-            held = _held_nanos(user=user, now=now)
-            limit_nanos = int(limit * NANOS_PER_USD)
-            if spent + held + (amount or 0) > limit_nanos:
-                raise BudgetExceeded(
-                    f"This request could cost up to {_usd(amount or 0)}; you have spent "
-                    f"{_usd(spent)} of your ${limit} monthly budget"
-                    + (f" and {_usd(held)} is held by calls in progress" if held else "")
-                    + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
-                    limit=limit,
-                )
-        return Reservation.objects.create(
-            user_id=user.pk,
-            provider=provider,
-            model=model,
-            amount_nanos=amount or 0,
-            created_at=now,
-            expires_at=now + RESERVATION_TTL,
-        )
+        # Serialise this user's reservations (see the module docstring).
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        spent = month_spend_nanos(user=user, at=now)
+        held = _held_nanos(user=user, now=now)
+        limit_nanos = int(limit * NANOS_PER_USD)
+        if spent + held + (amount or 0) > limit_nanos:
+            raise BudgetExceeded(
+                f"This request could cost up to {_usd(amount or 0)}; you have spent "
+                f"{_usd(spent)} of your ${limit} monthly budget"
+                + (f" and {_usd(held)} is held by calls in progress" if held else "")
+                + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
+                limit=limit,
+            )
+        reservation.save(force_insert=True)
+        return reservation
 
 
 def settle_reservation(
