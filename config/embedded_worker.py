@@ -19,6 +19,15 @@ class EmbeddedConsumer(Consumer):
     def _set_signal_handlers(self) -> None:
         pass
 
+    def stop(self, graceful: bool = False) -> None:
+        self.stop_flag.set()
+        # Idle worker threads wait on the queue for seconds (generation/queue.py): wake
+        # them so they see the flag now rather than at the end of their wait.
+        wake_all = getattr(self.huey.storage, "wake_all", None)
+        if wake_all is not None:
+            wake_all()
+        super().stop(graceful=graceful)
+
 
 def embedded_worker_enabled() -> bool:
     # With Redis, workers are separate `run_huey` processes; without it, one in here.
@@ -34,14 +43,14 @@ def start() -> None:
     options = settings.HUEY.get("consumer", {})
     _consumer = EmbeddedConsumer(
         HUEY,
-        workers=options.get("workers", 4),
+        workers=options.get("workers", 64),
         worker_type="thread",
         periodic=True,
         # Generation in flight past this is failed or re-run by the sweeper later.
         shutdown_timeout=options.get("shutdown_timeout", 5),
     )
     _consumer.start()
-    logger.info("Started the embedded task worker (%s threads).", options.get("workers", 4))
+    logger.info("Started the embedded task worker (%s threads).", options.get("workers", 64))
 
 
 def stop() -> None:

@@ -193,14 +193,15 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 # Task queue: huey on SQLite inside the web process by default, on Redis with
-# separate `run_huey` workers when REDIS_URL is set.
+# separate `run_huey` workers when REDIS_URL is set. A worker thread generates one
+# answer at a time: HUEY_WORKERS is how many answers a worker process streams at once.
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.PriorityRedisHuey",
         "name": "switchboard",
         "url": REDIS_URL,
         "immediate": False,
-        "consumer": {"workers": env.int("HUEY_WORKERS", default=8), "worker_type": "thread"},
+        "consumer": {"workers": env.int("HUEY_WORKERS", default=64), "worker_type": "thread"},
     }
 else:
     HUEY = {
@@ -210,7 +211,7 @@ else:
         "name": "switchboard",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
-        "consumer": {"workers": env.int("HUEY_WORKERS", default=8), "worker_type": "thread"},
+        "consumer": {"workers": env.int("HUEY_WORKERS", default=64), "worker_type": "thread"},
     }
 
 # Error reports (the DEBUG page, admin e-mails) pass every value through the redactor.

@@ -8,6 +8,11 @@ embedded consumer picks a task up within a millisecond or so. A short timed wait
 remains so that tasks enqueued by other processes (a management command, a second
 server) are still seen, only a little later.
 
+Each worker thread runs one generation at a time, so there are many (HUEY_WORKERS,
+64 by default). Only one idle thread at a time, the lead, makes that short timed wait;
+the others wait longer (IDLE_WAIT), so an idle server does not query the queue a few
+hundred times a second. `wake_all` (on shutdown) ends every wait at once.
+
 Settings: HUEY["huey_class"] = "generation.queue.NotifyingSqliteHuey".
 """
 
@@ -21,6 +26,8 @@ from huey.storage import SqliteStorage
 
 # Upper bound on how long a task enqueued by another process waits to be seen.
 CROSS_PROCESS_WAIT = 0.25
+# How long the other idle threads wait, when nothing in this process wakes them.
+IDLE_WAIT = 5.0
 
 
 class NotifyingSqliteStorage(SqliteStorage):
@@ -34,6 +41,7 @@ class NotifyingSqliteStorage(SqliteStorage):
         # Bumped on every enqueue; a worker that saw an empty queue waits only while
         # it is unchanged, so an enqueue between its check and its wait is not lost.
         self._generation = 0
+        self._lead_waiting = False
 
     def _create_connection(self) -> Any:
         conn = super()._create_connection()
@@ -58,14 +66,25 @@ class NotifyingSqliteStorage(SqliteStorage):
             return data
         with self._condition:
             if self._generation == seen:
-                self._condition.wait(self.wait_timeout)
+                lead = not self._lead_waiting
+                self._lead_waiting = self._lead_waiting or lead
+                try:
+                    self._condition.wait(self.wait_timeout if lead else IDLE_WAIT)
+                finally:
+                    if lead:
+                        self._lead_waiting = False
         # Either woken by an enqueue or timed out: look once more, and otherwise let
         # the consumer loop come back (it checks its stop flag between calls).
         return super().dequeue()
 
     def flush_queue(self) -> None:
         super().flush_queue()
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        """End every idle wait now (a consumer stopping checks its flag sooner)."""
         with self._condition:
+            self._generation += 1
             self._condition.notify_all()
 
 

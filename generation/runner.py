@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from config.db import release_connection
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
 from generation.services import build_request
@@ -149,6 +150,10 @@ class _Generation:
         # One task reads the whole stream into a queue; the thread enters the loop once
         # per poll window (not once per token: entering a loop costs more than a token),
         # relays what arrived, then does its database checks in plain sync code.
+        # The setup's queries are done: a pooled connection goes back while we wait on
+        # upstream (64 answers at once need not hold 64 connections), and after each
+        # save or check below. The next query takes one again.
+        release_connection()
         items: asyncio.Queue[Any] = asyncio.Queue()
         reader = loop.create_task(_read_into(stream, items))
         try:
@@ -210,6 +215,7 @@ class _Generation:
                 self.cancelled = flags.get(pk=self.message.pk)
             except Message.DoesNotExist:
                 self.gone = True
+            release_connection()
         return self.cancelled or self.gone
 
     def _maybe_save(self) -> None:
@@ -219,6 +225,7 @@ class _Generation:
             updated = Message.objects.filter(
                 pk=self.message.pk, status=Message.Status.STREAMING
             ).update(content=self.text, updated_at=timezone.now())
+            release_connection()
             self.gone = self.gone or not updated
             self.saved_length = len(self.text)
             self.last_save = time.monotonic()

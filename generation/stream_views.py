@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from config.db import arelease_connection
 from generation.models import Message
 from generation.relay import get_relay
 from generation.rendering import HEARTBEAT, delta_frame, sse_frame
@@ -40,29 +40,13 @@ def _resume_offset(request: HttpRequest) -> int:
     return int(raw) if raw.isdigit() else 0
 
 
-def _close_connection() -> None:
-    # Never inside an atomic block: that is a test's transaction (or a caller's).
-    if not connection.in_atomic_block:
-        connection.close()
-
-
-async def _release_connection() -> None:
-    # An open stream may last minutes while it only waits on the relay. Its thread is a
-    # web lane shared with other requests (config/asgi_handler.py); a pooled PostgreSQL
-    # connection goes back to the pool now rather than when the stream ends. A kept
-    # connection (CONN_MAX_AGE, SQLite's default) stays, it belongs to the lane: then
-    # there is nothing to do, and no thread hop to make.
-    if not connection.settings_dict.get("CONN_MAX_AGE"):
-        await sync_to_async(_close_connection)()
-
-
 async def _status(message_id: int) -> str | None:
     try:
         return await Message.objects.values_list("status", flat=True).aget(pk=message_id)
     except Message.DoesNotExist:
         return None
     finally:
-        await _release_connection()
+        await arelease_connection()
 
 
 async def _saved_content(message_id: int) -> str:
@@ -71,7 +55,7 @@ async def _saved_content(message_id: int) -> str:
     except Message.DoesNotExist:
         return ""
     finally:
-        await _release_connection()
+        await arelease_connection()
 
 
 def _final_html(message_id: int) -> tuple[str, str] | None:
@@ -87,7 +71,7 @@ def _final_html(message_id: int) -> tuple[str, str] | None:
 async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     # The view's reads (session, user, message) are done, and so is the middleware:
     # from here on the stream holds no database connection while it waits.
-    await _release_connection()
+    await arelease_connection()
     # The client may be ahead of the database (saves lag the relay): trust its offset.
     cursor = after
     # First: persisted text the client has not seen. The offsets make it exact.
@@ -119,7 +103,7 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     try:
         final = await sync_to_async(_final_html)(message.pk)
     finally:
-        await _release_connection()
+        await arelease_connection()
     if final is None:
         return
     content, html = final

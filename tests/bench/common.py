@@ -30,7 +30,7 @@ RESULTS = ROOT / "bench-results"
 PG_SERVER_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 DEPLOYMENTS = ("embedded", "scaleout")
-HUEY_WORKERS = 8  # the settings' default (HUEY_WORKERS)
+HUEY_WORKERS = 64  # the settings' default (HUEY_WORKERS)
 
 
 def percentile(values: list[float], q: float) -> float:

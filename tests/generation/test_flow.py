@@ -268,3 +268,27 @@ def test_no_prompt_text_in_logs_queue_or_events(
     assert secret not in sse.raw
     assert all(secret.encode() not in bytes(item) for item in HUEY.storage.enqueued_items())
     assert HUEY.storage.result_store_size() == 0  # tasks return nothing to store
+
+
+def test_a_streaming_answer_holds_no_pooled_connection_while_it_waits(
+    user, make_chat_provider, huey_consumer
+):
+    from django.db import connection
+
+    if "pool" not in connection.settings_dict.get("OPTIONS", {}):
+        pytest.skip("PostgreSQL's connection pool (SQLite threads keep theirs)")
+    provider = make_chat_provider("tokens=12&delay=100")
+    message = _send(user, provider)
+    wait_for(lambda: len(Message.objects.get(pk=message.pk).content) > 0)
+
+    in_use = []
+    for _ in range(10):  # over half a second: a save holds one for a moment only
+        stats = connection.pool.get_stats()
+        in_use.append(stats["pool_size"] - stats["pool_available"])
+        time.sleep(0.05)
+
+    assert Message.objects.get(pk=message.pk).status == Message.Status.STREAMING
+    # Only this test's own connection: the worker gave its back while it waits.
+    assert min(in_use) == 1, in_use
+    assert in_use.count(1) >= 8, in_use
+    assert _final(message).status == Message.Status.COMPLETE

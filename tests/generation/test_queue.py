@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+from huey.storage import SqliteStorage
+
 from generation.queue import NotifyingSqliteStorage
 
 
@@ -21,3 +28,84 @@ def test_commits_do_not_wait_for_an_fsync_but_the_file_stays_consistent(tmp_path
     # WAL + NORMAL: crash-safe for the process, consistent after a power loss.
     assert storage.sql("pragma journal_mode", results=True) == [("wal",)]
     assert storage.sql("pragma synchronous", results=True) == [(1,)]
+
+
+class _CountingStorage(SqliteStorage):
+    """Counts the queue reads that reach SQLite (under NotifyingSqliteStorage's waits)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+
+    def dequeue(self):
+        self.reads += 1
+        return super().dequeue()
+
+
+class _CountedQueue(NotifyingSqliteStorage, _CountingStorage):
+    pass
+
+
+@contextlib.contextmanager
+def _idle_workers(storage, count: int) -> Iterator[list[bytes]]:
+    """`count` threads taking tasks, as huey's worker threads do; yields what they take."""
+    stop, taken = threading.Event(), []
+
+    def work():
+        while not stop.is_set():
+            data = storage.dequeue()
+            if data is not None:
+                taken.append(data)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # every thread has gone to wait
+    try:
+        yield taken
+    finally:
+        stop.set()
+        storage.wake_all()
+        for thread in threads:
+            thread.join(timeout=2)
+    assert not any(thread.is_alive() for thread in threads), "wake_all ends every wait"
+
+
+def _wait_until(predicate, timeout: float = 3.0) -> float:
+    """Seconds until `predicate()` held (or the timeout passed)."""
+    started = time.monotonic()
+    while not predicate() and time.monotonic() - started < timeout:
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def test_many_idle_workers_read_the_queue_a_few_times_a_second_not_once_each(tmp_path):
+    storage = _CountedQueue(name="q", filename=str(tmp_path / "q.sqlite3"), wait_timeout=0.1)
+    with _idle_workers(storage, 32):
+        before = storage.reads
+        time.sleep(1.0)
+        idle_reads = storage.reads - before
+    # One lead re-reads every 0.1 s (two reads a round); 32 threads each doing so
+    # would be about 640.
+    assert idle_reads <= 30, idle_reads
+
+
+def test_a_burst_of_tasks_is_taken_at_once_by_waiting_workers(tmp_path):
+    storage = NotifyingSqliteStorage(name="q", filename=str(tmp_path / "q.sqlite3"))
+    with _idle_workers(storage, 16) as taken:
+        for n in range(16):
+            storage.enqueue(f"task {n}".encode())
+        elapsed = _wait_until(lambda: len(taken) == 16)
+    assert sorted(taken) == sorted(f"task {n}".encode() for n in range(16))
+    assert elapsed < 1.0, "taken without waiting out the idle waits (5 s)"
+
+
+def test_a_task_queued_by_another_process_is_seen_within_the_short_wait(tmp_path):
+    path = str(tmp_path / "q.sqlite3")
+    storage = NotifyingSqliteStorage(name="q", filename=path, wait_timeout=0.1)
+    elsewhere = NotifyingSqliteStorage(name="q", filename=path)  # no shared condition
+    with _idle_workers(storage, 8) as taken:
+        elsewhere.enqueue(b"from a command")
+        elapsed = _wait_until(lambda: bool(taken))
+    assert taken == [b"from a command"]
+    assert elapsed < 0.5, elapsed
