@@ -277,18 +277,25 @@ def test_a_streaming_answer_holds_no_pooled_connection_while_it_waits(
 
     if "pool" not in connection.settings_dict.get("OPTIONS", {}):
         pytest.skip("PostgreSQL's connection pool (SQLite threads keep theirs)")
+
+    def checked_out() -> int:
+        stats = connection.pool.get_stats()
+        return stats["pool_size"] - stats["pool_available"]
+
     provider = make_chat_provider("tokens=12&delay=100")
+    # The pool is the process's: an earlier test's thread may still hold one of its
+    # connections. What counts is what the answer adds to the connections in use now.
+    before = checked_out()
     message = _send(user, provider)
     wait_for(lambda: len(Message.objects.get(pk=message.pk).content) > 0)
 
     in_use = []
     for _ in range(10):  # over half a second: a save holds one for a moment only
-        stats = connection.pool.get_stats()
-        in_use.append(stats["pool_size"] - stats["pool_available"])
+        in_use.append(checked_out())
         time.sleep(0.05)
 
     assert Message.objects.get(pk=message.pk).status == Message.Status.STREAMING
-    # Only this test's own connection: the worker gave its back while it waits.
-    assert min(in_use) == 1, in_use
-    assert in_use.count(1) >= 8, in_use
+    # The worker gave its connection back while it waits on upstream.
+    assert min(in_use) <= before, (before, in_use)
+    assert sum(n <= before for n in in_use) >= 8, (before, in_use)
     assert _final(message).status == Message.Status.COMPLETE
