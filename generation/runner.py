@@ -184,13 +184,23 @@ class _Generation:
                     item = await items.get()
             except TimeoutError:
                 return False, None
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return True, None
-            if isinstance(item, GenerationResult):
-                return True, item
-            self._on_delta(item.text)
+            # Deltas that arrived together (a busy process) go out as one relay event:
+            # one publish (an XADD on Redis) and one SSE frame, not one per token.
+            text = ""
+            while True:
+                if isinstance(item, _End):
+                    self._on_delta(text)
+                    if item.error is not None:
+                        raise item.error
+                    return True, None
+                if isinstance(item, GenerationResult):
+                    self._on_delta(text)
+                    return True, item
+                text += item.text
+                if items.empty():
+                    break
+                item = items.get_nowait()
+            self._on_delta(text)
             if time.monotonic() - self.last_save >= SAVE_INTERVAL:
                 return False, None  # a save is due: a reload shows text at most this old
 

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from providers.adapters.clients import run_in_own_loop
 from providers.cache import models_key
 from providers.errors import ProviderError
-from providers.models_list import fetch_models, models_cache_seconds
+from providers.models_list import fetch_models, models_cache_seconds, remember_models
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -33,7 +33,9 @@ async def atest_connection(provider: Provider) -> ConnectionCheck:
         models = await fetch_models(provider)
     except ProviderError as error:
         return _failed(started, error)
-    await cache.aset(models_key(provider), models, timeout=models_cache_seconds())
+    key = models_key(provider)
+    await cache.aset(key, models, timeout=models_cache_seconds())
+    remember_models(key, models)
     return _succeeded(started, models)
 
 
@@ -44,7 +46,9 @@ def test_connection(provider: Provider) -> ConnectionCheck:
         models = run_in_own_loop(fetch_models(provider))
     except ProviderError as error:
         return _failed(started, error)
-    cache.set(models_key(provider), models, timeout=models_cache_seconds())
+    key = models_key(provider)
+    cache.set(key, models, timeout=models_cache_seconds())
+    remember_models(key, models)
     return _succeeded(started, models)
 
 

@@ -42,14 +42,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_price_cache():
+def _fresh_process_caches():
     # A transactional test's flush deletes prices without a signal: start every test
-    # from the database.
+    # from the database. Likewise the process's copies of model lists.
+    from providers.models_list import forget_local_models
     from usage import price_cache
 
     price_cache.clear()
+    forget_local_models()
     yield
     price_cache.clear()
+    forget_local_models()
 
 
 @pytest.fixture(autouse=True)

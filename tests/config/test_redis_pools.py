@@ -55,3 +55,13 @@ def test_relay_readers_on_one_loop_share_one_client_until_the_last_leaves():
     assert still_open
     # The last reader closed it: nothing is left to outlive the loop.
     assert relay._loop_clients == {}
+
+
+def test_cache_operations_reuse_one_client_per_pool():
+    cache = SharedPoolRedisCache(URL, {"KEY_PREFIX": "pool-test"})
+    first = cache._cache.get_client("a", write=True)
+    cache.set("k", "v", 5)
+    assert cache.get("k") == "v"
+    assert cache._cache.get_client("b") is first
+    other = SharedPoolRedisCache(URL, {"OPTIONS": {"max_connections": 7}})
+    assert other._cache.get_client("a") is not first

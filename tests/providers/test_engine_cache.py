@@ -94,3 +94,45 @@ def test_connection_check(fake_upstream):
     assert "API key" in bad.message
     down = run(engine.atest_connection(fake_provider(fake_upstream, knobs="fault=503")))
     assert down.error_kind == "overloaded"
+
+
+def test_a_models_list_read_once_is_kept_in_the_process(fake_upstream):
+    from django.core.cache import cache
+
+    provider = fake_provider(fake_upstream)
+    assert engine.list_models(provider) == ["demo-model", "fake-model", "fake-model-large"]
+    cache.clear()  # e.g. the shared cache was restarted
+    assert engine.validate_request(provider, ask(model="fake-model-large")).model
+    assert run(engine.alist_models(provider)) == engine.list_models(provider)
+    assert fake_upstream.calls == 1
+
+
+def test_a_provider_edit_refetches_its_models_list(fake_upstream):
+    provider = fake_provider(fake_upstream)
+    engine.list_models(provider)
+    provider.save()
+    engine.list_models(provider)
+    assert fake_upstream.calls == 2
+
+
+def test_the_process_copy_of_a_models_list_expires(fake_upstream, monkeypatch):
+    from django.core.cache import cache
+
+    from providers import models_list
+
+    monkeypatch.setattr(models_list, "LOCAL_SECONDS", 0.0)
+    provider = fake_provider(fake_upstream)
+    engine.list_models(provider)
+    cache.clear()
+    engine.list_models(provider)
+    assert fake_upstream.calls == 2
+
+
+def test_a_connection_check_refreshes_the_process_copy(fake_upstream):
+    from django.core.cache import cache
+
+    provider = fake_provider(fake_upstream)
+    assert engine.test_connection(provider).ok
+    cache.clear()
+    assert engine.list_models(provider) == ["demo-model", "fake-model", "fake-model-large"]
+    assert fake_upstream.calls == 1
