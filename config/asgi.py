@@ -17,10 +17,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what get_asgi_application() does, before our handler
 
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
+from config import gc_tuning  # noqa: E402
 from config.asgi_handler import LaneASGIHandler  # noqa: E402
 
 django_application = LaneASGIHandler(threads=settings.WEB_THREADS)
+get_resolver().url_patterns  # noqa: B018  (imports every view and what they import)
+gc_tuning.tune_for_server()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

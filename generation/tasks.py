@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, on_shutdown
+from huey.contrib.djhuey import db_periodic_task, db_task, on_shutdown, on_startup
 
+from config import gc_tuning
 from generation.runner import close_worker_loop, run_generation
 from generation.sweeper import sweep_stuck_messages
 
@@ -25,3 +26,10 @@ def sweep_messages() -> None:
 def close_generation_loop() -> None:
     # Each worker thread keeps one event loop for its generations; close it on exit.
     close_worker_loop()
+
+
+@on_startup()
+def tune_worker_gc() -> None:
+    # A `run_huey` process: its imports are done once its workers start (an embedded
+    # web process has tuned its collector already; see config/gc_tuning.py).
+    gc_tuning.tune_for_server()

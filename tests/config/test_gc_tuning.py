@@ -1,0 +1,45 @@
+"""Server and worker processes freeze their startup objects and raise the GC thresholds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from config import gc_tuning
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str) -> list[int]:
+    """The numbers a fresh interpreter prints after running `code` (test settings)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [int(word) for word in done.stdout.split()]
+
+
+def test_the_web_application_freezes_what_it_loaded():
+    # Importing the ASGI app loads Django, every app, the URLconf and the views: tens of
+    # thousands of objects that full collections no longer walk.
+    frozen, *thresholds = _run(
+        "import gc, config.asgi; print(gc.get_freeze_count(), *gc.get_threshold())"
+    )
+    assert frozen > 50_000
+    assert tuple(thresholds) == gc_tuning.THRESHOLDS
+
+
+def test_a_worker_freezes_once_however_many_threads_start():
+    first, added_by_second_call, young_threshold = _run(
+        "import gc, django; django.setup()\n"
+        "from generation.tasks import tune_worker_gc as hook\n"
+        "hook(); first = gc.get_freeze_count()\n"
+        "junk = [[i] for i in range(10_000)]\n"
+        "hook(); print(first, gc.get_freeze_count() - first, gc.get_threshold()[0])\n"
+    )
+    assert first > 10_000
+    assert added_by_second_call == 0
+    assert young_threshold == gc_tuning.THRESHOLDS[0]
