@@ -27,6 +27,11 @@ class EmbeddedConsumer(Consumer):
         if wake_all is not None:
             wake_all()
         super().stop(graceful=graceful)
+        # The workers are done: the loop their answers streamed on can go (a later
+        # answer starts a new one).
+        from generation import stream_loop
+
+        stream_loop.stop()
 
 
 def embedded_worker_enabled() -> bool:

@@ -46,6 +46,12 @@ class RelayEvent:
 class Relay(Protocol):
     def publish(self, key: str, event: RelayEvent) -> None: ...
 
+    async def apublish(self, key: str, event: RelayEvent) -> None:
+        """`publish` from an event loop (the stream loop), without blocking it."""
+
+    async def aclose_publisher(self) -> None:
+        """Close what `apublish` opened on the running loop (before the loop closes)."""
+
     def complete(self, key: str) -> None:
         """Mark the stream finished: readers drain what is left and stop."""
 
@@ -136,6 +142,12 @@ class InProcessRelay:
             channel = self._channel(key)
             channel.events.append(event)
             self._notify(channel)
+
+    async def apublish(self, key: str, event: RelayEvent) -> None:
+        self.publish(key, event)  # in memory: nothing to wait for
+
+    async def aclose_publisher(self) -> None:
+        """Nothing to close."""
 
     def complete(self, key: str) -> None:
         with self._lock:

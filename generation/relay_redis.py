@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 
 from generation.relay import (
     ACTIVE_TTL,
@@ -67,6 +68,8 @@ class RedisRelay:
         # worker threads, hence the lock).
         self._ttl_set: dict[str, float] = {}
         self._ttl_lock = threading.Lock()
+        # apublish's clients: one per loop that publishes (the stream loop).
+        self._publishers: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
     def _enter(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
@@ -111,9 +114,7 @@ class RedisRelay:
             self._ttl_set.pop(key, None)
 
     def publish(self, key: str, event: RelayEvent) -> None:
-        name = _stream_name(key)
-        fields = {"t": event.text}
-        entry_id = f"{event.id}-0"
+        name, fields, entry_id = _stream_name(key), {"t": event.text}, f"{event.id}-0"
         try:
             if self._needs_ttl(key):
                 # One round trip either way; the EXPIRE only once per stream (and refresh).
@@ -124,13 +125,46 @@ class RedisRelay:
             else:
                 self._client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
         except redis.ResponseError:
-            # An id at or below the stream's top: a duplicate publish. Readers already
-            # have that text, and the database keeps the truth.
-            logger.warning("Relay refused an out-of-order event for stream %s.", key)
+            self._refused(key)
         except redis.RedisError:
             # Perhaps no EXPIRE got through: the next publish sends it again.
             self._forget_ttl(key)
             raise
+
+    async def apublish(self, key: str, event: RelayEvent) -> None:
+        client = self._publisher()
+        name, fields, entry_id = _stream_name(key), {"t": event.text}, f"{event.id}-0"
+        try:
+            if self._needs_ttl(key):
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+                    pipe.expire(name, int(ACTIVE_TTL))
+                    await pipe.execute()
+            else:
+                await client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+        except redis.ResponseError:
+            self._refused(key)
+        except redis.RedisError:
+            self._forget_ttl(key)
+            raise
+
+    def _refused(self, key: str) -> None:
+        # An id at or below the stream's top: a duplicate publish. Readers already
+        # have that text, and the database keeps the truth.
+        logger.warning("Relay refused an out-of-order event for stream %s.", key)
+
+    def _publisher(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._publishers.get(loop)
+        if client is None:
+            client = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+            self._publishers[loop] = client
+        return client
+
+    async def aclose_publisher(self) -> None:
+        client = self._publishers.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def complete(self, key: str) -> None:
         name = _stream_name(key)

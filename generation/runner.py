@@ -1,16 +1,16 @@
 """Generating one assistant message on a huey worker thread.
 
-The worker thread drives the engine's async stream on an event loop of its own (kept
-for the thread's life, so the engine's per-loop SDK clients and their connection pools
-are reused from one message to the next). A task on that loop reads the stream into a
-queue; the thread enters the loop for one poll window (CANCEL_POLL) at a time, relays
-the deltas that arrived, and does its database work in plain sync code between
-windows, so a stop request is noticed promptly even while the upstream is silent.
+The worker thread claims the message and does the database work (the setup, a save
+of the text so far every SAVE_INTERVAL, the finish) in plain sync code. The upstream
+stream runs as a task on the process's stream loop (stream_loop.py: one loop, so one
+pooled SDK client per provider, for every answer), which publishes each delta to the
+relay as it arrives. The thread waits for that task in short windows (CANCEL_POLL),
+so a stop request is noticed promptly even while the upstream is silent, and the task
+wakes it as soon as a save is due.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -20,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from config.db import release_connection
+from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
 from generation.services import build_request
@@ -38,31 +39,6 @@ DB_CANCEL_POLL = 1.0  # database check: a deleted row, or a flag the relay misse
 # stop, keep their text and end as failed-retryable, instead of being cut off silently.
 _shutdown_deadline: float | None = None
 INTERRUPTED = "The answer was interrupted by a server restart."
-
-
-_thread = threading.local()
-
-
-def _worker_loop() -> asyncio.AbstractEventLoop:
-    loop = getattr(_thread, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _thread.loop = asyncio.new_event_loop()
-    return loop
-
-
-def close_worker_loop() -> None:
-    """Close this thread's loop and the SDK clients on it (a huey shutdown hook)."""
-    from providers.adapters.clients import aclose_clients
-
-    loop = getattr(_thread, "loop", None)
-    if loop is None or loop.is_closed():
-        return
-    try:
-        loop.run_until_complete(aclose_clients())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
-        _thread.loop = None
 
 
 def begin_shutdown(*, grace: float) -> None:
@@ -120,6 +96,8 @@ class _Generation:
         self.interrupted = False
         self.gone = False  # the row was deleted or taken over by the sweeper
         self.deleted = False
+        # Set by the stream task when a save is due or the stream has ended.
+        self.wake = threading.Event()
 
     def run(self) -> None:
         provider = self.message.provider
@@ -129,7 +107,7 @@ class _Generation:
             return
         result: GenerationResult | None = None
         try:
-            result = self._drive(_worker_loop(), _stream(self.message))
+            result = self._drive(_stream(self.message))
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__
@@ -144,71 +122,55 @@ class _Generation:
         self.deleted = not Message.objects.filter(pk=self.message.pk).exists()
         self._record_usage(result)
 
-    def _drive(
-        self, loop: asyncio.AbstractEventLoop, stream: AsyncIterator[Any]
-    ) -> GenerationResult | None:
-        # One task reads the whole stream into a queue; the thread enters the loop once
-        # per poll window (not once per token: entering a loop costs more than a token),
-        # relays what arrived, then does its database checks in plain sync code.
+    def _drive(self, stream: AsyncIterator[Any]) -> GenerationResult | None:
         # The setup's queries are done: a pooled connection goes back while we wait on
         # upstream (64 answers at once need not hold 64 connections), and after each
         # save or check below. The next query takes one again.
         release_connection()
-        items: asyncio.Queue[Any] = asyncio.Queue()
-        reader = loop.create_task(_read_into(stream, items))
+        read_ended = threading.Event()
+        task = stream_loop.submit(self._read(stream, read_ended))
         try:
             while True:
-                until = loop.time() + CANCEL_POLL
-                ended, result = loop.run_until_complete(self._relay_until(items, until))
-                if ended:
-                    return result
+                self.wake.wait(CANCEL_POLL)
+                self.wake.clear()
+                if task.done():
+                    return task.result()  # the stream's exception, if any, is raised here
                 if self._should_stop():
                     return None
                 self._maybe_save()
         finally:
-            if not reader.done():
-                # Cancelling the read stops the upstream request at once.
-                reader.cancel()
-                loop.run_until_complete(asyncio.wait({reader}))
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                loop.run_until_complete(aclose())
+            if not task.done():
+                # Cancelling the read stops the upstream request at once; its cleanup
+                # (closing the response) runs on the loop: wait for it.
+                task.cancel()
+                read_ended.wait(5)
 
-    async def _relay_until(
-        self, items: asyncio.Queue[Any], until: float
-    ) -> tuple[bool, GenerationResult | None]:
-        """Relay deltas until `until` (loop time) or the end: (ended, result)."""
-        while True:
-            try:
-                async with asyncio.timeout_at(until):
-                    item = await items.get()
-            except TimeoutError:
-                return False, None
-            # Deltas that arrived together (a busy process) go out as one relay event:
-            # one publish (an XADD on Redis) and one SSE frame, not one per token.
-            text = ""
-            while True:
-                if isinstance(item, _End):
-                    self._on_delta(text)
-                    if item.error is not None:
-                        raise item.error
-                    return True, None
+    async def _read(
+        self, stream: AsyncIterator[Any], ended: threading.Event
+    ) -> GenerationResult | None:
+        """On the stream loop: relay each delta as it arrives; the result at the end."""
+        try:
+            async for item in stream:
                 if isinstance(item, GenerationResult):
-                    self._on_delta(text)
-                    return True, item
-                text += item.text
-                if items.empty():
-                    break
-                item = items.get_nowait()
-            self._on_delta(text)
-            if time.monotonic() - self.last_save >= SAVE_INTERVAL:
-                return False, None  # a save is due: a reload shows text at most this old
+                    return item
+                await self._apublish(item.text)
+            return None
+        finally:
+            try:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                ended.set()
+                self.wake.set()
 
-    def _on_delta(self, text: str) -> None:
+    async def _apublish(self, text: str) -> None:
         if not text:
             return
-        self.text += text
-        self.relay.publish(self.message.relay_key, RelayEvent(len(self.text), text))
+        self.text += text  # read by the worker thread's saves: a str, replaced whole
+        await self.relay.apublish(self.message.relay_key, RelayEvent(len(self.text), text))
+        if time.monotonic() - self.last_save >= SAVE_INTERVAL:
+            self.wake.set()  # a save is due: a reload shows text at most this old
 
     def _should_stop(self) -> bool:
         now = time.monotonic()
@@ -308,22 +270,3 @@ class _Generation:
         except Exception as exc:  # metering must not lose the answer
             kind = type(exc).__name__
             logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)
-
-
-class _End:
-    """The stream's end, or the exception that ended it (re-raised in the worker)."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
-
-
-async def _read_into(stream: AsyncIterator[Any], items: asyncio.Queue[Any]) -> None:
-    try:
-        async for item in stream:
-            items.put_nowait(item)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        items.put_nowait(_End(exc))
-        return
-    items.put_nowait(_End())

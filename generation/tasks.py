@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, on_shutdown, on_startup
+from huey.contrib.djhuey import db_periodic_task, db_task, on_startup
 
 from config import gc_tuning
-from generation.runner import close_worker_loop, run_generation
+from generation.runner import run_generation
 from generation.sweeper import sweep_stuck_messages
 
 
@@ -20,12 +20,6 @@ def generate_message(message_id: int) -> None:
 @db_periodic_task(crontab(minute="*"))
 def sweep_messages() -> None:
     sweep_stuck_messages()
-
-
-@on_shutdown()
-def close_generation_loop() -> None:
-    # Each worker thread keeps one event loop for its generations; close it on exit.
-    close_worker_loop()
 
 
 @on_startup()

@@ -1,9 +1,11 @@
 """SDK clients built once per provider version and event loop, then reused for pooling.
 
-An async client's connections belong to the loop that opened them, and every chat
-worker thread runs its own loop, so the cache is per loop (weakly held: a finished
-loop's clients go with it). A provider edit changes `updated_at`, which builds a new
-client with the new key and base URL.
+An async client's connections belong to the loop that opened them, so the cache is per
+loop (weakly held: a finished loop's clients go with it). Chat answers all stream on
+one loop per process (generation/stream_loop.py), so they share one client per
+provider and its kept-alive connections; the web server's loop (the gateway) has its
+own. A provider edit changes `updated_at`, which builds a new client with the new key
+and base URL.
 """
 
 from __future__ import annotations

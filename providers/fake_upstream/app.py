@@ -51,6 +51,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names; the key headers are left out
     auth_scheme: str  # "bearer", "x-api-key" or ""
     body: Any  # the parsed JSON body, or None
+    connection: str = ""  # the client's address and port: one per TCP connection
 
 
 @dataclass
@@ -103,6 +104,7 @@ class FakeUpstreamApp:
                 headers={k: v for k, v in headers.items() if k not in _AUTH_HEADERS},
                 auth_scheme=_auth_scheme(headers),
                 body=body,
+                connection=":".join(map(str, scope.get("client") or ())),
             )
         )
         dialect = _dialect_for(path, headers)
