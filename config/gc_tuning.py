@@ -38,8 +38,9 @@ THRESHOLDS = (20_000, 50, 100)
 
 
 def tune_for_server() -> None:
-    """Call once the process has imported what it serves with (URLconf, views, tasks).
-    Only the first call does anything (huey calls its startup hooks once per thread)."""
+    """Call once the process has imported what it serves with (URLconf, views, tasks):
+    config/asgi.py for a web process, our `run_huey` for a worker. Only the first call
+    does anything."""
     global _frozen
     with _lock:
         if _frozen:

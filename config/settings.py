@@ -54,9 +54,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "huey.contrib.djhuey",
     "providers",
+    # Before huey: its `run_huey` command replaces huey's (generation/management).
     "generation",
+    "huey.contrib.djhuey",
     "usage",
 ]
 

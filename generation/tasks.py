@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, on_startup
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from config import gc_tuning
 from generation.runner import run_generation
 from generation.sweeper import sweep_stuck_messages
 
@@ -20,10 +19,3 @@ def generate_message(message_id: int) -> None:
 @db_periodic_task(crontab(minute="*"))
 def sweep_messages() -> None:
     sweep_stuck_messages()
-
-
-@on_startup()
-def tune_worker_gc() -> None:
-    # A `run_huey` process: its imports are done once its workers start (an embedded
-    # web process has tuned its collector already; see config/gc_tuning.py).
-    gc_tuning.tune_for_server()

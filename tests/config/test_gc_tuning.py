@@ -32,14 +32,28 @@ def test_the_web_application_freezes_what_it_loaded():
     assert tuple(thresholds) == gc_tuning.THRESHOLDS
 
 
-def test_a_worker_freezes_once_however_many_threads_start():
-    first, added_by_second_call, young_threshold = _run(
+def test_a_worker_process_is_tuned_before_its_consumer_starts():
+    # Our run_huey replaces huey's; the consumer it starts reports what it finds.
+    frozen, young_threshold = _run(
         "import gc, django; django.setup()\n"
-        "from generation.tasks import tune_worker_gc as hook\n"
-        "hook(); first = gc.get_freeze_count()\n"
-        "junk = [[i] for i in range(10_000)]\n"
-        "hook(); print(first, gc.get_freeze_count() - first, gc.get_threshold()[0])\n"
+        "from huey.contrib.djhuey import HUEY\n"
+        "class Consumer:\n"
+        "    def run(self): print(gc.get_freeze_count(), gc.get_threshold()[0])\n"
+        "HUEY.create_consumer = lambda **options: Consumer()\n"
+        "from django.core.management import call_command\n"
+        "call_command('run_huey')\n"
     )
-    assert first > 10_000
-    assert added_by_second_call == 0
+    assert frozen > 10_000
     assert young_threshold == gc_tuning.THRESHOLDS[0]
+
+
+def test_tuning_twice_freezes_nothing_more():
+    first, added_by_second_call = _run(
+        "import gc\n"
+        "from config import gc_tuning\n"
+        "gc_tuning.tune_for_server(); first = gc.get_freeze_count()\n"
+        "junk = [[i] for i in range(10_000)]\n"
+        "gc_tuning.tune_for_server(); print(first, gc.get_freeze_count() - first)\n"
+    )
+    assert first > 1_000
+    assert added_by_second_call == 0
