@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import statistics
@@ -240,8 +241,13 @@ def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event(kind):
         relay.publish(key, RelayEvent(end, text))
 
     async def first_read() -> RelayEvent | None:
-        async with asyncio.timeout(5):
-            async for event in relay.follow(key, after=1, idle=1):
+        # Closed as the SSE view closes it (Django's aclosing): the reader's Redis
+        # connections go with it.
+        async with (
+            asyncio.timeout(5),
+            contextlib.aclosing(relay.follow(key, after=1, idle=1)) as events,
+        ):
+            async for event in events:
                 return event
         return None
 
