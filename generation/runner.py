@@ -191,15 +191,17 @@ class _Generation:
         return self.cancelled or self.gone
 
     def _maybe_save(self) -> None:
+        # One reading of the text: the stream loop's thread keeps appending to it.
+        text = self.text
         elapsed = time.monotonic() - self.last_save
-        changed = len(self.text) != self.saved_length
+        changed = len(text) != self.saved_length
         if (changed and elapsed >= SAVE_INTERVAL) or elapsed >= HEARTBEAT_INTERVAL:
             updated = Message.objects.filter(
                 pk=self.message.pk, status=Message.Status.STREAMING
-            ).update(content=self.text, updated_at=timezone.now())
+            ).update(content=text, updated_at=timezone.now())
             release_connection()
             self.gone = self.gone or not updated
-            self.saved_length = len(self.text)
+            self.saved_length = len(text)
             self.last_save = time.monotonic()
 
     def _finish(self, result: GenerationResult | None) -> None:
