@@ -16,7 +16,7 @@ from huey import SqliteHuey
 from huey.consumer import Consumer
 
 from generation.queue import NotifyingSqliteHuey
-from generation.relay import InProcessRelay, RelayEvent
+from generation.relay import ACTIVE_TTL, InProcessRelay, RelayEvent
 from tests.generation.conftest import REDIS_TEST_URL
 
 
@@ -254,3 +254,27 @@ def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event(kind):
     # One SSE frame for three tokens, starting where the reader is (offset 1 is inside
     # the first delta; the view trims the overlap).
     assert asyncio.run(first_read()) == RelayEvent(6, "abcdef")
+
+
+@backends
+def test_apublish_from_the_stream_loop_reaches_a_follower_on_another_loop(kind):
+    from generation import stream_loop
+
+    relay, key = _relay(kind), uuid.uuid4().hex
+
+    async def publish_all() -> None:
+        for end, text in ((2, "ab"), (5, "cde")):
+            await relay.apublish(key, RelayEvent(end, text))
+
+    stream_loop.submit(publish_all()).result(5)
+    if kind == "redis":
+        import redis
+
+        from generation.relay_redis import _stream_name
+
+        ttl = redis.Redis.from_url(REDIS_TEST_URL).ttl(_stream_name(key))
+        assert ACTIVE_TTL - 5 < ttl <= ACTIVE_TTL  # a live stream's TTL, set with its first event
+    relay.complete(key)
+
+    events = asyncio.run(_collect(relay, key, after=0, idle=1))
+    assert _read(events) == (0, "abcde")
