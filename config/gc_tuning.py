@@ -30,11 +30,10 @@ from __future__ import annotations
 import gc
 import threading
 
+THRESHOLDS = (20_000, 50, 100)
+
 _lock = threading.Lock()
 _frozen = False
-
-
-THRESHOLDS = (20_000, 50, 100)
 
 
 def tune_for_server() -> None:

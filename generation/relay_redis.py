@@ -11,10 +11,11 @@ Readers: every `follow()` on an event loop is served by that loop's `SharedReade
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import redis
@@ -43,6 +44,11 @@ TTL_MEMORY = 10_000
 
 def _stream_name(key: str) -> str:
     return f"{PREFIX}{key}"
+
+
+def _entry(key: str, event: RelayEvent) -> tuple[str, dict[str, str], str]:
+    """XADD's stream, fields and explicit id (the text offset) for a delta."""
+    return _stream_name(key), {"t": event.text}, f"{event.id}-0"
 
 
 def _cancel_name(key: str) -> str:
@@ -114,8 +120,8 @@ class RedisRelay:
             self._ttl_set.pop(key, None)
 
     def publish(self, key: str, event: RelayEvent) -> None:
-        name, fields, entry_id = _stream_name(key), {"t": event.text}, f"{event.id}-0"
-        try:
+        name, fields, entry_id = _entry(key, event)
+        with self._publishing(key):
             if self._needs_ttl(key):
                 # One round trip either way; the EXPIRE only once per stream (and refresh).
                 pipe = self._client.pipeline(transaction=False)
@@ -124,17 +130,11 @@ class RedisRelay:
                 pipe.execute()
             else:
                 self._client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
-        except redis.ResponseError:
-            self._refused(key)
-        except redis.RedisError:
-            # Perhaps no EXPIRE got through: the next publish sends it again.
-            self._forget_ttl(key)
-            raise
 
     async def apublish(self, key: str, event: RelayEvent) -> None:
         client = self._publisher()
-        name, fields, entry_id = _stream_name(key), {"t": event.text}, f"{event.id}-0"
-        try:
+        name, fields, entry_id = _entry(key, event)
+        with self._publishing(key):
             if self._needs_ttl(key):
                 async with client.pipeline(transaction=False) as pipe:
                     pipe.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
@@ -142,16 +142,19 @@ class RedisRelay:
                     await pipe.execute()
             else:
                 await client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+
+    @contextlib.contextmanager
+    def _publishing(self, key: str) -> Iterator[None]:
+        try:
+            yield
         except redis.ResponseError:
-            self._refused(key)
+            # An id at or below the stream's top: a duplicate publish. Readers already
+            # have that text, and the database keeps the truth.
+            logger.warning("Relay refused an out-of-order event for stream %s.", key)
         except redis.RedisError:
+            # Perhaps no EXPIRE got through: the next publish sends it again.
             self._forget_ttl(key)
             raise
-
-    def _refused(self, key: str) -> None:
-        # An id at or below the stream's top: a duplicate publish. Readers already
-        # have that text, and the database keeps the truth.
-        logger.warning("Relay refused an out-of-order event for stream %s.", key)
 
     def _publisher(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()

@@ -164,11 +164,14 @@ class _Generation:
                 ended.set()
                 self.wake.set()
 
+    def _append(self, text: str) -> RelayEvent:
+        self.text += text  # read by the worker thread's saves: a str, replaced whole
+        return RelayEvent(len(self.text), text)
+
     async def _apublish(self, text: str) -> None:
         if not text:
             return
-        self.text += text  # read by the worker thread's saves: a str, replaced whole
-        await self.relay.apublish(self.message.relay_key, RelayEvent(len(self.text), text))
+        await self.relay.apublish(self.message.relay_key, self._append(text))
         if time.monotonic() - self.last_save >= SAVE_INTERVAL:
             self.wake.set()  # a save is due: a reload shows text at most this old
 
@@ -207,8 +210,9 @@ class _Generation:
     def _finish(self, result: GenerationResult | None) -> None:
         message = self.message
         if result is not None and result.text.startswith(self.text) and result.text != self.text:
-            # e.g. a cached answer delivered whole: relay it so readers see it too.
-            self._on_delta(result.text[len(self.text) :])
+            # e.g. a cached answer delivered whole: relay it so readers see it too (from
+            # this thread: the stream task has ended).
+            self.relay.publish(self.message.relay_key, self._append(result.text[len(self.text) :]))
         error = result.error if result is not None else None
         if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
             status, error = Message.Status.CANCELLED, None

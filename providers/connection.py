@@ -6,12 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.core.cache import cache
-
 from providers.adapters.clients import run_in_own_loop
 from providers.cache import models_key
 from providers.errors import ProviderError
-from providers.models_list import fetch_models, models_cache_seconds, remember_models
+from providers.models_list import astore_models, fetch_models, store_models
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -33,9 +31,7 @@ async def atest_connection(provider: Provider) -> ConnectionCheck:
         models = await fetch_models(provider)
     except ProviderError as error:
         return _failed(started, error)
-    key = models_key(provider)
-    await cache.aset(key, models, timeout=models_cache_seconds())
-    remember_models(key, models)
+    await astore_models(models_key(provider), models)
     return _succeeded(started, models)
 
 
@@ -46,9 +42,7 @@ def test_connection(provider: Provider) -> ConnectionCheck:
         models = run_in_own_loop(fetch_models(provider))
     except ProviderError as error:
         return _failed(started, error)
-    key = models_key(provider)
-    cache.set(key, models, timeout=models_cache_seconds())
-    remember_models(key, models)
+    store_models(models_key(provider), models)
     return _succeeded(started, models)
 
 

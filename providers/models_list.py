@@ -48,12 +48,22 @@ def _local_get(key: str) -> list[str] | None:
     return list(entry[1])
 
 
-def remember_models(key: str, models: list[str]) -> None:
-    """Keep a fetched list in this process (the caller stores it in Django's cache)."""
+def _remember(key: str, models: list[str]) -> None:
     if len(_local) >= LOCAL_MAX_ENTRIES:
         _local.clear()  # stale versions of edited providers; rare, and cheap to refill
     seconds = min(LOCAL_SECONDS, models_cache_seconds())
     _local[key] = (time.monotonic() + seconds, tuple(models))
+
+
+def store_models(key: str, models: list[str]) -> None:
+    """A fetched list, in Django's cache and this process."""
+    cache.set(key, models, timeout=models_cache_seconds())
+    _remember(key, models)
+
+
+async def astore_models(key: str, models: list[str]) -> None:
+    await cache.aset(key, models, timeout=models_cache_seconds())
+    _remember(key, models)
 
 
 def forget_local_models() -> None:
@@ -67,15 +77,14 @@ async def alist_models(provider: Provider) -> list[str]:
         return local
     cached = _from_cache(await cache.aget(key))
     if cached is not None:
-        remember_models(key, cached)
+        _remember(key, cached)
         return cached
     try:
         models = await fetch_models(provider)
     except ProviderError as error:
         await cache.aset(key, error.kind.value, timeout=FAILURE_CACHE_SECONDS)
         raise
-    await cache.aset(key, models, timeout=models_cache_seconds())
-    remember_models(key, models)
+    await astore_models(key, models)
     return models
 
 
@@ -86,15 +95,14 @@ def list_models(provider: Provider) -> list[str]:
         return local
     cached = _from_cache(cache.get(key))
     if cached is not None:
-        remember_models(key, cached)
+        _remember(key, cached)
         return cached
     try:
         models = run_in_own_loop(fetch_models(provider))
     except ProviderError as error:
         cache.set(key, error.kind.value, timeout=FAILURE_CACHE_SECONDS)
         raise
-    cache.set(key, models, timeout=models_cache_seconds())
-    remember_models(key, models)
+    store_models(key, models)
     return models
 
 
@@ -115,7 +123,7 @@ def cached_models(provider: Provider) -> list[str] | None:
     cached = cache.get(key)
     if not isinstance(cached, list):
         return None
-    remember_models(key, cached)
+    _remember(key, cached)
     return cached
 
 

@@ -10,6 +10,7 @@ from generation import services
 from generation.models import Message
 from generation.relay import InProcessRelay, RelayEvent
 from generation.runner import _Generation
+from providers.adapters.base import GenerationResult
 from tests.generation.conftest import expected_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,3 +85,17 @@ def test_answers_on_different_worker_threads_share_the_upstream_connection(
     generations = [r for r in fake_upstream.requests if r.path == "/v1/chat/completions"]
     assert len(generations) == 3
     assert len({r.connection for r in generations}) == 1
+
+
+def test_a_result_longer_than_the_relayed_text_is_relayed_and_saved(user, make_chat_provider):
+    # An answer that arrives whole at the end (nothing streamed before it): readers get
+    # the rest from the relay, the row keeps all of it.
+    message = _claimed_answer(user, make_chat_provider())
+    relay = CountingRelay()
+
+    _Generation(message, relay)._finish(GenerationResult(text="Whole answer", model="fake-model"))
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.COMPLETE
+    assert message.content == "Whole answer"
+    assert relay.published == [RelayEvent(12, "Whole answer")]
