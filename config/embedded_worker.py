@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from huey.consumer import Consumer
 
+from generation import handoff
+
 logger = logging.getLogger(__name__)
 
 _consumer: Any = None
@@ -19,7 +21,16 @@ class EmbeddedConsumer(Consumer):
     def _set_signal_handlers(self) -> None:
         pass
 
+    def start(self) -> None:
+        super().start()
+        # Sends in this process may now wait for their answers' start (handoff.py).
+        handoff.local_consumer_started()
+        self._counted = True
+
     def stop(self, graceful: bool = False) -> None:
+        if getattr(self, "_counted", False):
+            self._counted = False
+            handoff.local_consumer_stopped()
         self.stop_flag.set()
         # Idle worker threads wait on the queue for seconds (generation/queue.py): wake
         # them so they see the flag now rather than at the end of their wait.

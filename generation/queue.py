@@ -1,12 +1,13 @@
-"""SQLite huey storage whose idle workers wait on a condition instead of polling.
+"""SQLite huey storage whose idle workers wait to be woken instead of polling.
 
 huey's SqliteStorage is non-blocking, so an idle consumer sleeps with exponential
 backoff (up to `max_delay`, 10 s by default) between polls: a chat message enqueued
 during such a sleep waits that long before any token is generated. Here `dequeue`
-blocks on a `threading.Condition` that `enqueue` in the same process notifies, so the
+blocks on an event that `enqueue` in the same process sets, so the
 embedded consumer picks a task up within a millisecond or so. A short timed wait
 remains so that tasks enqueued by other processes (a management command, a second
-server) are still seen, only a little later.
+server) are still seen, only a little later. The most recently idle worker is woken
+first (its database connection is warm).
 
 Each worker thread runs one generation at a time, so there are many (HUEY_WORKERS,
 64 by default). Only one idle thread at a time, the lead, makes that short timed wait;
@@ -37,11 +38,17 @@ class NotifyingSqliteStorage(SqliteStorage):
     def __init__(self, *args: Any, wait_timeout: float = CROSS_PROCESS_WAIT, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.wait_timeout = wait_timeout
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         # Bumped on every enqueue; a worker that saw an empty queue waits only while
         # it is unchanged, so an enqueue between its check and its wait is not lost.
         self._generation = 0
         self._lead_waiting = False
+        # The idle workers' wake-up events, the most recently idle last. An enqueue
+        # wakes that one: its thread has run a task moments ago, so its database
+        # connection is open and warm. Waking the longest idle (a Condition's order)
+        # rotated tasks through all the threads, and each then opened a connection.
+        self._idle: list[threading.Event] = []
+        self._own = threading.local()
 
     def _create_connection(self) -> Any:
         conn = super()._create_connection()
@@ -54,28 +61,42 @@ class NotifyingSqliteStorage(SqliteStorage):
 
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         super().enqueue(data, priority)
-        with self._condition:
+        with self._lock:
             self._generation += 1
-            self._condition.notify()
+            if self._idle:
+                self._idle.pop().set()
 
     def dequeue(self) -> bytes | None:
-        with self._condition:
+        with self._lock:
             seen = self._generation
         data = super().dequeue()
         if data is not None:
             return data
-        with self._condition:
-            if self._generation == seen:
-                lead = not self._lead_waiting
-                self._lead_waiting = self._lead_waiting or lead
-                try:
-                    self._condition.wait(self.wait_timeout if lead else IDLE_WAIT)
-                finally:
-                    if lead:
-                        self._lead_waiting = False
+        wake = self._wake_event()
+        with self._lock:
+            if self._generation != seen:
+                return super().dequeue()  # enqueued meanwhile: no wait
+            lead = not self._lead_waiting
+            self._lead_waiting = self._lead_waiting or lead
+            self._idle.append(wake)
+        try:
+            wake.wait(self.wait_timeout if lead else IDLE_WAIT)
+        finally:
+            with self._lock:
+                if lead:
+                    self._lead_waiting = False
+                if wake in self._idle:
+                    self._idle.remove(wake)  # timed out: nobody popped it
         # Either woken by an enqueue or timed out: look once more, and otherwise let
         # the consumer loop come back (it checks its stop flag between calls).
         return super().dequeue()
+
+    def _wake_event(self) -> threading.Event:
+        wake = getattr(self._own, "wake", None)
+        if wake is None:
+            wake = self._own.wake = threading.Event()
+        wake.clear()
+        return wake
 
     def flush_queue(self) -> None:
         super().flush_queue()
@@ -83,9 +104,11 @@ class NotifyingSqliteStorage(SqliteStorage):
 
     def wake_all(self) -> None:
         """End every idle wait now (a consumer stopping checks its flag sooner)."""
-        with self._condition:
+        with self._lock:
             self._generation += 1
-            self._condition.notify_all()
+            for wake in self._idle:
+                wake.set()
+            self._idle.clear()
 
 
 class NotifyingSqliteHuey(SqliteHuey):

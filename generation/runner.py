@@ -20,12 +20,13 @@ from typing import Any
 from django.utils import timezone
 
 from config.db import release_connection
-from generation import stream_loop
+from generation import handoff, stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
 from generation.services import build_request
 from generation.signals import generation_finished
 from providers.adapters.base import GenerationResult, TextDelta, Usage
+from providers.engine import on_request_sent
 from providers.errors import ErrorKind, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ def cancel_shutdown() -> None:
 
 
 def run_generation(*, message_id: int) -> None:
+    try:
+        _claim_and_run(message_id)
+    finally:
+        # Over, or never started: a send waiting for the upstream request goes on.
+        handoff.started(message_id)
+
+
+def _claim_and_run(message_id: int) -> None:
     now = timezone.now()
     # The idempotent claim: of two runs of this task, only one moves pending→streaming.
     claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
@@ -149,6 +158,8 @@ class _Generation:
         self, stream: AsyncIterator[Any], ended: threading.Event
     ) -> GenerationResult | None:
         """On the stream loop: relay each delta as it arrives; the result at the end."""
+        message_id = self.message.pk
+        on_request_sent(lambda: handoff.started(message_id))
         try:
             async for item in stream:
                 if isinstance(item, GenerationResult):

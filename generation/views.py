@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from generation import services
+from generation import handoff, services
 from generation.forms import ComposerForm, RenameForm
 from generation.models import Conversation, Message
 from providers.models import Provider
@@ -103,6 +103,7 @@ def send(request: HttpRequest) -> HttpResponse:
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
+    handoff.wait_for_start(sent.assistant_message.pk)  # see handoff.py
     url = reverse("generation:conversation", args=[sent.conversation.pk])
     if not request.htmx:
         return redirect(url)
@@ -130,6 +131,7 @@ def retry(request: HttpRequest, message_id: int) -> HttpResponse:
         fresh = services.retry_message(message=message)
     except services.SendError as exc:
         return _composer_error(exc.message)
+    handoff.wait_for_start(fresh.pk)
     message.refresh_from_db()
     fresh = Message.objects.select_related("retried_by").get(pk=fresh.pk)
     html = render_message(message, request) + render_message(fresh, request)

@@ -17,6 +17,8 @@ from django.test import AsyncClient, override_settings
 
 from config.embedded_worker import EmbeddedConsumer
 from generation import relay as relay_module
+from generation import services
+from generation.models import Message
 from providers.fake_upstream import Knobs
 from providers.kinds import ProviderKind
 from providers.models import Provider
@@ -72,6 +74,20 @@ def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
         return provider
 
     return make
+
+
+def send_hello(user, provider: Provider) -> Message:
+    """The pending answer of a "Hello" sent through the service (queued on commit)."""
+    sent = services.send_message(
+        user=user,
+        conversation=None,
+        text="Hello",
+        provider=provider,
+        model="",
+        temperature=None,
+        max_tokens=None,
+    )
+    return sent.assistant_message
 
 
 def expected_text(tokens: int, seed: int = 0) -> str:

@@ -109,3 +109,33 @@ def test_a_task_queued_by_another_process_is_seen_within_the_short_wait(tmp_path
         elapsed = _wait_until(lambda: bool(taken))
     assert taken == [b"from a command"]
     assert elapsed < 0.5, elapsed
+
+
+def test_tasks_one_after_another_go_to_the_thread_that_was_idle_last(tmp_path):
+    # That thread's database connection is open: rotating through all the idle
+    # threads (a Condition's order) made each answer open a new one.
+    storage = NotifyingSqliteStorage(name="q", filename=str(tmp_path / "q.sqlite3"))
+    takers: list[str] = []
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            if storage.dequeue() is not None:
+                takers.append(threading.current_thread().name)
+
+    threads = [threading.Thread(target=work, name=f"w{n}", daemon=True) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    try:
+        for n in range(6):
+            storage.enqueue(f"task {n}".encode())
+            _wait_until(lambda n=n: len(takers) == n + 1)
+            time.sleep(0.02)  # the taker goes back to wait
+    finally:
+        stop.set()
+        storage.wake_all()
+        for thread in threads:
+            thread.join(timeout=2)
+    assert len(takers) == 6
+    assert len(set(takers[1:])) == 1, takers

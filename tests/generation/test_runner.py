@@ -6,12 +6,11 @@ import threading
 
 import pytest
 
-from generation import services
 from generation.models import Message
 from generation.relay import InProcessRelay, RelayEvent
 from generation.runner import _Generation
 from providers.adapters.base import GenerationResult
-from tests.generation.conftest import expected_text
+from tests.generation.conftest import expected_text, send_hello
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,16 +26,7 @@ class CountingRelay(InProcessRelay):
 
 
 def _claimed_answer(user, provider) -> Message:
-    sent = services.send_message(
-        user=user,
-        conversation=None,
-        text="Hello",
-        provider=provider,
-        model="",
-        temperature=None,
-        max_tokens=None,
-    )
-    pk = sent.assistant_message.pk
+    pk = send_hello(user, provider).pk
     Message.objects.filter(pk=pk).update(status=Message.Status.STREAMING)
     return Message.objects.select_related("provider", "conversation__owner").get(pk=pk)
 
