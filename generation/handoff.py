@@ -1,32 +1,33 @@
-"""A send lets its answer's worker go first, when that worker shares the web process.
+"""A send lets its answer's worker reach upstream before it renders its response.
 
-In the embedded deployment the huey worker thread that starts an answer runs in the
-web process, under the same GIL as the request that sent it. After its commit, the
-send view rendered its partial, and the browser then opened the SSE stream: pure
-Python that ran interleaved with the worker's claim, setup and SDK call. A timeline
-probe (chat_ttft at 1 conversation) measured the upstream request going out about
-4 ms later because of it.
+After its commit, the send view rendered its partial, and the browser then opened the
+SSE stream: work that ran while the worker claimed the answer, loaded it and made the
+SDK call, and that competed with it for the CPU. In the embedded deployment the
+worker is a thread of the same process, under the same GIL; in the scale-out one, the
+web process, the worker, PostgreSQL and the browser share the machine's cores. A
+timeline probe (chat_ttft at 1 conversation) measured the upstream request going out
+about 4 ms later because of it, in either deployment.
 
-So the view waits, bounded by WAIT_LIMIT, until its answer's request has been handed
-to the network (or the answer is over), and renders its response after. The response
-comes a few ms later; the first token does not: a provider takes far longer to answer
-than the browser takes to open the stream. With the workers in other processes (the
-scale-out deployment) there is nothing to wait for, and nothing waits.
+So the view waits, bounded by WAIT_LIMIT, until the worker has handed its answer's
+request to the network (or the answer is over), and renders after. The relay carries
+the mark (`mark_started` / `wait_started`): in memory, or a Redis list the view
+BLPOPs. The response comes a few ms later; the first token does not, since a provider
+takes far longer to answer than the browser takes to open the stream.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+
+from django.conf import settings
+
+from generation.models import Message
+from generation.relay import get_relay
 
 # The longest a send waits (a cold connection's handshakes, every worker busy).
 WAIT_LIMIT = 0.05
-# Marks nobody waits for (an API request, a send whose wait timed out) are dropped
-# oldest first past this many.
-KEPT_MARKS = 256
 
 _lock = threading.Lock()
-_events: OrderedDict[int, threading.Event] = OrderedDict()
 _local_consumers = 0
 
 
@@ -34,7 +35,6 @@ def local_consumer_started() -> None:
     global _local_consumers
     with _lock:
         _local_consumers += 1
-        _events.clear()  # an earlier consumer's marks (ids restart in a fresh database)
 
 
 def local_consumer_stopped() -> None:
@@ -43,31 +43,16 @@ def local_consumer_stopped() -> None:
         _local_consumers = max(0, _local_consumers - 1)
 
 
-def _event(message_id: int) -> threading.Event:
-    with _lock:
-        event = _events.get(message_id)
-        if event is None:
-            event = _events[message_id] = threading.Event()
-            while len(_events) > KEPT_MARKS:
-                _events.popitem(last=False)
-        return event
+def _no_worker_can_start_it() -> bool:
+    # The embedded deployment without its consumer running (stopping, or a test):
+    # nobody would mark the answer started.
+    return settings.EMBEDDED_WORKER and not _local_consumers
 
 
-def started(message_id: int) -> None:
-    """The answer's request is out, or the answer ended without one: its send may go on."""
-    if _local_consumers:
-        _event(message_id).set()
-
-
-def wait_for_start(message_id: int, limit: float | None = None) -> bool:
-    """Wait until `started(message_id)`, at most `limit` seconds; False if it did not come.
-
-    Call after the commit that queued the answer. Returns at once when no worker runs
-    in this process. `limit` defaults to WAIT_LIMIT.
+def wait_for_start(message: Message) -> bool:
+    """Wait until `message`'s worker has sent its request upstream, at most WAIT_LIMIT
+    seconds; False if that did not happen in time. Call after the commit that queued it.
     """
-    if not _local_consumers:
+    if _no_worker_can_start_it():
         return True
-    came = _event(message_id).wait(WAIT_LIMIT if limit is None else limit)
-    with _lock:
-        _events.pop(message_id, None)
-    return came
+    return get_relay().wait_started(message.relay_key, WAIT_LIMIT)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +31,10 @@ COMPLETED_TTL = 120.0
 # How long an unfinished stream's events stay around if its worker vanished.
 ACTIVE_TTL = 3600.0
 MAX_EVENTS = 20_000  # per message; older ones are read back from the database
+# How long a start mark nobody waits for is kept (an API call's answer, a send whose
+# wait ended first).
+STARTED_TTL = 60.0
+STARTED_KEPT = 1_000  # in process
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,14 @@ class Relay(Protocol):
     def request_cancel(self, key: str) -> None: ...
 
     def cancel_requested(self, key: str) -> bool: ...
+
+    def mark_started(self, key: str) -> None:
+        """The answer's upstream request is out, or the answer is over (handoff.py)."""
+
+    def wait_started(self, key: str, timeout: float) -> bool:
+        """Block until `mark_started(key)`, at most `timeout` seconds; False if it did
+        not come. One waiter per key: the send that queued the answer."""
+        ...
 
     def ping(self) -> None:
         """Raise if the relay cannot be reached (for /healthz)."""
@@ -104,6 +116,9 @@ class InProcessRelay:
         self._lock = threading.Lock()
         self._channels: dict[str, _Channel] = {}
         self._cancelled: dict[str, float] = {}
+        # Start marks (handoff.py), oldest first: those nobody waited for are dropped
+        # past STARTED_KEPT.
+        self._started: OrderedDict[str, threading.Event] = OrderedDict()
 
     def _channel(self, key: str) -> _Channel:
         channel = self._channels.get(key)
@@ -163,6 +178,24 @@ class InProcessRelay:
 
     def cancel_requested(self, key: str) -> bool:
         return key in self._cancelled
+
+    def _started_event(self, key: str) -> threading.Event:
+        with self._lock:
+            event = self._started.get(key)
+            if event is None:
+                event = self._started[key] = threading.Event()
+                while len(self._started) > STARTED_KEPT:
+                    self._started.popitem(last=False)
+            return event
+
+    def mark_started(self, key: str) -> None:
+        self._started_event(key).set()
+
+    def wait_started(self, key: str, timeout: float) -> bool:
+        came = self._started_event(key).wait(timeout)
+        with self._lock:
+            self._started.pop(key, None)
+        return came
 
     def _events_after(self, channel: _Channel, after: int) -> list[RelayEvent]:
         # Walk back from the newest event: a reader usually needs only the last few.

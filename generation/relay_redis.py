@@ -25,6 +25,7 @@ from generation.relay import (
     ACTIVE_TTL,
     COMPLETED_TTL,
     MAX_EVENTS,
+    STARTED_TTL,
     RelayEvent,
     merge_contiguous,
 )
@@ -53,6 +54,10 @@ def _entry(key: str, event: RelayEvent) -> tuple[str, dict[str, str], str]:
 
 def _cancel_name(key: str) -> str:
     return f"{PREFIX}{key}:cancel"
+
+
+def _started_name(key: str) -> str:
+    return f"{PREFIX}{key}:started"
 
 
 @dataclass
@@ -183,6 +188,19 @@ class RedisRelay:
 
     def cancel_requested(self, key: str) -> bool:
         return bool(self._client.exists(_cancel_name(key)))
+
+    def mark_started(self, key: str) -> None:
+        # A list, not a key to poll: the waiting send's BLPOP returns the moment it gets
+        # an item, or at once if the mark came first.
+        name = _started_name(key)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.rpush(name, "1")
+        pipe.expire(name, int(STARTED_TTL))
+        pipe.execute()
+
+    def wait_started(self, key: str, timeout: float) -> bool:
+        # BLPOP's timeout 0 means forever.
+        return self._client.blpop([_started_name(key)], timeout=max(timeout, 0.001)) is not None
 
     async def follow(
         self, key: str, *, after: int, idle: float

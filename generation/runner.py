@@ -20,7 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from config.db import release_connection
-from generation import handoff, stream_loop
+from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
 from generation.services import build_request
@@ -57,14 +57,6 @@ def cancel_shutdown() -> None:
 
 
 def run_generation(*, message_id: int) -> None:
-    try:
-        _claim_and_run(message_id)
-    finally:
-        # Over, or never started: a send waiting for the upstream request goes on.
-        handoff.started(message_id)
-
-
-def _claim_and_run(message_id: int) -> None:
     now = timezone.now()
     # The idempotent claim: of two runs of this task, only one moves pending→streaming.
     claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
@@ -105,10 +97,37 @@ class _Generation:
         self.interrupted = False
         self.gone = False  # the row was deleted or taken over by the sweeper
         self.deleted = False
-        # Set by the stream task when a save is due or the stream has ended.
+        # Set by the stream task when a save is due, its request is out, or it has ended.
         self.wake = threading.Event()
+        self.request_out = False  # set on the stream loop
+        self.told_started = False
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._tell_started()  # over, perhaps without any request: the send goes on
+
+    def _tell_started(self) -> None:
+        # From this thread, not the loop: the Redis relay's mark is a blocking call.
+        if self.told_started:
+            return
+        self.told_started = True
+        try:
+            self.relay.mark_started(self.message.relay_key)
+        except Exception as exc:  # the send then waits out its limit; the answer goes on
+            logger.warning(
+                "Marking message %s started failed: %s", self.message.pk, type(exc).__name__
+            )
+
+    def _request_sent(self) -> None:
+        # On the stream loop, when the SDK's request is out: the send waiting for it
+        # (handoff.py) may render now. Once is enough (a retry sends again).
+        if not self.request_out:
+            self.request_out = True
+            self.wake.set()
+
+    def _run(self) -> None:
         provider = self.message.provider
         if provider is None or not provider.is_active:
             error = ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
@@ -142,6 +161,8 @@ class _Generation:
             while True:
                 self.wake.wait(CANCEL_POLL)
                 self.wake.clear()
+                if self.request_out:
+                    self._tell_started()
                 if task.done():
                     return task.result()  # the stream's exception, if any, is raised here
                 if self._should_stop():
@@ -158,8 +179,7 @@ class _Generation:
         self, stream: AsyncIterator[Any], ended: threading.Event
     ) -> GenerationResult | None:
         """On the stream loop: relay each delta as it arrives; the result at the end."""
-        message_id = self.message.pk
-        on_request_sent(lambda: handoff.started(message_id))
+        on_request_sent(self._request_sent)
         try:
             async for item in stream:
                 if isinstance(item, GenerationResult):

@@ -103,7 +103,7 @@ def send(request: HttpRequest) -> HttpResponse:
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
-    handoff.wait_for_start(sent.assistant_message.pk)  # see handoff.py
+    handoff.wait_for_start(sent.assistant_message)  # see handoff.py
     url = reverse("generation:conversation", args=[sent.conversation.pk])
     if not request.htmx:
         return redirect(url)
@@ -131,7 +131,7 @@ def retry(request: HttpRequest, message_id: int) -> HttpResponse:
         fresh = services.retry_message(message=message)
     except services.SendError as exc:
         return _composer_error(exc.message)
-    handoff.wait_for_start(fresh.pk)
+    handoff.wait_for_start(fresh)
     message.refresh_from_db()
     fresh = Message.objects.select_related("retried_by").get(pk=fresh.pk)
     html = render_message(message, request) + render_message(fresh, request)
