@@ -5,11 +5,13 @@ adapt the whole chain: every request, the async SSE view included, hops from the
 loop to a thread and back, and an open stream keeps its thread for its whole life. This
 subclass serves files exactly as WhiteNoise does and, for everything else, awaits the
 next handler when Django runs it as async, so the request stays on the event loop.
+Under ASGI a file's body is read as an async iterator, too: Django would otherwise
+read a sync one through a thread and warn about it on every file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -42,7 +44,15 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         static_file = self._static_file(request)
         if static_file is not None:
             # Opening a local file (and, with autorefresh in development, a stat) is
-            # quick enough to stay on the loop; the body streams like any file response.
-            return self.serve(static_file, request)
+            # quick enough to stay on the loop, and so are its block reads.
+            response = self.serve(static_file, request)
+            if response.streaming and not response.is_async:
+                response.streaming_content = _blocks(response.streaming_content)
+            return response
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
         return await get_response(request)
+
+
+async def _blocks(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
