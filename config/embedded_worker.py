@@ -18,6 +18,10 @@ _consumer: Any = None
 class EmbeddedConsumer(Consumer):
     """A huey consumer that leaves signal handling to the server it runs inside."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._counted = False  # in handoff's count of consumers in this process
+
     def _set_signal_handlers(self) -> None:
         pass
 
@@ -28,7 +32,7 @@ class EmbeddedConsumer(Consumer):
         self._counted = True
 
     def stop(self, graceful: bool = False) -> None:
-        if getattr(self, "_counted", False):
+        if self._counted:
             self._counted = False
             handoff.local_consumer_stopped()
         self.stop_flag.set()

@@ -17,15 +17,19 @@ takes far longer to answer than the browser takes to open the stream.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from django.conf import settings
 
+from config.db import release_connection
 from generation.models import Message
 from generation.relay import get_relay
 
 # The longest a send waits (a cold connection's handshakes, every worker busy).
 WAIT_LIMIT = 0.05
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _local_consumers = 0
@@ -55,4 +59,13 @@ def wait_for_start(message: Message) -> bool:
     """
     if _no_worker_can_start_it():
         return True
-    return get_relay().wait_started(message.relay_key, WAIT_LIMIT)
+    release_connection()  # a pooled PostgreSQL connection need not wait with us
+    try:
+        return get_relay().wait_started(message.relay_key, WAIT_LIMIT)
+    except Exception as exc:
+        # The answer is committed and queued: the send must still answer (a 500 would
+        # invite a resend, a second answer billed again).
+        logger.warning(
+            "Waiting for the start of message %s failed: %s", message.pk, type(exc).__name__
+        )
+        return False

@@ -42,9 +42,10 @@ class NotifyingSqliteStorage(SqliteStorage):
         # Bumped on every enqueue; a worker that saw an empty queue waits only while
         # it is unchanged, so an enqueue between its check and its wait is not lost.
         self._generation = 0
-        self._lead_waiting = False
-        # The idle workers' wake-up events, the most recently idle last. An enqueue
-        # wakes that one: its thread has run a task moments ago, so its database
+        # The lead's wake-up event: the one idle thread that makes the short wait.
+        self._lead: threading.Event | None = None
+        # The other idle workers' wake-up events, the most recently idle last. An
+        # enqueue wakes that one: its thread has run a task moments ago, so its database
         # connection is open and warm. Waking the longest idle (a Condition's order)
         # rotated tasks through all the threads, and each then opened a connection.
         self._idle: list[threading.Event] = []
@@ -63,8 +64,12 @@ class NotifyingSqliteStorage(SqliteStorage):
         super().enqueue(data, priority)
         with self._lock:
             self._generation += 1
+            # The lead only if nobody else waits: it must keep watching for tasks that
+            # other processes queue while the woken thread runs this one.
             if self._idle:
                 self._idle.pop().set()
+            elif self._lead is not None:
+                self._lead.set()
 
     def dequeue(self) -> bytes | None:
         with self._lock:
@@ -74,21 +79,23 @@ class NotifyingSqliteStorage(SqliteStorage):
             return data
         wake = self._wake_event()
         with self._lock:
-            if self._generation != seen:
-                return super().dequeue()  # enqueued meanwhile: no wait
-            lead = not self._lead_waiting
-            self._lead_waiting = self._lead_waiting or lead
-            self._idle.append(wake)
-        try:
-            wake.wait(self.wait_timeout if lead else IDLE_WAIT)
-        finally:
-            with self._lock:
-                if lead:
-                    self._lead_waiting = False
-                if wake in self._idle:
-                    self._idle.remove(wake)  # timed out: nobody popped it
-        # Either woken by an enqueue or timed out: look once more, and otherwise let
-        # the consumer loop come back (it checks its stop flag between calls).
+            waits = self._generation == seen  # else: enqueued meanwhile, look again now
+            lead = waits and self._lead is None
+            if lead:
+                self._lead = wake
+            elif waits:
+                self._idle.append(wake)
+        if waits:
+            try:
+                wake.wait(self.wait_timeout if lead else IDLE_WAIT)
+            finally:
+                with self._lock:
+                    if lead:
+                        self._lead = None
+                    elif wake in self._idle:
+                        self._idle.remove(wake)  # timed out: nobody popped it
+        # Woken by an enqueue, timed out, or a task came meanwhile: look once more,
+        # and otherwise let the consumer loop come back (it checks its stop flag).
         return super().dequeue()
 
     def _wake_event(self) -> threading.Event:
@@ -109,6 +116,8 @@ class NotifyingSqliteStorage(SqliteStorage):
             for wake in self._idle:
                 wake.set()
             self._idle.clear()
+            if self._lead is not None:
+                self._lead.set()
 
 
 class NotifyingSqliteHuey(SqliteHuey):

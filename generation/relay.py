@@ -65,6 +65,7 @@ class Relay(Protocol):
 
     def mark_started(self, key: str) -> None:
         """The answer's upstream request is out, or the answer is over (handoff.py)."""
+        ...
 
     def wait_started(self, key: str, timeout: float) -> bool:
         """Block until `mark_started(key)`, at most `timeout` seconds; False if it did

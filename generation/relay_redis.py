@@ -56,6 +56,10 @@ def _cancel_name(key: str) -> str:
     return f"{PREFIX}{key}:cancel"
 
 
+# What a start wait asks Redis to block for: longer than any wait, which ends first.
+STARTED_BLOCK = 5
+
+
 def _started_name(key: str) -> str:
     return f"{PREFIX}{key}:started"
 
@@ -70,7 +74,9 @@ class _LoopClient:
 class RedisRelay:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client = redis.Redis.from_url(url, decode_responses=True)
+        # A bounded connect: an unreachable Redis fails a send's wait or a publish
+        # rather than hanging it.
+        self._client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
         # The reader and its connections belong to the loop that made them: one per loop,
         # shared by the follow() calls on it. The last to leave stops it and closes them.
         self._loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
@@ -199,8 +205,21 @@ class RedisRelay:
         pipe.execute()
 
     def wait_started(self, key: str, timeout: float) -> bool:
-        # BLPOP's timeout 0 means forever.
-        return self._client.blpop([_started_name(key)], timeout=max(timeout, 0.001)) is not None
+        # The deadline is kept here, not by BLPOP's own timeout: Redis ends blocked
+        # commands on its 10 Hz timer, so a 50 ms BLPOP returned after 100 ms.
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command("BLPOP", _started_name(key), STARTED_BLOCK)
+            if connection.can_read(timeout=max(timeout, 0.0)):
+                return connection.read_response() is not None
+            connection.disconnect()  # its BLPOP is still pending: drop it with the socket
+            return False
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     async def follow(
         self, key: str, *, after: int, idle: float

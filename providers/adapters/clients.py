@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import ssl
 import threading
 import weakref
@@ -24,6 +25,8 @@ import httpx2
 if TYPE_CHECKING:
     from providers.models import Provider
 
+
+logger = logging.getLogger(__name__)
 
 ClientT = TypeVar("ClientT")
 T = TypeVar("T")
@@ -98,7 +101,10 @@ async def _trace_when_sent(request: httpx2.Request) -> None:
             await outer(name, info)
         if not told and name.endswith(_SENT_EVENTS):
             told = True  # once per request: a new connection's connect, then its body
-            callback()
+            try:
+                callback()
+            except Exception as exc:  # never the request's failure
+                logger.warning("A request-sent callback failed: %s", type(exc).__name__)
 
     request.extensions = {**request.extensions, "trace": trace}
 

@@ -71,6 +71,11 @@ def _idle_workers(storage, count: int) -> Iterator[list[bytes]]:
     assert not any(thread.is_alive() for thread in threads), "wake_all ends every wait"
 
 
+def _waiting(storage: NotifyingSqliteStorage) -> int:
+    """Worker threads waiting in `storage.dequeue` (the lead and the others)."""
+    return len(storage._idle) + (storage._lead is not None)
+
+
 def _wait_until(predicate, timeout: float = 3.0) -> float:
     """Seconds until `predicate()` held (or the timeout passed)."""
     started = time.monotonic()
@@ -129,9 +134,9 @@ def test_tasks_one_after_another_go_to_the_thread_that_was_idle_last(tmp_path):
     time.sleep(0.3)
     try:
         for n in range(6):
+            _wait_until(lambda: _waiting(storage) == 8)  # the last taker waits again
             storage.enqueue(f"task {n}".encode())
             _wait_until(lambda n=n: len(takers) == n + 1)
-            time.sleep(0.02)  # the taker goes back to wait
     finally:
         stop.set()
         storage.wake_all()
@@ -139,3 +144,38 @@ def test_tasks_one_after_another_go_to_the_thread_that_was_idle_last(tmp_path):
             thread.join(timeout=2)
     assert len(takers) == 6
     assert len(set(takers[1:])) == 1, takers
+
+
+def test_another_process_s_task_is_seen_while_a_local_one_runs(tmp_path):
+    # A local task must not take the one thread that keeps the short wait.
+    path = str(tmp_path / "q.sqlite3")
+    storage = NotifyingSqliteStorage(name="q", filename=path, wait_timeout=0.1)
+    elsewhere = NotifyingSqliteStorage(name="q", filename=path)
+    taken: list[tuple[bytes, float]] = []
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            data = storage.dequeue()
+            if data is not None:
+                taken.append((data, time.monotonic()))
+                if data == b"slow":
+                    time.sleep(2.0)  # an answer being generated
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_until(lambda: _waiting(storage) == 4)
+        storage.enqueue(b"slow")
+        _wait_until(lambda: len(taken) == 1)
+        sent = time.monotonic()
+        elsewhere.enqueue(b"from a command")
+        _wait_until(lambda: len(taken) == 2)
+    finally:
+        stop.set()
+        storage.wake_all()
+        for thread in threads:
+            thread.join(timeout=3)
+    assert [data for data, _ in taken] == [b"slow", b"from a command"]
+    assert taken[1][1] - sent < 0.5, "seen within the short wait, not the idle one (5 s)"
