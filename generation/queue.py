@@ -49,7 +49,6 @@ class NotifyingSqliteStorage(SqliteStorage):
         # connection is open and warm. Waking the longest idle (a Condition's order)
         # rotated tasks through all the threads, and each then opened a connection.
         self._idle: list[threading.Event] = []
-        self._own = threading.local()
 
     def _create_connection(self) -> Any:
         conn = super()._create_connection()
@@ -77,7 +76,7 @@ class NotifyingSqliteStorage(SqliteStorage):
         data = super().dequeue()
         if data is not None:
             return data
-        wake = self._wake_event()
+        wake = threading.Event()
         with self._lock:
             waits = self._generation == seen  # else: enqueued meanwhile, look again now
             lead = waits and self._lead is None
@@ -97,13 +96,6 @@ class NotifyingSqliteStorage(SqliteStorage):
         # Woken by an enqueue, timed out, or a task came meanwhile: look once more,
         # and otherwise let the consumer loop come back (it checks its stop flag).
         return super().dequeue()
-
-    def _wake_event(self) -> threading.Event:
-        wake = getattr(self._own, "wake", None)
-        if wake is None:
-            wake = self._own.wake = threading.Event()
-        wake.clear()
-        return wake
 
     def flush_queue(self) -> None:
         super().flush_queue()
