@@ -52,10 +52,23 @@ async def direct_ttft(client: openai.AsyncOpenAI) -> float:
 
 
 async def chat_ttft(
-    client: httpx2.AsyncClient, dep: common.Deployment, posts: list[float], ids: list[int]
+    client: httpx2.AsyncClient,
+    dep: common.Deployment,
+    posts: list[float],
+    ids: list[int],
+    cpu: list[dict[str, float]] | None = None,
 ) -> float:
     """POST a message, then read its stream to the end; seconds to the first text.
-    The POST's own latency goes to `posts`, the message id to `ids` (for the breakdown)."""
+    The POST's own latency goes to `posts`, the message id to `ids` (for the breakdown),
+    and, with `cpu` (one conversation at a time only), the CPU each server process spent
+    from the POST to the first text, in ms."""
+    pids = _server_pids(dep)
+    before = {name: common.cpu_ns(pid) for name, pid in pids.items()} if cpu is not None else {}
+
+    def first_text() -> None:
+        if cpu is not None:
+            cpu.append({n: (common.cpu_ns(pid) - before[n]) / 1e6 for n, pid in pids.items()})
+
     async with asyncio.timeout(LIMIT):
         started = time.perf_counter()
         sent = await client.post(
@@ -69,10 +82,14 @@ async def chat_ttft(
         if found is None:
             raise RuntimeError(f"no stream URL in the send response: {sent.text[:300]}")
         ids.append(int(found.group(1).rstrip("/").split("/")[-2]))
-        read = await common.read_stream(client, found.group(1))
+        read = await common.read_stream(client, found.group(1), on_first_delta=first_text)
     if read.first_delta is None or not read.done:
         raise RuntimeError("the stream ended without text or without its done event")
     return read.first_delta - started
+
+
+def _server_pids(dep: common.Deployment) -> dict[str, int]:
+    return {"web": dep.web_pid, **({"worker": dep.worker_pid} if dep.worker_pid else {})}
 
 
 async def level(make: Any, concurrency: int, rounds: int) -> tuple[list[float], int]:
@@ -114,7 +131,9 @@ async def measure(
             posts: list[float] = []
             ids: list[int] = []
             worker_cpu = common.cpu_seconds(dep.worker_pid) if dep.worker_pid else 0.0
-            make_chat = functools.partial(chat_ttft, client, dep, posts, ids)
+            # One conversation at a time, the CPU up to its first text is its own.
+            first_text_cpu: list[dict[str, float]] | None = [] if concurrency == 1 else None
+            make_chat = functools.partial(chat_ttft, client, dep, posts, ids, first_text_cpu)
             chat_s, chat_fail = await level(make_chat, concurrency, rounds)
             web_cpu_ms = (common.cpu_seconds(dep.web_pid) - cpu) * 1000 / max(1, len(chat_s))
             worker_cpu_ms = None
@@ -137,12 +156,19 @@ async def measure(
                     "failures": direct_fail + chat_fail,
                     "web_cpu_ms_per_conversation": web_cpu_ms,
                     "web_rss_mib": common.rss_mib(dep.web_pid),
+                    "cpu_ms_to_first_text": _medians(first_text_cpu),
                     "meets_target": meets(concurrency, added),
                 }
             )
             print(f"  {dep.kind} x{concurrency}: added p50 {added['p50']:.1f} ms")
     await direct.close()
     return rows
+
+
+def _medians(samples: list[dict[str, float]] | None) -> dict[str, float] | None:
+    if not samples:
+        return None
+    return {name: common.percentile([s[name] for s in samples], 50) for name in samples[0]}
 
 
 def meets(concurrency: int, added: dict[str, float]) -> bool | None:
@@ -192,6 +218,50 @@ def report(rows: list[dict]) -> None:
         "POST = the send request alone; claim = message insert to a worker's claim "
         "(started_at - created_at); cpu/conv = a process's CPU time per conversation "
         "(embedded: the worker threads are in the web process)"
+    )
+    floors(rows)
+
+
+def floors(rows: list[dict]) -> None:
+    """What the targets ask of the CPU a conversation needs before its first text.
+
+    In a wave of N, every conversation's work before its first text queues for one
+    core: the web process's and its worker threads' Python runs under one GIL (in
+    scale-out, the web process and the worker each have one and work in a pipeline, so
+    the busier one paces it). Even in the best order, with no other work in between,
+    the k-th conversation waits for k - 1 others, so the median waits (N - 1) / 2 times
+    that CPU: floor = added p50 at 1 + c * (N - 1) / 2, with c measured at 1.
+    """
+    table = []
+    for kind in dict.fromkeys(r["deployment"] for r in rows):
+        ones = [r for r in rows if r["deployment"] == kind and r["concurrency"] == 1]
+        if not ones or not ones[0]["cpu_ms_to_first_text"]:
+            continue
+        cpu, alone = ones[0]["cpu_ms_to_first_text"], ones[0]["added"]["p50"]
+        pace = max(cpu.values())
+        for r in rows:
+            if r["deployment"] != kind:
+                continue
+            n = r["concurrency"]
+            target = TARGETS.get(n, (None, None))[0]
+            # The CPU per conversation that would let the floor meet the target ("none":
+            # one conversation alone already misses it).
+            budget: float | str = "-"
+            if target is not None and n > 1:
+                budget = 2 * (target - alone) / (n - 1) if target > alone else "none"
+            cells = [kind, n, cpu.get("web"), cpu.get("worker", "-"), alone + pace * (n - 1) / 2]
+            table.append([*cells, r["added"]["p50"], target or "-", budget])
+    if not table:
+        return
+    print()
+    columns = ["deployment", "conv", "web cpu to 1st text", "worker cpu", "floor p50"]
+    common.print_table([*columns, "added p50", "target", "cpu budget"], table)
+    print(
+        "ms; cpu to 1st text = each process's CPU from the POST to the first text, one "
+        "conversation at a time (median); floor = added p50 at 1 + that CPU (the busier "
+        "process) x (N - 1) / 2: a wave's median if its conversations' work before the "
+        "first text ran back to back, with no other work between; cpu budget = the CPU per "
+        "conversation at which that floor meets the target"
     )
 
 
