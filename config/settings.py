@@ -260,6 +260,8 @@ SWITCHBOARD = {
     "CALL_DEADLINE_SECONDS": 300.0,
     # How long a provider's models list is cached.
     "MODELS_CACHE_SECONDS": 600,
+    # An idle SSE stream sends a comment this often: a proxy's read timeout must be longer.
+    "SSE_HEARTBEAT_SECONDS": env.float("SSE_HEARTBEAT_SECONDS", default=10.0),
     # Largest JSON body /api/generate accepts; larger ones get a 400 with the reason.
     "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=1_000_000),
 }

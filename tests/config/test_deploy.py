@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,13 @@ def test_production_settings_pass_check_deploy(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_the_shipped_proxy_keeps_idle_streams_open_past_the_heartbeat(settings):
+    # A proxy that times out between heartbeats cuts every quiet stream (a slow model
+    # thinking): the browser then reconnects over and over.
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    found = re.search(r"^\s*proxy_read_timeout\s+(\d+)s;", nginx, re.M)
+    assert found, "deploy/nginx.conf sets no proxy_read_timeout"
+    assert "proxy_buffering off;" in nginx
+    assert int(found.group(1)) > 2 * settings.SWITCHBOARD["SSE_HEARTBEAT_SECONDS"]
