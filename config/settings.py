@@ -237,6 +237,12 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # uvicorn and huey's run_huey bring handlers of their own, without the filter:
+        # their loggers write through ours instead (a web process applies this after
+        # uvicorn's config, and run_huey adds no handler to a logger that has one).
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # The HTTP clients log every request URL at INFO; the SDKs log request options
         # (prompt text included) at DEBUG. Neither belongs in our logs.
         "httpx": {"level": "WARNING"},

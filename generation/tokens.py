@@ -1,4 +1,4 @@
-"""Personal API tokens: for scripts calling /api/generate (and, later, the /v1 gateway).
+"""Personal API tokens: for scripts calling /api/generate and the /v1 gateway.
 
 A token is shown once when created; only its SHA-256 is stored (tokens are 256 random
 bits, so a fast hash is the right tool), with a short prefix to tell tokens apart.

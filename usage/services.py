@@ -1,6 +1,6 @@
 """Writing usage: one UsageRecord per upstream attempt, priced when written.
 
-Callers (the chat task, the JSON API, the /v1 gateway, the admin's test call) pass the
+Callers (the chat task, the JSON API, the /v1 gateway) pass the
 `GenerationResult` the engine returned; budgets live in `usage.budgets` and are
 re-exported here so that callers import one module.
 """

@@ -96,3 +96,55 @@ def test_the_debug_error_page_masks_the_key_in_frames(make_provider):
     assert response.status_code == 500
     assert "upstream refused" in body  # the technical page really rendered
     assert KEY not in body
+
+
+@pytest.fixture
+def server_logging(settings):
+    """Logging as a web process has it: uvicorn configures its loggers first, then
+    importing the app runs Django's setup, which applies LOGGING."""
+    import copy
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(copy.deepcopy(LOGGING_CONFIG))
+    logging.config.dictConfig(copy.deepcopy(settings.LOGGING))
+    yield
+    logging.config.dictConfig(copy.deepcopy(settings.LOGGING))
+
+
+def _handlers_reached(name: str) -> list[logging.StreamHandler]:
+    """The handlers a record logged on `name` is written by (pytest's own left out)."""
+    found: list[logging.StreamHandler] = []
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None:
+        found += [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+        logger = logger.parent if logger.propagate else None
+    return found
+
+
+@pytest.mark.parametrize(
+    "name", ["uvicorn.error", "uvicorn.access", "uvicorn.asgi", "huey", "huey.consumer"]
+)
+def test_the_servers_own_loggers_are_redacted_too(server_logging, name):
+    handlers = _handlers_reached(name)
+    assert handlers
+    stream = io.StringIO()
+    old_streams = [handler.setStream(stream) for handler in handlers]
+    try:
+        logging.getLogger(name).error("upstream refused sk-proj-abcdefgh12345678")
+    finally:
+        for handler, old in zip(handlers, old_streams, strict=True):
+            handler.setStream(old)
+    written = stream.getvalue()
+    assert written.count("upstream refused") == 1  # once: no second, plain handler
+    assert "sk-proj-abcdefgh12345678" not in written
+    assert MASK in written
+
+
+def test_run_huey_adds_no_unfiltered_handler(server_logging):
+    # huey's run_huey gives the "huey" logger a plain handler of its own when it has
+    # none (every line was then written twice, once unmasked): it must have ours.
+    own = [h for h in logging.getLogger("huey").handlers if h in _handlers_reached("huey")]
+    assert own
+    assert all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in own)

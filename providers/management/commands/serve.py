@@ -29,6 +29,7 @@ class Command(BaseCommand):
             port=port,
             lifespan="on",
             log_level="info",
+            log_config=None,  # the settings' LOGGING, whose handler redacts secrets
             timeout_graceful_shutdown=10,
         )
 
