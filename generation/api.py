@@ -8,6 +8,7 @@ named), 401 no or bad credentials, 402 over budget, 404 unknown or inactive prov
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from generation.api_input import ApiInputError, parse_generate_body
 from generation.api_services import generate_for_api
+from generation.gateway.ratelimit import seconds_until_allowed
 from generation.tokens import ApiToken
 from providers.errors import ErrorKind
 from providers.models import Provider
@@ -54,6 +56,14 @@ def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
         token = ApiToken.authenticate(raw.strip()) if scheme.lower() == "bearer" else None
         if token is None:
             return _error(401, "unauthenticated", "The API token is missing, wrong or revoked.")
+        # The token's limit counts its calls here and on /v1 alike.
+        wait = seconds_until_allowed(token)
+        if wait is not None:
+            limit = token.requests_per_minute
+            message = f"Rate limit reached for this API token: {limit} requests per minute."
+            response = _error(429, "rate_limit", message, retryable=True)
+            response["Retry-After"] = str(math.ceil(wait))
+            return response
         return token.user
     if not request.user.is_authenticated:
         return _error(401, "unauthenticated", "Log in or send 'Authorization: Bearer <token>'.")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -38,3 +40,12 @@ class ComposerForm(forms.Form):
 
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=120)
+
+
+_PLAIN_INT = re.compile(r"[0-9]{1,18}")
+
+
+def plain_int(raw: str) -> int | None:
+    """The int that ASCII digits spell (at most 18 of them, so it fits a bigint), else
+    None: `str.isdigit` also accepts "²" and the like, which `int()` then refuses."""
+    return int(raw) if _PLAIN_INT.fullmatch(raw) else None

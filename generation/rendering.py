@@ -56,13 +56,26 @@ def sse_frame(*, event: str, data: str, id: int | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-# Cached: every reader of an answer (tabs, reconnects) gets the same frame for an event.
-@functools.lru_cache(maxsize=4096)
+# Live deltas are a token or a few: every reader of an answer (tabs, reconnects) gets
+# the same frame from the cache. Longer texts (a replay from an offset) are not kept:
+# any ?after= makes a new one, and 4,096 of them could pin gigabytes.
+CACHED_DELTA_CHARS = 256
+
+
 def delta_frame(*, text: str, id: int) -> bytes:
+    if len(text) <= CACHED_DELTA_CHARS:
+        return _cached_delta_frame(text, id)
+    return _delta_frame(text, id)
+
+
+def _delta_frame(text: str, id: int) -> bytes:
     # Escaped: the browser inserts the data as HTML, and it must stay text. A carriage
     # return would end an SSE line, so it travels as a character reference instead.
     data = html.escape(text, quote=False).replace("\r", "&#13;")
     return sse_frame(event="delta", data=data, id=id)
+
+
+_cached_delta_frame = functools.lru_cache(maxsize=4096)(_delta_frame)
 
 
 HEARTBEAT = b": keep-alive\n\n"

@@ -25,8 +25,8 @@ from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
 from generation.services import build_request
 from generation.signals import generation_finished
-from providers.adapters.base import GenerationResult, TextDelta, Usage
-from providers.engine import on_request_sent
+from providers.adapters.base import GenerationResult, TextDelta
+from providers.engine import StreamTracker, on_request_sent
 from providers.errors import ErrorKind, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -80,10 +80,12 @@ def run_generation(*, message_id: int) -> None:
         relay.complete(message.relay_key)
 
 
-def _stream(message: Message) -> AsyncIterator[TextDelta | GenerationResult]:
+def _stream(
+    message: Message, tracker: StreamTracker
+) -> AsyncIterator[TextDelta | GenerationResult]:
     from providers.engine import stream_generation
 
-    return stream_generation(message.provider, build_request(message=message))
+    return stream_generation(message.provider, build_request(message=message), tracker=tracker)
 
 
 class _Generation:
@@ -101,6 +103,9 @@ class _Generation:
         self.wake = threading.Event()
         self.request_out = False  # set on the stream loop
         self.told_started = False
+        # What the stream has done (attempts, text): metered when it is stopped before
+        # its own result, since the provider bills the prompt all the same.
+        self.tracker = StreamTracker()
 
     def run(self) -> None:
         try:
@@ -135,13 +140,16 @@ class _Generation:
             return
         result: GenerationResult | None = None
         try:
-            result = self._drive(_stream(self.message))
+            result = self._drive(_stream(self.message, self.tracker))
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__
             logger.error("Generation of message %s crashed: %s", self.message.pk, kind)
             error = ProviderError(ErrorKind.UNKNOWN, "Unexpected error.")
-            result = GenerationResult(text=self.text, model=self.message.model, error=error)
+            result = self.tracker.interrupted_result() or GenerationResult(
+                text=self.text, model=self.message.model
+            )
+            result.error = error  # the attempts made so far are still metered
         if not self.gone:
             self._finish(result)
             return
@@ -166,7 +174,7 @@ class _Generation:
                 if task.done():
                     return task.result()  # the stream's exception, if any, is raised here
                 if self._should_stop():
-                    return None
+                    break
                 self._maybe_save()
         finally:
             if not task.done():
@@ -174,6 +182,10 @@ class _Generation:
                 # (closing the response) runs on the loop: wait for it.
                 task.cancel()
                 read_ended.wait(5)
+        # Stopped. A stream that ended meanwhile still has its own result, usage and all.
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()
+        return None
 
     async def _read(
         self, stream: AsyncIterator[Any], ended: threading.Event
@@ -202,7 +214,15 @@ class _Generation:
     async def _apublish(self, text: str) -> None:
         if not text:
             return
-        await self.relay.apublish(self.message.relay_key, self._append(text))
+        event = self._append(text)
+        try:
+            await self.relay.apublish(self.message.relay_key, event)
+        except Exception as exc:
+            # The relay only carries the text to open streams: the row keeps it (saves,
+            # the finish), and a reader that misses an event fills the gap from it. So
+            # the answer, and its metering, go on.
+            kind = type(exc).__name__
+            logger.warning("Relaying message %s failed: %s", self.message.pk, kind)
         if time.monotonic() - self.last_save >= SAVE_INTERVAL:
             self.wake.set()  # a save is due: a reload shows text at most this old
 
@@ -288,18 +308,20 @@ class _Generation:
         from usage.services import record_generation
 
         if result is None:
-            # Stopped before the engine's result: bill what we saw, flagged estimated.
-            usage = Usage(output_tokens=(len(self.text) + 3) // 4, estimated=True)
-            error = ProviderError(ErrorKind.CANCELLED, "Stopped by the user.")
-            result = GenerationResult(self.text, self.message.model, usage=usage, error=error)
+            # Stopped before the engine's result: every attempt made, the one cut short
+            # included (its prompt and the text so far, estimated). None: stopped before
+            # any request went out, so nothing was consumed.
+            result = self.tracker.interrupted_result()
         try:
-            records = record_generation(
-                provider=self.message.provider,
-                user=self.message.conversation.owner,
-                source="chat",
-                result=result,
-                message=None if self.deleted else self.message,
-            )
+            records = []
+            if result is not None:
+                records = record_generation(
+                    provider=self.message.provider,
+                    user=self.message.conversation.owner,
+                    source="chat",
+                    result=result,
+                    message=None if self.deleted else self.message,
+                )
             reservation_id = self.message.reservation_id  # None: the user has no limit
             if reservation_id is not None:
                 for held in Reservation.objects.filter(pk=reservation_id):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation.models import Conversation, Message
@@ -50,10 +50,19 @@ def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
     return tuple(turns)
 
 
+def _history_end(message: Message) -> int | None:
+    """The id a message's history stops before: its own, or for a retry, that of the
+    answer it replaces (followed down a chain of retries). A retry answers the question
+    the failed answer was for, not the messages sent since."""
+    while message.retry_of_id is not None:
+        message = message.retry_of  # a query per retry in the chain, none for a send
+    return message.id
+
+
 def build_request(*, message: Message) -> GenerationRequest:
     """The request an assistant message answers: the conversation up to it."""
     history = Message.objects.filter(
-        conversation_id=message.conversation_id, id__lt=message.id
+        conversation_id=message.conversation_id, id__lt=_history_end(message)
     ).only("role", "content", "status")
     return GenerationRequest(
         model=message.model,
@@ -170,24 +179,31 @@ def retry_message(*, message: Message) -> Message:
         model=message.model,
         temperature=message.temperature,
         max_tokens=message.max_tokens,
+        retry_of=message,  # the history up to the failed answer
     )
-    pending.id = message.id  # the history up to the failed answer
     request = _validate(provider=provider, request=build_request(message=pending))
     reservation_id = _reserve(user=message.conversation.owner, provider=provider, request=request)
-    with transaction.atomic():
-        fresh = Message.objects.create(
-            reservation_id=reservation_id,
-            conversation=message.conversation,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.PENDING,
-            provider=provider,
-            model=message.model,
-            temperature=message.temperature,
-            max_tokens=message.max_tokens,
-            retry_of=message,
-        )
-        Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
-        transaction.on_commit(lambda: _enqueue(fresh.pk))
+    try:
+        with transaction.atomic():
+            fresh = Message.objects.create(
+                reservation_id=reservation_id,
+                conversation=message.conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.PENDING,
+                provider=provider,
+                model=message.model,
+                temperature=message.temperature,
+                max_tokens=message.max_tokens,
+                retry_of=message,
+            )
+            Conversation.objects.filter(pk=message.conversation_id).update(
+                updated_at=timezone.now()
+            )
+            transaction.on_commit(lambda: _enqueue(fresh.pk))
+    except IntegrityError:
+        # A second click raced the first past the check above: one retry is enough.
+        release_budget(message=Message(reservation_id=reservation_id))
+        raise SendError("This answer is already being retried.") from None
     return fresh
 
 

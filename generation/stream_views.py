@@ -19,6 +19,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from config.db import arelease_connection
+from generation.forms import plain_int
 from generation.models import Message
 from generation.relay import get_relay
 from generation.rendering import HEARTBEAT, delta_frame, sse_frame
@@ -37,7 +38,7 @@ def _resume_offset(request: HttpRequest) -> int:
     # The browser sends Last-Event-ID on its own reconnects; a page (re)load passes
     # the length of the text it already shows as ?after=.
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
-    return int(raw) if raw.isdigit() else 0
+    return plain_int(raw) or 0
 
 
 async def _status(message_id: int) -> str | None:

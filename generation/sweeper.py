@@ -60,11 +60,14 @@ def sweep_stuck_messages() -> SweepReport:
 
     stale = Message.objects.filter(
         status=Message.Status.STREAMING, updated_at__lt=now - stale_after
-    ).values_list("pk", "stream_key")
-    for message_id, key in list(stale):
-        if _fail(message_id, Message.Status.STREAMING, now):
-            failed.append(message_id)
-            relay.complete(key.hex)
+    )
+    for message in list(stale.only("pk", "stream_key", "reservation_id")):
+        if _fail(message.pk, Message.Status.STREAMING, now):
+            failed.append(message.pk)
+            relay.complete(message.relay_key)
+            # Its worker died holding the worst case: the user's budget gets it back. A
+            # worker that was only slow still records its usage when it ends.
+            release_budget(message=message)
     if requeued or failed:
         logger.warning("Sweeper re-enqueued %d and failed %d messages.", len(requeued), len(failed))
     return SweepReport(requeued, failed)

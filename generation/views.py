@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from generation import handoff, services
-from generation.forms import ComposerForm, RenameForm
+from generation.forms import ComposerForm, RenameForm, plain_int
 from generation.models import Conversation, Message
 from providers.models import Provider
 
@@ -83,9 +83,10 @@ def _composer_error(message: str) -> HttpResponse:
 def send(request: HttpRequest) -> HttpResponse:
     conversation = None
     if raw_id := request.POST.get("conversation", "").strip():
-        if not raw_id.isdigit():
+        conversation_id = plain_int(raw_id)
+        if conversation_id is None:
             return HttpResponseBadRequest()
-        conversation = _get_conversation_for_user(request, int(raw_id))
+        conversation = _get_conversation_for_user(request, conversation_id)
     form = ComposerForm(request.POST)
     if not form.is_valid():
         first = next(iter(form.errors.values()))[0]

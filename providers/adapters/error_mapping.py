@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 
@@ -108,19 +109,24 @@ def _error_code(body: object) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def _seconds(value: float) -> float | None:
+    # "inf" and "nan" parse as floats: a wait they name is no wait we can honour.
+    return max(value, 0.0) if math.isfinite(value) else None
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """The wait the provider asked for: ``retry-after-ms``, else ``Retry-After`` (secs or date)."""
     millis = headers.get("retry-after-ms")
     if millis:
         try:
-            return max(float(millis) / 1000, 0.0)
+            return _seconds(float(millis) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _seconds(float(value))
     except ValueError:
         pass
     try:

@@ -191,6 +191,20 @@ def test_missing_wrong_and_revoked_tokens_are_401(client, fake_upstream, token):
     assert fake_upstream.calls == 0
 
 
+def test_a_tokens_rate_limit_holds_on_this_api_too(client, fake_upstream, token):
+    api_token, raw = token
+    ApiToken.objects.filter(pk=api_token.pk).update(requests_per_minute=2)
+    provider = fake_provider(fake_upstream, "openai", knobs="tokens=2")
+    body = {"provider_id": str(provider.pk), "prompt": "Hi"}
+    assert [_post(client, raw, body).status_code for _ in range(2)] == [200, 200]
+    refused = _post(client, raw, body)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["kind"] == "rate_limit"
+    assert refused.json()["error"]["retryable"] is True
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert UsageRecord.objects.count() == 2  # the refused call never went upstream
+
+
 def test_only_post_is_allowed(client, token):
     _, raw = token
     assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 405

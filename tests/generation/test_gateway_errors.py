@@ -143,3 +143,13 @@ def test_a_session_cookie_is_not_enough(gateway_url, api_user, client):
     response = httpx.get(f"{gateway_url}/v1/models", cookies={"sessionid": cookie})
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.usefixtures("short_deadline")
+@pytest.mark.parametrize("wait", ["inf", "nan", "-5"])
+def test_a_nonsense_retry_after_from_upstream_is_still_a_clean_429(sdk, make_provider, wait):
+    provider = make_provider("openai", knobs=f"fault=429&retry_after={wait}")
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk.chat.completions.create(model=model_of(provider), messages=user_says())
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["x-should-retry"] == "true"

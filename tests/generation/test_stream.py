@@ -132,3 +132,27 @@ def test_an_open_stream_holds_no_database_connection(user, client, monkeypatch):
     assert first == delta_frame(text="ab", id=2)
     assert released
     assert second == delta_frame(text="cd", id=4)
+
+
+def test_resuming_a_long_answer_from_many_offsets_keeps_no_copies(user, read_sse):
+    # Each ?after= replays a different tail of the text: kept, 4,096 of them would pin
+    # gigabytes for anyone who asks (the frames of live deltas are still shared).
+    import gc
+    import tracemalloc
+
+    answer = _streaming(user, content="lorem ipsum <b> & " * 4000)  # ~72 KB
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.COMPLETE)
+    url = reverse("generation:stream", args=[answer.pk])
+    read_sse(f"{url}?after=0")  # warm: imports, first-request caches
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for after in range(1, 16):
+            result = read_sse(f"{url}?after={after}")
+            assert len(result.text) == len(answer.content) - after
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 600_000  # 15 replays of 72 KB, kept twice over (text, frame): ~3 MB

@@ -125,6 +125,23 @@ def test_following_message_goes_to_the_same_conversation(logged_in, user, make_c
     assert conversation.messages.count() == 4
 
 
+@pytest.mark.parametrize("raw", ["\u00b2", "9" * 5000, "-1", "1e3"])
+def test_a_malformed_conversation_id_is_a_400_not_a_crash(logged_in, make_chat_provider, raw):
+    assert _send(logged_in, make_chat_provider(), conversation=raw).status_code == 400
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("after", ["\u00b2", "9" * 5000])
+def test_a_malformed_resume_offset_replays_from_the_start(user, read_sse, after):
+    conversation = Conversation.objects.create(owner=user)
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", status="complete", content="All of it."
+    )
+    result = read_sse(reverse("generation:stream", args=[answer.pk]) + f"?after={after}")
+    assert result.status == 200
+    assert result.text == "All of it."
+
+
 def test_list_is_newest_first_and_rename_and_delete(logged_in, user):
     old = Conversation.objects.create(owner=user, title="Old chat")
     new = Conversation.objects.create(owner=user, title="New chat here")
