@@ -18,7 +18,7 @@ from django.test import AsyncClient, override_settings
 from config.embedded_worker import EmbeddedConsumer
 from generation import relay as relay_module
 from generation import services
-from generation.models import Message
+from generation.models import Conversation, Message
 from providers.fake_upstream import Knobs
 from providers.kinds import ProviderKind
 from providers.models import Provider
@@ -76,16 +76,24 @@ def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
     return make
 
 
-def send_hello(user, provider: Provider) -> Message:
-    """The pending answer of a "Hello" sent through the service (queued on commit)."""
+def send_hello(
+    user,
+    provider: Provider,
+    text: str = "Hello",
+    *,
+    conversation: Conversation | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> Message:
+    """The pending answer of a message sent through the service (queued on commit)."""
     sent = services.send_message(
         user=user,
-        conversation=None,
-        text="Hello",
+        conversation=conversation,
+        text=text,
         provider=provider,
         model="",
-        temperature=None,
-        max_tokens=None,
+        temperature=temperature,
+        max_tokens=max_tokens,
     )
     return sent.assistant_message
 

@@ -13,22 +13,13 @@ from generation import services
 from generation.models import Conversation, Message
 from generation.tasks import generate_message, sweep_messages
 from providers.errors import ErrorKind
-from tests.generation.conftest import expected_text, wait_for
+from tests.generation.conftest import expected_text, send_hello, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("relay_backend")]
 
 
 def _send(user, provider, text="Hello there", **params) -> Message:
-    sent = services.send_message(
-        user=user,
-        conversation=None,
-        text=text,
-        provider=provider,
-        model="",
-        temperature=params.get("temperature"),
-        max_tokens=params.get("max_tokens"),
-    )
-    return sent.assistant_message
+    return send_hello(user, provider, text, **params)
 
 
 def _final(message: Message) -> Message:

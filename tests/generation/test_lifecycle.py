@@ -13,23 +13,14 @@ from generation.models import Conversation, Message
 from generation.relay import InProcessRelay
 from generation.runner import _Generation
 from generation.sweeper import sweep_stuck_messages
-from tests.generation.conftest import wait_for
+from tests.generation.conftest import send_hello, wait_for
 from usage.models import Reservation, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _send(user, provider, text: str = "Hello there", conversation=None) -> Message:
-    sent = services.send_message(
-        user=user,
-        conversation=conversation,
-        text=text,
-        provider=provider,
-        model="",
-        temperature=None,
-        max_tokens=None,
-    )
-    return sent.assistant_message
+    return send_hello(user, provider, text, conversation=conversation)
 
 
 def _ended(message: Message) -> Message:
