@@ -88,6 +88,11 @@ def _stream(
     return stream_generation(message.provider, build_request(message=message), tracker=tracker)
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL refuses NUL in text: one from a model would fail every save of the answer.
+    return text.replace("\x00", "\ufffd")
+
+
 class _Generation:
     def __init__(self, message: Message, relay: Relay) -> None:
         self.message = message
@@ -208,6 +213,7 @@ class _Generation:
                 self.wake.set()
 
     def _append(self, text: str) -> RelayEvent:
+        text = _storable(text)
         self.text += text  # read by the worker thread's saves: a str, replaced whole
         return RelayEvent(len(self.text), text)
 
@@ -260,6 +266,8 @@ class _Generation:
 
     def _finish(self, result: GenerationResult | None) -> None:
         message = self.message
+        if result is not None:
+            result.text = _storable(result.text)
         if result is not None and result.text.startswith(self.text) and result.text != self.text:
             # e.g. a cached answer delivered whole: relay it so readers see it too (from
             # this thread: the stream task has ended).

@@ -20,7 +20,9 @@ Keys (times in milliseconds):
   ``after`` tokens), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
   client does not carry its key along);
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
-- ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529.
+- ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
+- ``nul``: the token at that position (from 1) ends in a NUL character, which models do
+  emit and PostgreSQL refuses to store.
 
 A key containing the word ``invalid`` is always rejected with 401.
 """
@@ -55,12 +57,16 @@ class Knobs:
     after: int = 0
     retry_after: float | None = None
     retry_after_ms: int | None = None
+    nul: int = 0  # the token at this 1-based position ends in a NUL character
 
     def text_tokens(self, count: int | None = None) -> list[str]:
         """The deterministic answer for this seed, as a list of tokens (words)."""
         rng = random.Random(self.seed)
         n = self.tokens if count is None else count
-        return [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(n)]
+        tokens = [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(n)]
+        if 0 < self.nul <= n:
+            tokens[self.nul - 1] += "\x00"
+        return tokens
 
 
 # Short names accepted in a knob string, and the field each one sets.

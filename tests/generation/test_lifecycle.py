@@ -159,3 +159,14 @@ def test_a_double_clicked_retry_makes_one_answer_and_holds_no_extra_budget(
     assert Message.objects.filter(retry_of=message).count() == 1
     held = Reservation.objects.filter(status=Reservation.Status.ACTIVE)
     assert held.count() == 2  # the original answer's and the one retry's
+
+
+def test_a_nul_character_from_the_model_does_not_break_the_answer(
+    user, make_chat_provider, huey_consumer
+):
+    # PostgreSQL refuses NUL in text: unreplaced, every save of this answer would fail.
+    answer = _ended(_send(user, make_chat_provider("tokens=6&nul=3")))
+    assert answer.status == Message.Status.COMPLETE
+    assert "\x00" not in answer.content
+    assert answer.content.count("\ufffd") == 1
+    assert len(answer.content.split()) == 6
