@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from config.db import arelease_connection
@@ -106,6 +107,10 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     finally:
         await arelease_connection()
     if final is None:
+        # Deleted (with its conversation) while we streamed: say so and end, or the
+        # browser would reconnect, again and again, to a stream that is now a 404.
+        gone = render_to_string("generation/_message_deleted.html", {"message_id": message.pk})
+        yield sse_frame(event="done", data=gone)
         return
     content, html = final
     if len(content) > cursor:

@@ -58,6 +58,25 @@ def test_a_hole_in_the_relay_is_filled_from_the_database(user, read_sse):
     assert sse.done is not None
 
 
+def test_an_answer_deleted_while_streaming_ends_its_stream_saying_so(user, read_sse):
+    # Another tab deleted the conversation: this tab's stream must end, not leave the
+    # browser reconnecting to a stream that is now a 404.
+    message = _streaming(user, content="ab")
+
+    def delete_then_complete() -> None:
+        time.sleep(0.1)
+        get_relay().publish(message.relay_key, RelayEvent(4, "cd"))
+        Conversation.objects.filter(pk=message.conversation_id).delete()
+        get_relay().complete(message.relay_key)
+
+    threading.Thread(target=delete_then_complete).start()
+    sse = read_sse(reverse("generation:stream", args=[message.pk]))
+    assert sse.text == "abcd"
+    assert sse.done is not None
+    assert "was deleted" in sse.done.data
+    assert read_sse(reverse("generation:stream", args=[message.pk])).status == 404
+
+
 def test_a_client_ahead_of_the_database_gets_no_repeat(user, read_sse):
     message = _streaming(user, content="ab")  # saved text lags what the relay carried
     _worker(message, [RelayEvent(4, "cd"), RelayEvent(6, "ef")], final="abcdef")
