@@ -112,6 +112,14 @@ def _build(
     )
 
 
+def _message_deleted(records: list[UsageRecord]) -> bool:
+    message_id = records[0].message_id if records else None
+    if message_id is None:
+        return False
+    messages = UsageRecord._meta.get_field("message").related_model._default_manager
+    return not messages.filter(pk=message_id).exists()
+
+
 def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
     records = list(records)
     complete = False
@@ -125,7 +133,13 @@ def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
             )
             complete = not existing
     except IntegrityError:
-        pass  # a concurrent writer recorded the same attempts first; theirs stand
+        # A concurrent writer recorded the same attempts first (theirs stand), or the
+        # message was deleted with its conversation meanwhile: the attempts were still
+        # billed upstream, so they are recorded without it.
+        if _message_deleted(records):
+            for record in records:
+                record.message = None
+            return _save_once(key, records)
     if complete and all(r.pk is not None for r in records):
         # The usual case: none were recorded before and all went in, with their pks
         # (PostgreSQL and SQLite return them): they are the rows, no need to read back.

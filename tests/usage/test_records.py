@@ -174,3 +174,25 @@ def test_rollup_task_runs(openai):
         provider=openai, user=None, source="api", result=ok_result("gpt-4o", Usage(input_tokens=1))
     )
     assert refresh_usage_rollup.call_local() is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_deleted_just_before_its_metering_is_still_recorded(openai, user):
+    # The worker's last save won, then the conversation was deleted, then it metered:
+    # the provider billed the call, so the record stays, without its message.
+    from generation.models import Conversation, Message
+
+    conversation = Conversation.objects.create(owner=user)
+    message = Message.objects.create(conversation=conversation, role="assistant")
+    Conversation.objects.filter(pk=conversation.pk).delete()
+    usage = Usage(input_tokens=100, output_tokens=20)
+    (record,) = record_generation(
+        provider=openai,
+        user=user,
+        source="chat",
+        result=ok_result("gpt-4o-mini", usage),
+        message=message,
+    )
+    record = UsageRecord.objects.get(pk=record.pk)
+    assert (record.message_id, record.output_tokens) == (None, 20)
+    assert record.cost_nanos > 0
