@@ -232,6 +232,12 @@ def rename_conversation(*, conversation: Conversation, title: str) -> None:
 
 def delete_conversation(*, conversation: Conversation) -> None:
     # Stop the workers first: they notice the row is gone at their next save anyway.
-    for message in conversation.messages.filter(status__in=Message.ACTIVE):
+    active = list(conversation.messages.filter(status__in=Message.ACTIVE))
+    for message in active:
         cancel_message(message=message)
     conversation.delete()
+    # A worker that had claimed an answer but not loaded it finds it gone and ends
+    # without settling its hold: give the budget back here. (One that streams on still
+    # records its usage, which counts as spend either way.)
+    for message in active:
+        release_budget(message=message)

@@ -170,3 +170,14 @@ def test_a_nul_character_from_the_model_does_not_break_the_answer(
     assert "\x00" not in answer.content
     assert answer.content.count("\ufffd") == 1
     assert len(answer.content.split()) == 6
+
+
+def test_deleting_a_conversation_gives_back_the_budget_its_answers_held(
+    user, give_budget, make_chat_provider
+):
+    give_budget(user)
+    message = _send(user, make_chat_provider())
+    # Claimed by a worker that has not loaded it yet, and never will: the row is gone.
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.STREAMING)
+    services.delete_conversation(conversation=Conversation.objects.get(pk=message.conversation_id))
+    assert Reservation.objects.get(pk=message.reservation_id).status == Reservation.Status.RELEASED
