@@ -66,7 +66,10 @@ def test_an_answer_deleted_while_streaming_ends_its_stream_saying_so(user, read_
     def delete_then_complete() -> None:
         time.sleep(0.1)
         get_relay().publish(message.relay_key, RelayEvent(4, "cd"))
-        Conversation.objects.filter(pk=message.conversation_id).delete()
+        try:
+            Conversation.objects.filter(pk=message.conversation_id).delete()
+        finally:
+            connection.close()  # this thread's own
         get_relay().complete(message.relay_key)
 
     threading.Thread(target=delete_then_complete).start()
