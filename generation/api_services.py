@@ -8,6 +8,8 @@ opens and closes around its own iteration (generation.gateway.streaming).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -71,7 +73,7 @@ def generate_for_api(
     Raises `InvalidRequest` (bad parameters) or `BudgetExceeded` before any upstream
     call; upstream failures come back in ``result.error`` with every attempt recorded.
     """
-    request = engine.validate_request(provider, request)
+    request = engine.validate_request(provider, replace(request, cache_scope=str(user.pk)))
     reservation = open_call(user=user, provider=provider, request=request, request_id=request_id)
     result = None
     try:

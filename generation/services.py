@@ -69,6 +69,7 @@ def build_request(*, message: Message) -> GenerationRequest:
         messages=_turns(history),
         max_tokens=message.max_tokens,
         temperature=message.temperature,
+        cache_scope=str(message.conversation.owner_id),
     )
 
 

@@ -34,7 +34,10 @@ class ProviderAdmin(admin.ModelAdmin):
             "Response cache",
             {
                 "fields": ["cache_responses", "cache_ttl_seconds"],
-                "description": "Exact-match answers for temperature 0, served at zero cost.",
+                "description": (
+                    "Exact-match answers for temperature 0, served at zero cost to the user"
+                    " who asked before (never to another: it would tell them what was asked)."
+                ),
             },
         ),
         ("History", {"fields": ["created_at", "updated_at", "deactivated_at", "deactivated_by"]}),

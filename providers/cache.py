@@ -23,6 +23,9 @@ def response_cacheable(provider: Provider, request: GenerationRequest) -> bool:
 def response_key(provider: Provider, request: GenerationRequest) -> str:
     """A sha256 over everything that shapes an answer, so any change is a miss."""
     material = {
+        # One user's cached answers are not another's: a hit would tell them what was
+        # asked, and answer it.
+        "scope": request.cache_scope,
         "provider": str(provider.pk),
         "version": provider.updated_at.isoformat() if provider.updated_at else "",
         "model": request.model,

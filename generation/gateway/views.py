@@ -108,7 +108,7 @@ async def _answer(
     caller: routing.Caller, route: routing.Route, call: ChatCall, request_id: str
 ) -> HttpResponse:
     user, provider = caller.token.user, route.provider
-    request = replace(call.request, model=route.model)
+    request = replace(call.request, model=route.model, cache_scope=str(user.pk))
     completion = Completion(model=call.model)
     logger.info(
         "gateway call token=%s provider=%s stream=%s messages=%d",

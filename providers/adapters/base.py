@@ -37,6 +37,9 @@ class GenerationRequest:
     temperature: float | None = None
     top_p: float | None = None  # None: the provider's default, as for temperature
     stop: tuple[str, ...] = ()  # stop sequences; empty: none
+    # Who may be answered from a response cached for this request (the caller's user):
+    # never sent upstream, only part of the cache key.
+    cache_scope: str = ""
 
 
 @dataclass

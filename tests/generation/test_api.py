@@ -205,6 +205,19 @@ def test_a_tokens_rate_limit_holds_on_this_api_too(client, fake_upstream, token)
     assert UsageRecord.objects.count() == 2  # the refused call never went upstream
 
 
+def test_one_users_cached_answers_are_not_anothers(client, fake_upstream, django_user_model):
+    # A hit would tell Bob what Alice asked, and hand him her answer.
+    provider = fake_provider(fake_upstream, "openai", knobs="tokens=4", cache_responses=True)
+    body = {"provider_id": str(provider.pk), "prompt": "Alice's question", "temperature": 0}
+    alice, bob = (django_user_model.objects.create_user(name) for name in ("alice", "bob"))
+    alices, bobs = (ApiToken.issue(user=u, name="script")[1] for u in (alice, bob))
+    assert _post(client, alices, body).json()["data"]["cached"] is False
+    assert _post(client, alices, body).json()["data"]["cached"] is True  # her own: shared
+    assert _post(client, bobs, body).json()["data"]["cached"] is False
+    answered = [r for r in fake_upstream.requests if r.path.endswith("/chat/completions")]
+    assert len(answered) == 2
+
+
 def test_only_post_is_allowed(client, token):
     _, raw = token
     assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 405

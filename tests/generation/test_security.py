@@ -130,7 +130,10 @@ def test_hostile_model_output_cannot_run_script_or_forge_events(
     # The engine's response cache replays this text through the real task path.
     provider = make_chat_provider(cache_responses=True)
     request = GenerationRequest(
-        model="fake-model", messages=(ChatMessage("user", "Say it"),), temperature=0.0
+        model="fake-model",
+        messages=(ChatMessage("user", "Say it"),),
+        temperature=0.0,
+        cache_scope=str(user.pk),  # the sender's own cached answers
     )
     cache.set(
         response_key(provider, request),
