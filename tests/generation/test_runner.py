@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.db import connection
 
 from generation.models import Message
 from generation.relay import InProcessRelay, RelayEvent
@@ -57,6 +58,15 @@ def test_spaced_deltas_are_relayed_one_by_one(user, make_chat_provider):
     assert "".join(event.text for event in relay.published) == expected_text(8)
 
 
+def _run_on_a_thread(message: Message) -> None:
+    """A worker thread's part: the generation, then its own connection closed (left
+    open, a pooled PostgreSQL connection stays checked out after the thread ends)."""
+    try:
+        _Generation(message, InProcessRelay()).run()
+    finally:
+        connection.close()
+
+
 def test_answers_on_different_worker_threads_share_the_upstream_connection(
     user, make_chat_provider, fake_upstream
 ):
@@ -66,7 +76,7 @@ def test_answers_on_different_worker_threads_share_the_upstream_connection(
     provider = make_chat_provider("tokens=3&delay=1")
     for _ in range(3):
         message = _claimed_answer(user, provider)
-        worker = threading.Thread(target=lambda m=message: _Generation(m, InProcessRelay()).run())
+        worker = threading.Thread(target=_run_on_a_thread, args=[message])
         worker.start()
         worker.join(10)
         message.refresh_from_db()
