@@ -39,7 +39,10 @@ def _worker(message: Message, events: list[RelayEvent], final: str, delay: float
         relay = get_relay()
         for event in events:
             relay.publish(message.relay_key, event)
-        Message.objects.filter(pk=message.pk).update(content=final, status="complete")
+        try:
+            Message.objects.filter(pk=message.pk).update(content=final, status="complete")
+        finally:
+            connection.close()  # this thread's own
         relay.complete(message.relay_key)
 
     threading.Thread(target=run).start()
@@ -96,7 +99,14 @@ def test_two_readers_each_get_the_whole_answer(user, read_sse):
     final = "".join(e.text for e in events)
     _worker(message, events, final=final, delay=0.3)
     results = []
-    readers = [threading.Thread(target=lambda: results.append(read_sse(url))) for _ in range(2)]
+
+    def read_it() -> None:
+        try:
+            results.append(read_sse(url))
+        finally:
+            connection.close()  # this thread's own
+
+    readers = [threading.Thread(target=read_it) for _ in range(2)]
     for reader in readers:
         reader.start()
     for reader in readers:
