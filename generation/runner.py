@@ -268,10 +268,11 @@ class _Generation:
         message = self.message
         if result is not None:
             result.text = _storable(result.text)
-        if result is not None and result.text.startswith(self.text) and result.text != self.text:
-            # e.g. a cached answer delivered whole: relay it so readers see it too (from
-            # this thread: the stream task has ended).
-            self.relay.publish(self.message.relay_key, self._append(result.text[len(self.text) :]))
+            if result.text.startswith(self.text) and result.text != self.text:
+                # e.g. a cached answer delivered whole: relay it so readers see it too
+                # (from this thread: the stream task has ended).
+                rest = result.text[len(self.text) :]
+                self.relay.publish(self.message.relay_key, self._append(rest))
         error = result.error if result is not None else None
         if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
             status, error = Message.Status.CANCELLED, None

@@ -101,9 +101,13 @@ def _reserve(
 
 def release_budget(*, message: Message) -> None:
     """Drop the budget hold of a message that will never reach upstream."""
-    if message.reservation_id is None:
+    _release_hold(message.reservation_id)
+
+
+def _release_hold(reservation_id: int | None) -> None:
+    if reservation_id is None:
         return
-    reservation = Reservation.objects.filter(pk=message.reservation_id).first()
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
     if reservation is not None:
         release_reservation(reservation=reservation)
 
@@ -203,7 +207,7 @@ def retry_message(*, message: Message) -> Message:
             transaction.on_commit(lambda: _enqueue(fresh.pk))
     except IntegrityError:
         # A second click raced the first past the check above: one retry is enough.
-        release_budget(message=Message(reservation_id=reservation_id))
+        _release_hold(reservation_id)
         raise SendError("This answer is already being retried.") from None
     return fresh
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from generation.tokens import ApiToken
-from tests.providers.fake_helpers import TEST_KEY, fake_provider
+from tests.providers.fake_helpers import TEST_KEY, fake_provider, generation_calls
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
@@ -214,8 +214,7 @@ def test_one_users_cached_answers_are_not_anothers(client, fake_upstream, django
     assert _post(client, alices, body).json()["data"]["cached"] is False
     assert _post(client, alices, body).json()["data"]["cached"] is True  # her own: shared
     assert _post(client, bobs, body).json()["data"]["cached"] is False
-    answered = [r for r in fake_upstream.requests if r.path.endswith("/chat/completions")]
-    assert len(answered) == 2
+    assert generation_calls(fake_upstream) == 2
 
 
 def test_only_post_is_allowed(client, token):

@@ -14,6 +14,7 @@ from generation.relay import InProcessRelay
 from generation.runner import _Generation
 from generation.sweeper import sweep_stuck_messages
 from tests.generation.conftest import send_hello, wait_for
+from tests.providers.fake_helpers import generation_calls
 from usage.models import Reservation, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,10 +27,6 @@ def _send(user, provider, text: str = "Hello there", conversation=None) -> Messa
 def _ended(message: Message) -> Message:
     wait_for(lambda: Message.objects.get(pk=message.pk).status not in Message.ACTIVE)
     return Message.objects.get(pk=message.pk)
-
-
-def _chat_calls(fake_upstream) -> int:
-    return sum(r.path.endswith("/chat/completions") for r in list(fake_upstream.requests))
 
 
 def _settled(message: Message) -> Reservation:
@@ -62,7 +59,7 @@ def test_an_answer_stopped_before_its_first_token_is_still_metered(
     user, make_chat_provider, huey_consumer, fake_upstream
 ):
     message = _send(user, make_chat_provider("ttft=5000"))
-    wait_for(lambda: _chat_calls(fake_upstream) >= 1)
+    wait_for(lambda: generation_calls(fake_upstream) >= 1)
     services.cancel_message(message=message)
     message = _ended(message)
     assert (message.status, message.content) == (Message.Status.CANCELLED, "")
@@ -77,11 +74,11 @@ def test_attempts_refused_before_a_stop_are_each_metered(
     # Stopped while the engine waits to retry a 429: the refused attempts stay on record.
     settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RETRY_MAX_ATTEMPTS": 5}
     message = _send(user, make_chat_provider("fault=429&retry_after=2"))
-    wait_for(lambda: _chat_calls(fake_upstream) >= 1)
+    wait_for(lambda: generation_calls(fake_upstream) >= 1)
     services.cancel_message(message=message)
     message = _ended(message)
     records = wait_for(lambda: list(UsageRecord.objects.filter(message=message)))
-    assert [r.outcome for r in records] == ["rate_limit"] * _chat_calls(fake_upstream)
+    assert [r.outcome for r in records] == ["rate_limit"] * generation_calls(fake_upstream)
 
 
 def test_a_retry_of_an_earlier_answer_answers_its_own_question(
