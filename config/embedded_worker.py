@@ -1,89 +1,110 @@
-"""The huey consumer running inside the web process (the embedded deployment)."""
+"""The huey consumer running inside the web process (the embedded deployment).
+
+Started through huey's public API (`huey.create_consumer(...).start()`), which also
+installs the consumer's signal handlers: those of a standalone `run_huey`. Inside
+uvicorn the server owns SIGINT and SIGTERM and stops the consumer itself on lifespan
+shutdown, so the handlers in place before the start are put back right after it.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from huey.consumer import Consumer
 
-from generation import handoff
-
 logger = logging.getLogger(__name__)
 
-_consumer: Any = None
+_consumer: Consumer | None = None
+_lock = threading.Lock()
 
-
-class EmbeddedConsumer(Consumer):
-    """A huey consumer that leaves signal handling to the server it runs inside."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._counted = False  # in handoff's count of consumers in this process
-
-    def _set_signal_handlers(self) -> None:
-        pass
-
-    def start(self) -> None:
-        super().start()
-        # Sends in this process may now wait for their answers' start (handoff.py).
-        handoff.local_consumer_started()
-        self._counted = True
-
-    def stop(self, graceful: bool = False) -> None:
-        if self._counted:
-            self._counted = False
-            handoff.local_consumer_stopped()
-        self.stop_flag.set()
-        # Idle worker threads wait on the queue for seconds (generation/queue.py): wake
-        # them so they see the flag now rather than at the end of their wait.
-        wake_all = getattr(self.huey.storage, "wake_all", None)
-        if wake_all is not None:
-            wake_all()
-        super().stop(graceful=graceful)
-        # The workers are done: the loop their answers streamed on can go (a later
-        # answer starts a new one).
-        from generation import stream_loop
-
-        stream_loop.stop()
+# Those huey's Consumer.start() installs handlers for (SIGHUP where the OS has it).
+_SIGNALS = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
 
 
 def embedded_worker_enabled() -> bool:
     # With Redis, workers are separate `run_huey` processes; without it, one in here.
-    return settings.EMBEDDED_WORKER
+    return bool(settings.EMBEDDED_WORKER)
+
+
+@contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("Start the embedded worker from the main thread (signal handlers).")
+    kept = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
+
+
+def create_consumer(**overrides: Any) -> Consumer:
+    """A thread consumer with the settings' options (HUEY["consumer"]), as run_huey has."""
+    from huey.contrib.djhuey import HUEY
+
+    options: dict[str, Any] = {
+        **settings.HUEY.get("consumer", {}),
+        "worker_type": "thread",
+        # Generation in flight past this is interrupted (text kept) by begin_shutdown.
+        "shutdown_timeout": 5,
+        **overrides,
+    }
+    return HUEY.create_consumer(**options)
+
+
+def start_consumer(consumer: Consumer) -> None:
+    """Start `consumer`'s threads, leaving the process's signal handlers as they were."""
+    with _signal_handlers_kept():
+        consumer.start()
+
+
+def stop_consumer(consumer: Consumer) -> None:
+    """Stop as a web process stops: answers still streaming near the deadline end as
+    interrupted, with their text and metering, then the threads are joined."""
+    from generation import stream_loop
+    from generation.runner import begin_shutdown, cancel_shutdown
+
+    timeout = consumer.shutdown_timeout or 0
+    begin_shutdown(grace=max(timeout - 1, 0))
+    try:
+        consumer.stop_flag.set()
+        # Idle worker threads wait on the queue for seconds (generation/huey_storage.py):
+        # wake them so they see the flag now rather than at the end of their wait.
+        wake_all = getattr(consumer.huey.storage, "wake_all", None)
+        if wake_all is not None:
+            wake_all()
+        consumer.stop(graceful=True)
+    finally:
+        # The workers are done: the loop their answers streamed on can go (a later
+        # answer starts a new one), and a later consumer in this process starts afresh.
+        stream_loop.stop()
+        cancel_shutdown()
 
 
 def start() -> None:
     global _consumer
-    if _consumer is not None or not embedded_worker_enabled():
-        return
-    from huey.contrib.djhuey import HUEY
-
-    options = settings.HUEY.get("consumer", {})
-    _consumer = EmbeddedConsumer(
-        HUEY,
-        workers=options.get("workers", 64),
-        worker_type="thread",
-        periodic=True,
-        # Generation in flight past this is failed or re-run by the sweeper later.
-        shutdown_timeout=options.get("shutdown_timeout", 5),
-    )
-    _consumer.start()
-    logger.info("Started the embedded task worker (%s threads).", options.get("workers", 64))
+    with _lock:
+        if _consumer is not None or not embedded_worker_enabled():
+            return
+        consumer = create_consumer()
+        start_consumer(consumer)
+        _consumer = consumer
+    logger.info("Started the embedded task worker (%s threads).", consumer.workers)
 
 
 def stop() -> None:
     global _consumer
-    if _consumer is None:
+    with _lock:
+        consumer, _consumer = _consumer, None
+    if consumer is None:
         return
-    from generation.runner import begin_shutdown
-
-    # Answers still streaming near the deadline end as failed (retryable, text kept)
-    # instead of being cut off mid-save; the consumer then waits for them.
-    begin_shutdown(grace=max(_consumer.shutdown_timeout - 1, 0))
-    _consumer.stop(graceful=True)
-    _consumer = None
+    stop_consumer(consumer)
     logger.info("Stopped the embedded task worker.")
 
 
@@ -94,7 +115,15 @@ async def lifespan(receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                await sync_to_async(start, thread_sensitive=False)()
+                # On this (the main) thread: see _signal_handlers_kept.
+                start()
+                if embedded_worker_enabled():
+                    # This process runs every worker of the embedded deployment: answers
+                    # still "streaming" are a killed process's, and end now rather than
+                    # at the sweep that finds them stale.
+                    from generation.sweeper import interrupt_orphaned_answers
+
+                    await sync_to_async(interrupt_orphaned_answers)()
             except Exception as exc:  # report to the server rather than crash silently
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return

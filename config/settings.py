@@ -20,6 +20,9 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 
 DEBUG = env.bool("DEBUG", default=False)
 REDIS_URL = env.str("REDIS_URL", default="")
+# Starts every key Switchboard writes to Redis (cache, queue, relay): two deployments,
+# or two test runs, can share one Redis database.
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="switchboard")
 if not REDIS_URL:
     # The embedded deployment keeps its SQLite files here (database, queue, keys).
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.static_middleware.AsyncWhiteNoiseMiddleware",
+    # Sync-only (WhiteNoise 6): Django adapts it under ASGI. In production the proxy
+    # serves /static/ (deploy/nginx.conf), so no file is read by a web process there.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,9 +80,6 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
-# The most threads that run a web process's sync work (middleware, ORM), shared by
-# requests in turn and made as concurrency needs them: see config/asgi_handler.py.
-WEB_THREADS = env.int("WEB_THREADS", default=64)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -99,18 +101,16 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's SQLite backend, with write transactions queued in the process rather
-    # than in SQLite's sleeping busy loop (see config/sqlite_backend/base.py).
-    DATABASES["default"]["ENGINE"] = "config.sqlite_backend"
-    # WAL lets the huey consumer threads write while pages read; a busy timeout
-    # makes a writer wait for the lock instead of failing at once.
+    # Django's stock SQLite backend, set up as healthchecks does: a write transaction
+    # takes the lock when it begins (IMMEDIATE), so it waits for a busy writer (up to
+    # `timeout` seconds) instead of failing half-way with "database is locked"; WAL
+    # lets the worker threads write while pages read.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Kept open: a new SQLite connection registers Django's SQL functions (~1 ms), and
-    # the web lanes and worker threads that hold them are few and long-lived.
+    # Kept open: a new SQLite connection registers Django's SQL functions (~1 ms).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
@@ -134,16 +134,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "config.redis_cache.SharedPoolRedisCache",
+            # django-redis keeps one connection pool per process, shared by every thread.
+            # Django's own RedisCache builds pools per cache object, that is per thread:
+            # under ASGI every request runs its sync work on a thread of its own, and
+            # each would open new connections to Redis.
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "switchboard",
-            # One pool per process (config.redis_cache) shared by every request thread:
-            # past max_connections a thread waits for a free connection (up to timeout
-            # seconds) rather than failing.
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
             "OPTIONS": {
-                "pool_class": "redis.BlockingConnectionPool",
-                "max_connections": 50,
-                "timeout": 5,
+                # Past max_connections a thread waits for a free connection (up to
+                # timeout seconds) rather than failing.
+                "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                "CONNECTION_POOL_KWARGS": {"max_connections": 50, "timeout": 5},
+                "SOCKET_CONNECT_TIMEOUT": 5,
+                "SOCKET_TIMEOUT": 5,
             },
         }
     }
@@ -199,16 +203,16 @@ X_FRAME_OPTIONS = "DENY"
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.PriorityRedisHuey",
-        "name": "switchboard",
+        "name": REDIS_KEY_PREFIX,
         "url": REDIS_URL,
         "immediate": False,
         "consumer": {"workers": env.int("HUEY_WORKERS", default=64), "worker_type": "thread"},
     }
 else:
     HUEY = {
-        # SqliteHuey whose idle workers wake the moment a task is queued in this process
-        # (plain SqliteHuey polls with a back-off of up to 10 s).
-        "huey_class": "generation.queue.NotifyingSqliteHuey",
+        # huey's SqliteHuey, whose idle workers wake the moment a task is queued in this
+        # process instead of polling (generation/huey_storage.py).
+        "huey_class": "generation.huey_storage.NotifyingSqliteHuey",
         "name": "switchboard",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,

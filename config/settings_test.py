@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 
 from config.settings import *  # noqa: F403
@@ -20,9 +21,16 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 _scratch = tempfile.mkdtemp(prefix="switchboard-test-")
 
+# A Redis key prefix of this run's own: two test runs on one host (two checkouts, CI
+# and a developer) share the Redis database without taking each other's tasks.
+if REDIS_URL:  # noqa: F405
+    REDIS_KEY_PREFIX = f"switchboard-test-{secrets.token_hex(4)}"
+    CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX  # noqa: F405
+    HUEY = {**HUEY, "name": REDIS_KEY_PREFIX}  # noqa: F405
+
 # The queue file lives apart from any developer's data folder.
-if "filename" in HUEY:  # noqa: F405
-    HUEY = {**HUEY, "filename": f"{_scratch}/huey.sqlite3"}  # noqa: F405
+if "filename" in HUEY:
+    HUEY = {**HUEY, "filename": f"{_scratch}/huey.sqlite3"}
 
 # The flow tests run huey worker threads against the test database. Django's default
 # SQLite test database is in-memory with a shared cache, whose table locks fail at once

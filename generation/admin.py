@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-from generation import tokens_admin  # noqa: F401  (registers ApiTokenAdmin)
+from generation import api_tokens_admin  # noqa: F401  (registers ApiTokenAdmin)

@@ -22,8 +22,8 @@ from django.views.decorators.http import require_POST
 
 from generation.api_input import ApiInputError, parse_generate_body
 from generation.api_services import generate_for_api
+from generation.api_tokens import ApiToken
 from generation.gateway.ratelimit import seconds_until_allowed
-from generation.tokens import ApiToken
 from providers.errors import ErrorKind
 from providers.models import Provider
 from providers.validation import InvalidRequest

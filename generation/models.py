@@ -111,6 +111,10 @@ class Message(models.Model):
     # The budget hold (usage.Reservation) taken when the message was sent; settled by
     # the worker once the call is metered. A plain id: usage already points at us.
     reservation_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The provider request this answer makes, as the send built and validated it
+    # (GenerationRequest.to_json): the worker makes exactly that. Cleared once the answer
+    # ends, so a long conversation does not store its history again with every answer.
+    request = models.JSONField(null=True, blank=True, editable=False)
     # Which earlier failed message this one retries, so the old one hides its button.
     retry_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
@@ -187,4 +191,4 @@ class Message(models.Model):
 
 
 # Personal API tokens live in their own module; imported here so Django registers them.
-from generation.tokens import ApiToken  # noqa: E402, F401
+from generation.api_tokens import ApiToken  # noqa: E402, F401

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio
 
-from generation.relay import (
+from generation.relay_base import (
     ACTIVE_TTL,
     COMPLETED_TTL,
     MAX_EVENTS,
-    STARTED_TTL,
     RelayEvent,
     merge_contiguous,
 )
@@ -33,35 +32,13 @@ from generation.relay_redis_reader import SharedReader
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "switchboard:relay:"
-# Each web process's reader wakes itself through a stream of its own under this prefix.
-WAKE_PREFIX = f"{PREFIX}wake:"
 # A publisher gives a stream its TTL with its first event, and again this long after (a
 # generation running past ACTIVE_TTL keeps its stream), not with every delta.
 TTL_REFRESH = ACTIVE_TTL / 4
 # Streams whose TTL a publisher remembers; a forgotten one just gets EXPIRE again.
 TTL_MEMORY = 10_000
-
-
-def _stream_name(key: str) -> str:
-    return f"{PREFIX}{key}"
-
-
-def _entry(key: str, event: RelayEvent) -> tuple[str, dict[str, str], str]:
-    """XADD's stream, fields and explicit id (the text offset) for a delta."""
-    return _stream_name(key), {"t": event.text}, f"{event.id}-0"
-
-
-def _cancel_name(key: str) -> str:
-    return f"{PREFIX}{key}:cancel"
-
-
-# What a start wait asks Redis to block for: longer than any wait, which ends first.
-STARTED_BLOCK = 5
-
-
-def _started_name(key: str) -> str:
-    return f"{PREFIX}{key}:started"
+# The longest a relay command (a publish, a cancel flag) waits for Redis.
+COMMAND_TIMEOUT = 5.0
 
 
 @dataclass
@@ -71,12 +48,29 @@ class _LoopClient:
     readers: int = 0  # follow() calls on the loop
 
 
+@contextlib.asynccontextmanager
+async def _timeout_as_redis_error(seconds: float) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise redis.TimeoutError(f"Redis did not answer within {seconds} s.") from None
+
+
 class RedisRelay:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "switchboard:relay:", timeout: float = COMMAND_TIMEOUT
+    ) -> None:
         self.url = url
-        # A bounded connect: an unreachable Redis fails a send's wait or a publish
-        # rather than hanging it.
-        self._client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        # Every key of ours starts with it (REDIS_KEY_PREFIX: deployments sharing a Redis).
+        self.prefix = prefix
+        self.timeout = timeout
+        # A bounded connect and read: an unreachable Redis, or a half-open connection
+        # that never answers, fails a publish or a cancel check instead of holding the
+        # worker thread that made it.
+        self._client = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
         # The reader and its connections belong to the loop that made them: one per loop,
         # shared by the follow() calls on it. The last to leave stops it and closes them.
         self._loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
@@ -88,12 +82,28 @@ class RedisRelay:
         # apublish's clients: one per loop that publishes (the stream loop).
         self._publishers: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
+    def stream_name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def _entry(self, key: str, event: RelayEvent) -> tuple[str, dict[str, str], str]:
+        """XADD's stream, fields and explicit id (the text offset) for a delta."""
+        return self.stream_name(key), {"t": event.text}, f"{event.id}-0"
+
+    def _cancel_name(self, key: str) -> str:
+        return f"{self.prefix}{key}:cancel"
+
     def _enter(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         with self._loop_clients_lock:
             entry = self._loop_clients.get(loop)
             if entry is None:
-                entry = self._loop_clients[loop] = _LoopClient(SharedReader(self.url, WAKE_PREFIX))
+                entry = self._loop_clients[loop] = _LoopClient(
+                    SharedReader(
+                        self.url,
+                        # Each web process's reader wakes itself through a stream of its own.
+                        f"{self.prefix}wake:",
+                    )
+                )
             entry.readers += 1
             return entry
 
@@ -131,7 +141,7 @@ class RedisRelay:
             self._ttl_set.pop(key, None)
 
     def publish(self, key: str, event: RelayEvent) -> None:
-        name, fields, entry_id = _entry(key, event)
+        name, fields, entry_id = self._entry(key, event)
         with self._publishing(key):
             if self._needs_ttl(key):
                 # One round trip either way; the EXPIRE only once per stream (and refresh).
@@ -144,15 +154,21 @@ class RedisRelay:
 
     async def apublish(self, key: str, event: RelayEvent) -> None:
         client = self._publisher()
-        name, fields, entry_id = _entry(key, event)
+        name, fields, entry_id = self._entry(key, event)
+        # Timed here rather than with the async client's socket_timeout, which wraps each
+        # read in wait_for(): on Python 3.11 that can swallow the cancellation that stops
+        # an answer (see relay_redis_reader.READ_TIMEOUT).
         with self._publishing(key):
-            if self._needs_ttl(key):
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
-                    pipe.expire(name, int(ACTIVE_TTL))
-                    await pipe.execute()
-            else:
-                await client.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+            async with _timeout_as_redis_error(self.timeout):
+                if self._needs_ttl(key):
+                    async with client.pipeline(transaction=False) as pipe:
+                        pipe.xadd(name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True)
+                        pipe.expire(name, int(ACTIVE_TTL))
+                        await pipe.execute()
+                else:
+                    await client.xadd(
+                        name, fields, id=entry_id, maxlen=MAX_EVENTS, approximate=True
+                    )
 
     @contextlib.contextmanager
     def _publishing(self, key: str) -> Iterator[None]:
@@ -171,7 +187,9 @@ class RedisRelay:
         loop = asyncio.get_running_loop()
         client = self._publishers.get(loop)
         if client is None:
-            client = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+            client = redis.asyncio.Redis.from_url(
+                self.url, decode_responses=True, socket_connect_timeout=self.timeout
+            )
             self._publishers[loop] = client
         return client
 
@@ -181,51 +199,25 @@ class RedisRelay:
             await client.aclose()
 
     def complete(self, key: str) -> None:
-        name = _stream_name(key)
+        name = self.stream_name(key)
         pipe = self._client.pipeline(transaction=False)
         pipe.xadd(name, {"done": "1"}, id="*", maxlen=MAX_EVENTS, approximate=True)
         pipe.expire(name, int(COMPLETED_TTL))
-        pipe.delete(_cancel_name(key))
+        pipe.delete(self._cancel_name(key))
         pipe.execute()
         self._forget_ttl(key)
 
     def request_cancel(self, key: str) -> None:
-        self._client.set(_cancel_name(key), "1", ex=int(ACTIVE_TTL))
+        self._client.set(self._cancel_name(key), "1", ex=int(ACTIVE_TTL))
 
     def cancel_requested(self, key: str) -> bool:
-        return bool(self._client.exists(_cancel_name(key)))
-
-    def mark_started(self, key: str) -> None:
-        # A list, not a key to poll: the waiting send's BLPOP returns the moment it gets
-        # an item, or at once if the mark came first.
-        name = _started_name(key)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.rpush(name, "1")
-        pipe.expire(name, int(STARTED_TTL))
-        pipe.execute()
-
-    def wait_started(self, key: str, timeout: float) -> bool:
-        # The deadline is kept here, not by BLPOP's own timeout: Redis ends blocked
-        # commands on its 10 Hz timer, so a 50 ms BLPOP returned after 100 ms.
-        pool = self._client.connection_pool
-        connection = pool.get_connection()
-        try:
-            connection.send_command("BLPOP", _started_name(key), STARTED_BLOCK)
-            if connection.can_read(timeout=max(timeout, 0.0)):
-                return connection.read_response() is not None
-            connection.disconnect()  # its BLPOP is still pending: drop it with the socket
-            return False
-        except BaseException:
-            connection.disconnect()
-            raise
-        finally:
-            pool.release(connection)
+        return bool(self._client.exists(self._cancel_name(key)))
 
     async def follow(
         self, key: str, *, after: int, idle: float
     ) -> AsyncIterator[RelayEvent | None]:
         entry = self._enter()
-        follower = entry.client.add(_stream_name(key), after)
+        follower = entry.client.add(self.stream_name(key), after)
         try:
             while True:
                 events = merge_contiguous(follower.take())  # one frame for a backlog

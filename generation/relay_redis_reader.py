@@ -30,7 +30,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from generation.relay import RelayEvent
+from generation.relay_base import RelayEvent
 
 logger = logging.getLogger(__name__)
 

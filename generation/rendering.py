@@ -11,9 +11,16 @@ from __future__ import annotations
 import functools
 import html
 import re
+from typing import TYPE_CHECKING
 
 import nh3
+from django.template.loader import render_to_string
 from markdown_it import MarkdownIt
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from generation.models import Message
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable(["table", "strikethrough"])
@@ -79,3 +86,8 @@ _cached_delta_frame = functools.lru_cache(maxsize=4096)(_delta_frame)
 
 
 HEARTBEAT = b": keep-alive\n\n"
+
+
+def render_message(message: Message, request: HttpRequest | None = None) -> str:
+    """A message's bubble, as the thread shows it and a stream's final event carries it."""
+    return render_to_string("generation/_message.html", {"message": message}, request=request)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -23,11 +23,12 @@ from config.db import release_connection
 from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
-from generation.services import build_request
-from generation.signals import generation_finished
-from providers.adapters.base import GenerationResult, TextDelta
-from providers.engine import StreamTracker, on_request_sent
+from providers.adapters.base import GenerationRequest, GenerationResult, TextDelta
+from providers.engine import StreamTracker, stream_generation
 from providers.errors import ErrorKind, ProviderError
+
+if TYPE_CHECKING:
+    from huey.consumer import Consumer
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,27 @@ def cancel_shutdown() -> None:
     _shutdown_deadline = None
 
 
-def run_generation(*, message_id: int) -> None:
+def shutting_down() -> bool:
+    return _shutdown_deadline is not None
+
+
+def interrupt_answers_on_stop(consumer: Consumer) -> None:
+    """When `consumer` begins to stop (its stop flag, set by a graceful signal), give its
+    answers until a second before its shutdown timeout, then end them as interrupted."""
+    grace = max((consumer.shutdown_timeout or 0) - 1, 0)
+
+    def watch() -> None:
+        consumer.stop_flag.wait()
+        begin_shutdown(grace=grace)
+
+    threading.Thread(target=watch, name="shutdown-watch", daemon=True).start()
+
+
+def run_generation(*, message_id: int) -> bool:
+    """Generate the answer; False when it was left pending because this process is
+    stopping (the caller queues it again, for a process that stays)."""
+    if shutting_down():
+        return False
     now = timezone.now()
     # The idempotent claim: of two runs of this task, only one moves pending→streaming.
     claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
@@ -64,7 +85,7 @@ def run_generation(*, message_id: int) -> None:
     )
     if not claimed:
         logger.info("Message %s was already claimed or stopped; nothing to do.", message_id)
-        return
+        return True
     # get(), not first(): first() orders the query, and compiling that ordering was
     # the costliest step of this task's setup (py-spy, chat_ttft).
     try:
@@ -72,20 +93,21 @@ def run_generation(*, message_id: int) -> None:
             pk=message_id
         )
     except Message.DoesNotExist:
-        return  # deleted with its conversation while we started
+        return True  # deleted with its conversation while we started
     relay = get_relay()
     try:
         _Generation(message, relay).run()
     finally:
         relay.complete(message.relay_key)
+    return True
 
 
 def _stream(
     message: Message, tracker: StreamTracker
 ) -> AsyncIterator[TextDelta | GenerationResult]:
-    from providers.engine import stream_generation
-
-    return stream_generation(message.provider, build_request(message=message), tracker=tracker)
+    # The request the send built and validated, made as it was stored.
+    request = GenerationRequest.from_json(message.request)
+    return stream_generation(message.provider, request, tracker=tracker)
 
 
 def _storable(text: str) -> str:
@@ -104,43 +126,22 @@ class _Generation:
         self.interrupted = False
         self.gone = False  # the row was deleted or taken over by the sweeper
         self.deleted = False
-        # Set by the stream task when a save is due, its request is out, or it has ended.
+        # Set by the stream task when a save is due or it has ended.
         self.wake = threading.Event()
-        self.request_out = False  # set on the stream loop
-        self.told_started = False
         # What the stream has done (attempts, text): metered when it is stopped before
         # its own result, since the provider bills the prompt all the same.
         self.tracker = StreamTracker()
 
     def run(self) -> None:
-        try:
-            self._run()
-        finally:
-            self._tell_started()  # over, perhaps without any request: the send goes on
-
-    def _tell_started(self) -> None:
-        # From this thread, not the loop: the Redis relay's mark is a blocking call.
-        if self.told_started:
-            return
-        self.told_started = True
-        try:
-            self.relay.mark_started(self.message.relay_key)
-        except Exception as exc:  # the send then waits out its limit; the answer goes on
-            logger.warning(
-                "Marking message %s started failed: %s", self.message.pk, type(exc).__name__
-            )
-
-    def _request_sent(self) -> None:
-        # On the stream loop, when the SDK's request is out: the send waiting for it
-        # (handoff.py) may render now. Once is enough (a retry sends again).
-        if not self.request_out:
-            self.request_out = True
-            self.wake.set()
-
-    def _run(self) -> None:
         provider = self.message.provider
         if provider is None or not provider.is_active:
             error = ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
+            self._finish(GenerationResult(text="", model=self.message.model, error=error))
+            return
+        if self.message.request is None:  # queued before requests were stored: retry it
+            error = ProviderError(
+                ErrorKind.BAD_REQUEST, "This answer was queued by an older version."
+            )
             self._finish(GenerationResult(text="", model=self.message.model, error=error))
             return
         result: GenerationResult | None = None
@@ -174,8 +175,6 @@ class _Generation:
             while True:
                 self.wake.wait(CANCEL_POLL)
                 self.wake.clear()
-                if self.request_out:
-                    self._tell_started()
                 if task.done():
                     return task.result()  # the stream's exception, if any, is raised here
                 if self._should_stop():
@@ -196,7 +195,6 @@ class _Generation:
         self, stream: AsyncIterator[Any], ended: threading.Event
     ) -> GenerationResult | None:
         """On the stream loop: relay each delta as it arrives; the result at the end."""
-        on_request_sent(self._request_sent)
         try:
             async for item in stream:
                 if isinstance(item, GenerationResult):
@@ -295,6 +293,7 @@ class _Generation:
             "usage_estimated": usage.estimated if usage else False,
             "finished_at": timezone.now(),
             "updated_at": timezone.now(),
+            "request": None,  # made: the thread keeps the conversation itself
         }
         if result is not None and result.model:
             fields["model"] = result.model[:200]
@@ -307,9 +306,6 @@ class _Generation:
             self._record_usage(result)
             return
         self._record_usage(result)
-        for name, value in fields.items():
-            setattr(message, name, value)
-        generation_finished.send(sender=Message, message=message, result=result)
 
     def _record_usage(self, result: GenerationResult | None) -> None:
         from usage.budgets import settle_reservation

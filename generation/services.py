@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -11,12 +12,13 @@ from django.utils import timezone
 
 from generation.models import Conversation, Message
 from generation.relay import get_relay
+from generation.tasks import generate_message
 from providers.adapters.base import ChatMessage, GenerationRequest
+from providers.adapters.common import prompt_chars
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
-from usage.budgets import BudgetExceeded, release_reservation, reserve_budget
-from usage.models import Reservation
+from usage.budgets import BudgetExceeded, release_hold, reserve_budget
 from usage.services import record_refusal
 
 
@@ -84,37 +86,37 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
 def _reserve(
     *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest
 ) -> int | None:
-    """Hold the worst-case cost before anything is stored, or refuse in words."""
+    """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
+    that stores the answer: a failed insert then leaves no hold behind."""
+    reservation = reserve_budget(
+        user=user,
+        provider=provider,
+        model=request.model,
+        max_tokens=request.max_tokens,
+        prompt_chars=prompt_chars(request),
+    )
+    return reservation.pk  # None for a user without a limit: nothing is held
+
+
+@contextmanager
+def _refusal_recorded(
+    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest
+) -> Iterator[None]:
+    """Around the transaction that reserves: a refusal is recorded after its rollback,
+    and reaches the user as a SendError in words."""
     try:
-        reservation = reserve_budget(
-            user=user,
-            provider=provider,
-            model=request.model,
-            max_tokens=request.max_tokens,
-            prompt_chars=sum(len(m.content) for m in request.messages) + len(request.system),
-        )
+        yield
     except BudgetExceeded as exc:
         record_refusal(provider=provider, user=user, source="chat", model=request.model)
         raise SendError(exc.reason) from exc
-    return reservation.pk  # None for a user without a limit: nothing is held
 
 
 def release_budget(*, message: Message) -> None:
     """Drop the budget hold of a message that will never reach upstream."""
-    _release_hold(message.reservation_id)
-
-
-def _release_hold(reservation_id: int | None) -> None:
-    if reservation_id is None:
-        return
-    reservation = Reservation.objects.filter(pk=reservation_id).first()
-    if reservation is not None:
-        release_reservation(reservation=reservation)
+    release_hold(reservation_id=message.reservation_id)
 
 
 def _enqueue(message_id: int) -> None:
-    from generation.tasks import generate_message
-
     generate_message(message_id)
 
 
@@ -143,15 +145,15 @@ def send_message(
             temperature=temperature,
         ),
     )
-    model = request.model
     created = conversation is None
-    reservation_id = _reserve(user=user, provider=provider, request=request)
-    with transaction.atomic():
+    request = replace(request, cache_scope=str(user.pk))
+    with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
+        reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
             conversation = Conversation(owner=user)
             conversation.title = conversation.title_from(text)
         conversation.provider = provider
-        conversation.model = model
+        conversation.model = request.model
         conversation.save()
         user_message = Message(conversation=conversation, role=Message.Role.USER, content=text)
         assistant = Message(
@@ -159,10 +161,11 @@ def send_message(
             role=Message.Role.ASSISTANT,
             status=Message.Status.PENDING,
             provider=provider,
-            model=model,
+            model=request.model,
             temperature=temperature,
             max_tokens=max_tokens,
             reservation_id=reservation_id,
+            request=request.to_json(),
         )
         # One INSERT for both (PostgreSQL and SQLite return their ids), in this order.
         Message.objects.bulk_create([user_message, assistant])
@@ -187,9 +190,13 @@ def retry_message(*, message: Message) -> Message:
         retry_of=message,  # the history up to the failed answer
     )
     request = _validate(provider=provider, request=build_request(message=pending))
-    reservation_id = _reserve(user=message.conversation.owner, provider=provider, request=request)
+    owner = message.conversation.owner
     try:
-        with transaction.atomic():
+        with (
+            _refusal_recorded(user=owner, provider=provider, request=request),
+            transaction.atomic(),
+        ):
+            reservation_id = _reserve(user=owner, provider=provider, request=request)
             fresh = Message.objects.create(
                 reservation_id=reservation_id,
                 conversation=message.conversation,
@@ -200,14 +207,15 @@ def retry_message(*, message: Message) -> Message:
                 temperature=message.temperature,
                 max_tokens=message.max_tokens,
                 retry_of=message,
+                request=request.to_json(),
             )
             Conversation.objects.filter(pk=message.conversation_id).update(
                 updated_at=timezone.now()
             )
             transaction.on_commit(lambda: _enqueue(fresh.pk))
     except IntegrityError:
-        # A second click raced the first past the check above: one retry is enough.
-        _release_hold(reservation_id)
+        # A second click raced the first past the check above: one retry is enough (its
+        # hold went with the rolled-back transaction).
         raise SendError("This answer is already being retried.") from None
     return fresh
 

@@ -1,4 +1,4 @@
-"""The SSE stream of one assistant message (async events), and the model picker.
+"""The SSE stream of one assistant message: an async view.
 
 The stream never starts or restarts generation: it only reads the database row and
 follows the relay. Event ids are text offsets (see relay.py), so a resume from
@@ -7,15 +7,13 @@ follows the relay. Event ids are text offsets (see relay.py), so a resume from
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import aget_object_or_404, get_object_or_404, render
+from django.shortcuts import aget_object_or_404
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
@@ -23,12 +21,7 @@ from config.db import arelease_connection
 from generation.forms import plain_int
 from generation.models import Message
 from generation.relay import get_relay
-from generation.rendering import HEARTBEAT, delta_frame, sse_frame
-from generation.views import render_message
-from providers.engine import alist_models
-from providers.models import Provider
-
-logger = logging.getLogger(__name__)
+from generation.rendering import HEARTBEAT, delta_frame, render_message, sse_frame
 
 
 def _heartbeat_seconds() -> float:
@@ -121,12 +114,11 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
 
 @login_required
 @require_GET
-def stream(request: HttpRequest, message_id: int) -> HttpResponse:
-    # A sync view returning an async iterator: the checks (session, login, ownership)
-    # run with the middleware in one call on a web lane (config/asgi_handler.py), and
-    # the events are then sent from the event loop, holding no thread while they wait.
-    message = get_object_or_404(
-        Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=request.user
+async def stream(request: HttpRequest, message_id: int) -> HttpResponse:
+    # Async throughout: an open stream waits on the event loop, holding no thread.
+    user = await request.auser()
+    message = await aget_object_or_404(
+        Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=user
     )
     response = StreamingHttpResponse(
         _events(message, _resume_offset(request)), content_type="text/event-stream"
@@ -135,30 +127,3 @@ def stream(request: HttpRequest, message_id: int) -> HttpResponse:
     # nginx and similar proxies must pass each event through at once.
     response["X-Accel-Buffering"] = "no"
     return response
-
-
-async def _models_for(provider: Provider) -> list[str]:
-    try:
-        models = list(await alist_models(provider))  # cached by the engine
-    except Exception as exc:  # the picker still offers the default model
-        kind = type(exc).__name__
-        logger.info("Listing models of provider %s failed: %s", provider.pk, kind)
-        models = []
-    default = provider.effective_default_model
-    if default and default not in models:
-        models = [default, *models]
-    return models
-
-
-@login_required
-@require_GET
-async def model_options(request: HttpRequest) -> HttpResponse:
-    try:
-        provider_id = uuid.UUID(request.GET.get("provider", ""))
-    except ValueError:
-        return HttpResponse(status=400)
-    provider = await aget_object_or_404(Provider, pk=provider_id, is_active=True)
-    models = await _models_for(provider)
-    selected = request.GET.get("model") or provider.effective_default_model
-    ctx = {"models": models, "selected": selected}
-    return await sync_to_async(render)(request, "generation/_model_options.html", ctx)

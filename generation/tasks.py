@@ -13,9 +13,11 @@ from generation.sweeper import sweep_stuck_messages
 def generate_message(message_id: int) -> None:
     # No huey retries: a re-run could not re-claim the message anyway; the sweeper
     # recovers what a crash leaves behind.
-    run_generation(message_id=message_id)
+    if not run_generation(message_id=message_id):
+        # This process is stopping: the answer stays pending for one that stays.
+        generate_message(message_id)
 
 
 @db_periodic_task(crontab(minute="*"))
 def sweep_messages() -> None:
-    sweep_stuck_messages()
+    sweep_stuck_messages(requeue=generate_message)

@@ -14,5 +14,5 @@ urlpatterns = [
     path("m/<int:message_id>/stream/", stream_views.stream, name="stream"),
     path("m/<int:message_id>/cancel/", views.cancel, name="cancel"),
     path("m/<int:message_id>/retry/", views.retry, name="retry"),
-    path("models/", stream_views.model_options, name="model_options"),
+    path("models/", views.model_options, name="model_options"),
 ]

@@ -1,20 +1,28 @@
-"""The chat pages (HTMX, server-rendered). The SSE stream lives in stream_views.py."""
+"""The chat pages (HTMX, server-rendered) and the composer's model picker. The SSE stream
+lives in stream_views.py."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from generation import handoff, services
+from generation import services
 from generation.forms import ComposerForm, RenameForm, plain_int
 from generation.models import Conversation, Message
+from generation.rendering import render_message
+from providers.engine import alist_models
 from providers.models import Provider
+
+logger = logging.getLogger(__name__)
 
 
 def _get_conversation_for_user(request: HttpRequest, conversation_id: int) -> Conversation:
@@ -32,10 +40,6 @@ def _get_message_for_user(request: HttpRequest, message_id: int) -> Message:
 
 def _thread(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.select_related("retried_by", "provider").with_cost())
-
-
-def render_message(message: Message, request: HttpRequest | None = None) -> str:
-    return render_to_string("generation/_message.html", {"message": message}, request=request)
 
 
 def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
@@ -104,7 +108,6 @@ def send(request: HttpRequest) -> HttpResponse:
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
-    handoff.wait_for_start(sent.assistant_message)  # see handoff.py
     url = reverse("generation:conversation", args=[sent.conversation.pk])
     if not request.htmx:
         return redirect(url)
@@ -132,7 +135,6 @@ def retry(request: HttpRequest, message_id: int) -> HttpResponse:
         fresh = services.retry_message(message=message)
     except services.SendError as exc:
         return _composer_error(exc.message)
-    handoff.wait_for_start(fresh)
     message.refresh_from_db()
     fresh = Message.objects.select_related("retried_by").get(pk=fresh.pk)
     html = render_message(message, request) + render_message(fresh, request)
@@ -170,3 +172,30 @@ def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if (request.htmx.current_url_abs_path or "").startswith(own_url):
         response["HX-Redirect"] = index_url
     return response
+
+
+async def _models_for(provider: Provider) -> list[str]:
+    try:
+        models = list(await alist_models(provider))  # cached by the engine
+    except Exception as exc:  # the picker still offers the default model
+        kind = type(exc).__name__
+        logger.info("Listing models of provider %s failed: %s", provider.pk, kind)
+        models = []
+    default = provider.effective_default_model
+    if default and default not in models:
+        models = [default, *models]
+    return models
+
+
+@login_required
+@require_GET
+async def model_options(request: HttpRequest) -> HttpResponse:
+    try:
+        provider_id = uuid.UUID(request.GET.get("provider", ""))
+    except ValueError:
+        return HttpResponse(status=400)
+    provider = await aget_object_or_404(Provider, pk=provider_id, is_active=True)
+    models = await _models_for(provider)
+    selected = request.GET.get("model") or provider.effective_default_model
+    ctx = {"models": models, "selected": selected}
+    return await sync_to_async(render)(request, "generation/_model_options.html", ctx)

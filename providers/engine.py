@@ -10,7 +10,6 @@ Other apps call these, never an adapter directly:
 - ``test_connection(provider)`` / ``await atest_connection(provider)``
 - ``await aclose_clients()``: close the SDK clients of the running loop; call it before
   closing an event loop you created (clients are pooled per loop)
-- ``on_request_sent(callback)``: within a task, be told when its upstream requests are out
 
 Invalid requests raise `InvalidRequest` before any upstream call; upstream failures
 never raise, they come back as ``result.error``.
@@ -35,7 +34,7 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
-from providers.adapters.clients import aclose_clients, on_request_sent
+from providers.adapters.clients import aclose_clients
 from providers.adapters.common import estimate_usage, prompt_chars
 from providers.adapters.error_mapping import provider_error
 from providers.connection import atest_connection, test_connection
@@ -55,7 +54,6 @@ __all__ = [
     "avalidate_request",
     "generate",
     "list_models",
-    "on_request_sent",
     "stream_generation",
     "test_connection",
     "validate_request",

@@ -192,6 +192,15 @@ def release_reservation(*, reservation: Reservation) -> Reservation:
     return reservation
 
 
+def release_hold(*, reservation_id: int | None) -> None:
+    """`release_reservation` by id, for a hold a message or a task refers to by its id
+    (None: the user had no limit, nothing was held)."""
+    if reservation_id is None:
+        return
+    for reservation in Reservation.objects.filter(pk=reservation_id):
+        release_reservation(reservation=reservation)
+
+
 def remaining_budget(*, user: AbstractBaseUser) -> Decimal | None:
     limit = monthly_limit(user=user)
     if limit is None:

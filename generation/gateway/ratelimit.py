@@ -12,7 +12,7 @@ import time
 
 from django.core.cache import cache
 
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 
 WINDOW_SECONDS = 60
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from generation.api_tokens import ApiToken
 from generation.gateway.errors import GatewayError, invalid_token, model_not_found
 from generation.gateway.ratelimit import seconds_until_allowed
-from generation.tokens import ApiToken
 from providers import engine
 from providers.errors import ProviderError
 from providers.models import Provider

@@ -13,8 +13,8 @@ with the partial text kept and usage reported or estimated. Closing the iterator
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
 
 from providers.errors import ProviderError
 
@@ -40,6 +40,23 @@ class GenerationRequest:
     # Who may be answered from a response cached for this request (the caller's user):
     # never sent upstream, only part of the cache key.
     cache_scope: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, for a request stored until a worker makes it."""
+        data = asdict(self)
+        data["messages"] = [[m.role, m.content] for m in self.messages]
+        data["stop"] = list(self.stop)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GenerationRequest:
+        return cls(
+            **{
+                **data,
+                "messages": tuple(ChatMessage(role, content) for role, content in data["messages"]),
+                "stop": tuple(data.get("stop", ())),
+            }
+        )
 
 
 @dataclass

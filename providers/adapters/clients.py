@@ -11,7 +11,6 @@ and base URL.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 import ssl
@@ -40,19 +39,6 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] =
 )
 _lock = threading.Lock()
 
-# Set by `on_request_sent` in the task making SDK calls; read by the clients' hook.
-_request_sent: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
-    "request_sent", default=None
-)
-# httpcore's trace events after which a request needs no more CPU of ours for a while:
-# its body has been written on a kept connection, or a new connection's connect has
-# begun (the TCP and TLS handshakes are mostly waiting).
-_SENT_EVENTS = (
-    ".send_request_body.complete",
-    ".connect_tcp.started",
-    ".connect_unix_socket.started",
-)
-
 
 def cached_client(provider: Provider, build: Callable[[], ClientT]) -> ClientT:
     """The client for `provider` on the running loop, built by `build()` on first use."""
@@ -77,38 +63,6 @@ def _tls_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def on_request_sent(callback: Callable[[], None]) -> None:
-    """Call `callback()` once for each request that the current asyncio task (or one it
-    starts later) makes through an SDK client, as soon as it is handed to the network.
-
-    For a caller that shares its process with other work which should wait until then:
-    see generation/handoff.py. Set it inside a task of your own; it lasts as long as
-    the task. `callback` runs on the loop and must not block.
-    """
-    _request_sent.set(callback)
-
-
-async def _trace_when_sent(request: httpx2.Request) -> None:
-    callback = _request_sent.get()
-    if callback is None:
-        return
-    outer = request.extensions.get("trace")
-    told = False
-
-    async def trace(name: str, info: dict[str, Any]) -> None:
-        nonlocal told
-        if outer is not None:
-            await outer(name, info)
-        if not told and name.endswith(_SENT_EVENTS):
-            told = True  # once per request: a new connection's connect, then its body
-            try:
-                callback()
-            except Exception as exc:  # never the request's failure
-                logger.warning("A request-sent callback failed: %s", type(exc).__name__)
-
-    request.extensions = {**request.extensions, "trace": trace}
-
-
 def http_client() -> httpx2.AsyncClient:
     """The HTTP client under each SDK client.
 
@@ -119,7 +73,6 @@ def http_client() -> httpx2.AsyncClient:
         follow_redirects=False,
         timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
         limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
-        event_hooks={"request": [_trace_when_sent]},
     )
 
 

@@ -105,7 +105,7 @@ import django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 from providers.models import Provider
 call_command("migrate", verbosity=0)
 user = get_user_model().objects.create_user("bench")

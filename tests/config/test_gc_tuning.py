@@ -37,7 +37,9 @@ def test_a_worker_process_is_tuned_before_its_consumer_starts():
     frozen, young_threshold = _run(
         "import gc, django; django.setup()\n"
         "from huey.contrib.djhuey import HUEY\n"
+        "import threading\n"
         "class Consumer:\n"
+        "    shutdown_timeout, stop_flag = 5, threading.Event()\n"
         "    def run(self): print(gc.get_freeze_count(), gc.get_threshold()[0])\n"
         "HUEY.create_consumer = lambda **options: Consumer()\n"
         "from django.core.management import call_command\n"

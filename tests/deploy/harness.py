@@ -99,7 +99,7 @@ import json, django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 from providers.models import Provider
 call_command("migrate", interactive=False, verbosity=0)
 args = json.loads({args!r})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,8 +14,9 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, override_settings
+from huey.consumer import Consumer
 
-from config.embedded_worker import EmbeddedConsumer
+from config.embedded_worker import create_consumer, start_consumer, stop_consumer
 from generation import relay as relay_module
 from generation import services
 from generation.models import Conversation, Message
@@ -98,20 +99,19 @@ def send_hello(
     return sent.assistant_message
 
 
-def expected_text(tokens: int, seed: int = 0) -> str:
-    return "".join(Knobs(tokens=tokens, seed=seed).text_tokens())
+def expected_text(tokens: int, seed: int = 0, first: int | None = None) -> str:
+    """The fake upstream's answer of `tokens` tokens, or its `first` tokens."""
+    return "".join(Knobs(tokens=tokens, seed=seed).text_tokens()[:first])
 
 
 @pytest.fixture
-def huey_consumer() -> Iterator[EmbeddedConsumer]:
+def huey_consumer() -> Iterator[Consumer]:
     """A real consumer (threads, like the embedded deployment), not immediate mode."""
     from huey.contrib.djhuey import HUEY
 
     HUEY.storage.flush_queue()
-    consumer = EmbeddedConsumer(
-        HUEY,
+    consumer = create_consumer(
         workers=2,
-        worker_type="thread",
         periodic=False,
         # Whatever the storage class, do not let polling backoff slow the tests.
         initial_delay=0.005,
@@ -119,9 +119,9 @@ def huey_consumer() -> Iterator[EmbeddedConsumer]:
         max_delay=0.005,
         check_worker_health=False,
     )
-    consumer.start()
+    start_consumer(consumer)
     yield consumer
-    consumer.stop(graceful=True)
+    stop_consumer(consumer)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -193,7 +193,13 @@ def parse_block(block: str) -> SSEEvent:
 
 
 async def _read(
-    client: AsyncClient, url: str, headers: dict[str, str], max_deltas: int | None, limit: float
+    client: AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_deltas: int | None,
+    limit: float,
+    min_chars: int | None = None,
+    on_delta: Callable[[SSEResult], Awaitable[None]] | None = None,
 ) -> SSEResult:
     response = await client.get(url, headers=headers)
     result = SSEResult(response.status_code, dict(response.headers.items()))
@@ -214,7 +220,11 @@ async def _read(
                     result.events.append(event)
                     if event.event == "delta":
                         result.arrivals.append(time.monotonic())
+                        if on_delta is not None:
+                            await on_delta(result)
                     if max_deltas is not None and len(result.deltas) >= max_deltas:
+                        return result
+                    if min_chars is not None and len(result.text) >= min_chars:
                         return result
     except TimeoutError:
         if not deadline.expired():
@@ -240,7 +250,12 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         as_user=None,
         limit: float = 15.0,
         headers: dict[str, str] | None = None,
+        min_chars: int | None = None,
+        on_delta: Callable[[SSEResult], Awaitable[None]] | None = None,
     ) -> SSEResult:
+        """`min_chars`: stop once that much text came (deltas may merge, so a count of
+        them is no measure); `on_delta`: awaited after each delta, while the stream
+        stays open."""
         async_client = AsyncClient()
         if as_user is not None:
             async_client.force_login(as_user)
@@ -249,7 +264,9 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         headers = dict(headers or {})
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        return async_to_sync(_read)(async_client, url, headers, max_deltas, limit)
+        return async_to_sync(_read)(
+            async_client, url, headers, max_deltas, limit, min_chars, on_delta
+        )
 
     return read
 

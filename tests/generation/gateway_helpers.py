@@ -17,7 +17,7 @@ import openai
 import pytest
 import uvicorn
 
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 from providers.fake_upstream import FakeUpstream
 from providers.models import Provider
 from tests.providers.fake_helpers import TEST_KEY, fake_provider

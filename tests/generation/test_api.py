@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 from tests.providers.fake_helpers import TEST_KEY, fake_provider, generation_calls
 from usage.models import UsageRecord
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generation.tokens import ApiToken, hash_token
+from generation.api_tokens import ApiToken, hash_token
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ import openai
 import pytest
 from asgiref.sync import async_to_sync
 
+from generation.api_tokens import ApiToken, new_raw_token
 from generation.gateway.ratelimit import seconds_until_allowed
-from generation.tokens import ApiToken, new_raw_token
 from providers.adapters.base import ChatMessage, GenerationRequest
 from tests.generation.conftest import wait_for
 from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)

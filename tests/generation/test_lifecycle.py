@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from generation import services
 from generation.models import Conversation, Message
-from generation.relay import InProcessRelay
+from generation.relay_memory import InProcessRelay
 from generation.runner import _Generation
 from generation.sweeper import sweep_stuck_messages
+from generation.tasks import generate_message
 from tests.generation.conftest import send_hello, wait_for
 from tests.providers.fake_helpers import generation_calls
 from usage.models import Reservation, UsageRecord
@@ -136,7 +137,7 @@ def test_the_sweeper_gives_back_the_budget_a_dead_worker_held(
     Message.objects.filter(pk=message.pk).update(
         status=Message.Status.STREAMING, updated_at=timezone.now() - timedelta(minutes=10)
     )
-    assert message.pk in sweep_stuck_messages().failed
+    assert message.pk in sweep_stuck_messages(requeue=generate_message).failed
     assert Reservation.objects.get(pk=message.reservation_id).status == Reservation.Status.RELEASED
 
 

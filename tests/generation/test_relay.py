@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import statistics
 import threading
 import time
 import uuid
 
 import pytest
-from huey import SqliteHuey
-from huey.consumer import Consumer
 
-from generation.queue import NotifyingSqliteHuey
-from generation.relay import ACTIVE_TTL, InProcessRelay, RelayEvent
+from generation.relay_base import ACTIVE_TTL, RelayEvent
+from generation.relay_memory import InProcessRelay
 from tests.generation.conftest import REDIS_TEST_URL
 
 
@@ -190,50 +186,6 @@ def test_a_follower_joining_while_others_wait_is_served_at_once(kind):
     assert elapsed < 0.5, f"served after {elapsed:.3f} s"
 
 
-def _pickup_latencies(huey, samples: int = 5, idle: float = 1.0) -> list[float]:
-    """Seconds from enqueue to a task starting, each after the consumer sat idle."""
-    started: list[float] = []
-
-    @huey.task()
-    def mark() -> None:
-        started.append(time.monotonic())
-
-    consumer = Consumer(huey, workers=1, worker_type="thread", periodic=False)
-    consumer._set_signal_handlers = lambda: None  # not ours to take in a test run
-    consumer.start()
-    latencies = []
-    try:
-        for _ in range(samples):
-            time.sleep(idle)  # long enough for huey's polling backoff to grow
-            count = len(started)
-            enqueued = time.monotonic()
-            mark()
-            deadline = time.monotonic() + 15
-            while len(started) == count and time.monotonic() < deadline:
-                time.sleep(0.0005)
-            latencies.append(started[-1] - enqueued)
-    finally:
-        consumer.stop(graceful=True)
-    return latencies
-
-
-def test_notifying_storage_picks_up_within_milliseconds(tmp_path):
-    huey = NotifyingSqliteHuey("latency", filename=str(tmp_path / "q.sqlite3"))
-    latencies = _pickup_latencies(huey, samples=5, idle=0.5)
-    print(f"notifying SqliteHuey pick-up: {[round(x * 1000, 2) for x in latencies]} ms")
-    assert statistics.median(latencies) < 0.02
-    assert max(latencies) < 0.1
-
-
-@pytest.mark.skipif(
-    not os.environ.get("MEASURE_QUEUE"), reason="a slow measurement: set MEASURE_QUEUE=1 to run"
-)
-def test_measure_plain_sqlite_huey_for_comparison(tmp_path):
-    huey = SqliteHuey("latency", filename=str(tmp_path / "q.sqlite3"))
-    latencies = _pickup_latencies(huey, samples=3, idle=3)
-    print(f"plain SqliteHuey pick-up: {[round(x * 1000, 1) for x in latencies]} ms")
-
-
 @backends
 def test_a_reader_that_fell_behind_gets_the_pending_deltas_as_one_event(kind):
     relay, key = _relay(kind), uuid.uuid4().hex
@@ -270,9 +222,7 @@ def test_apublish_from_the_stream_loop_reaches_a_follower_on_another_loop(kind):
     if kind == "redis":
         import redis
 
-        from generation.relay_redis import _stream_name
-
-        ttl = redis.Redis.from_url(REDIS_TEST_URL).ttl(_stream_name(key))
+        ttl = redis.Redis.from_url(REDIS_TEST_URL).ttl(relay.stream_name(key))
         assert ACTIVE_TTL - 5 < ttl <= ACTIVE_TTL  # a live stream's TTL, set with its first event
     relay.complete(key)
 

@@ -10,8 +10,8 @@ import uuid
 import pytest
 import redis
 
-from generation.relay import ACTIVE_TTL, COMPLETED_TTL, RelayEvent
-from generation.relay_redis import RedisRelay, _stream_name
+from generation.relay_base import ACTIVE_TTL, COMPLETED_TTL, RelayEvent
+from generation.relay_redis import RedisRelay
 from generation.relay_redis_reader import BLOCK_MS, client_name
 from tests.generation.conftest import REDIS_TEST_URL
 
@@ -172,7 +172,7 @@ def test_followers_go_on_after_the_reader_loses_its_connection(relay, admin, cap
 
 def test_publish_sets_the_ttl_once_and_complete_shortens_it(relay, admin, monkeypatch):
     key = uuid.uuid4().hex
-    name = _stream_name(key)
+    name = relay.stream_name(key)
     pipelines = 0
     make_pipeline = relay._client.pipeline
 
@@ -197,7 +197,7 @@ def test_publish_sets_the_ttl_once_and_complete_shortens_it(relay, admin, monkey
 
 def test_a_publisher_that_restarted_sets_the_ttl_again(relay, admin):
     key = uuid.uuid4().hex
-    name = _stream_name(key)
+    name = relay.stream_name(key)
     relay.publish(key, RelayEvent(1, "a"))
     admin.persist(name)  # as if this stream had lost its TTL
     restarted = RedisRelay(REDIS_TEST_URL)

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 
 from generation.models import Message
-from generation.relay import InProcessRelay, RelayEvent
+from generation.relay_base import RelayEvent
+from generation.relay_memory import InProcessRelay
 from generation.runner import _Generation
 from providers.adapters.base import GenerationResult
 from tests.generation.conftest import expected_text, send_hello

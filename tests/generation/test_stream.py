@@ -14,7 +14,7 @@ from django.urls import reverse
 from generation.models import Conversation, Message
 from generation.relay import RelayEvent, get_relay
 from generation.rendering import delta_frame, sse_frame
-from tests.generation.conftest import parse_block
+from tests.generation.conftest import SSEResult, parse_block
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("relay_backend")]
 
@@ -65,18 +65,19 @@ def test_an_answer_deleted_while_streaming_ends_its_stream_saying_so(user, read_
     # Another tab deleted the conversation: this tab's stream must end, not leave the
     # browser reconnecting to a stream that is now a 404.
     message = _streaming(user, content="ab")
+    get_relay().publish(message.relay_key, RelayEvent(4, "cd"))
 
-    def delete_then_complete() -> None:
-        time.sleep(0.1)
-        get_relay().publish(message.relay_key, RelayEvent(4, "cd"))
-        try:
-            Conversation.objects.filter(pk=message.conversation_id).delete()
-        finally:
-            connection.close()  # this thread's own
+    def delete_and_complete() -> None:
+        Conversation.objects.filter(pk=message.conversation_id).delete()
         get_relay().complete(message.relay_key)
 
-    threading.Thread(target=delete_then_complete).start()
-    sse = read_sse(reverse("generation:stream", args=[message.pk]))
+    async def once_following(sse: SSEResult) -> None:
+        # The stream is open and has sent its text: now the other tab deletes.
+        if sse.text == "abcd":
+            await sync_to_async(delete_and_complete)()
+
+    sse = read_sse(reverse("generation:stream", args=[message.pk]), on_delta=once_following)
+    assert not sse.timed_out
     assert sse.text == "abcd"
     assert sse.done is not None
     assert "was deleted" in sse.done.data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from config.embedded_worker import stop_consumer
 from generation import stream_loop
 
 
@@ -43,6 +44,6 @@ def test_stop_ends_the_loop_and_the_next_answer_starts_another():
 def test_the_embedded_consumer_stops_the_loop_when_it_stops(huey_consumer):
     loop, _ = stream_loop.submit(_where()).result(5)
 
-    huey_consumer.stop(graceful=True)
+    stop_consumer(huey_consumer)
 
     assert loop.is_closed()

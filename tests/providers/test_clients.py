@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import ssl
 
-from providers.adapters.clients import http_client
+from providers.adapters.clients import _tls_context, http_client
 
 
-def _tls(client) -> ssl.SSLContext:
-    return client._transport._pool._ssl_context
-
-
-def test_every_client_shares_one_verifying_tls_context():
+def test_clients_verify_tls_with_one_context_loaded_once():
     # Building a context loads the CA bundle (50-100 ms): a worker thread's first answer
-    # and every admin "Test connection" used to pay it.
-    first, second = http_client(), http_client()
-    assert _tls(first) is _tls(second)
-    assert _tls(first).verify_mode == ssl.CERT_REQUIRED
-    assert _tls(first).check_hostname
+    # and every admin "Test connection" used to pay it. http_client() passes this one.
+    assert _tls_context() is _tls_context()
+    assert _tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert _tls_context().check_hostname
 
 
 def test_redirects_are_not_followed():

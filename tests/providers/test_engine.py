@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -10,7 +9,6 @@ import pytest
 from django.test import override_settings
 
 from providers import engine
-from providers.adapters.clients import aclose_clients
 from providers.errors import ErrorKind
 from providers.fake_upstream import Knobs
 from providers.validation import InvalidRequest
@@ -239,31 +237,3 @@ def test_every_call_is_logged_with_lengths_only(fake_upstream, caplog):
     assert "outcome=ok" in message
     assert "prompt_chars=11" in message
     assert "Hello there" not in message
-
-
-# --- knowing when a request is out --------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", ["openai", "anthropic"])
-def test_a_task_is_told_when_each_request_is_out_before_its_answer(fake_upstream, kind):
-    # generation/handoff.py: a send waits for this before rendering its response.
-    provider = fake_provider(fake_upstream, kind, knobs="ttft=150")
-    seen: list[str] = []
-
-    async def answer() -> None:
-        engine.on_request_sent(lambda: seen.append("sent"))
-        async for item in engine.stream_generation(provider, ask()):
-            seen.append(type(item).__name__)
-
-    async def main() -> None:
-        await engine.alist_models(provider)  # validation's fetch, done (and told) apart
-        await aclose_clients()  # so that the first answer opens a new connection
-        await asyncio.create_task(answer())  # a new connection: told when it connects
-        await asyncio.create_task(answer())  # the kept one: told when the body is written
-        async for _ in engine.stream_generation(provider, ask()):  # not asked: not told
-            pass
-
-    run(main())
-    one = ["sent", *["TextDelta"] * len(Knobs().text_tokens()), "GenerationResult"]
-    assert seen == one + one
-    assert generation_calls(fake_upstream) == 3

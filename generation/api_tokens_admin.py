@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from generation.tokens import ApiToken, new_raw_token
+from generation.api_tokens import ApiToken, new_raw_token
 
 
 @admin.register(ApiToken)

@@ -1,0 +1,105 @@
+"""How long a task waits in the embedded SQLite queue before a worker thread takes it,
+and what the idle workers' polling costs.
+
+SQLite cannot block on an empty queue, so each idle huey worker thread polls, sleeping
+`initial_delay`, growing by `backoff` up to `max_delay` (huey's documented consumer
+options, set in config/settings.py). With many threads polling at scattered times a
+task waits a fraction of max_delay. Printed side by side, one run: pick-up latency
+after an idle spell (median, p95, max over the samples) and the process CPU an idle
+consumer burns per second, for the settings' options and for huey's defaults.
+
+Run: .venv/bin/python -m tests.bench.bench_queue_wake [--samples 40] [--workers 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from typing import Any
+
+import django
+from huey import SqliteHuey
+
+from tests.bench import common
+
+
+def _measure(options: dict[str, Any], *, workers: int, samples: int) -> dict[str, Any]:
+    folder = tempfile.mkdtemp(prefix="bench-queue-")
+    huey = SqliteHuey("bench", filename=f"{folder}/q.sqlite3", fsync=False)
+    started: list[float] = []
+    ran = threading.Event()
+
+    @huey.task()
+    def mark() -> None:
+        started.append(time.monotonic())
+        ran.set()
+
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=False, **options
+    )
+    from config.embedded_worker import start_consumer
+
+    start_consumer(consumer)  # as the embedded server does (keeps the signal handlers)
+    latencies = []
+    try:
+        time.sleep(3)  # every thread idle, its back-off grown
+        cpu_before, wall_before = time.process_time(), time.monotonic()
+        time.sleep(3)
+        idle_cpu = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
+        for _ in range(samples):
+            time.sleep(random.uniform(0.3, 1.5))  # an idle spell of varying length
+            ran.clear()
+            enqueued = time.monotonic()
+            mark()
+            if not ran.wait(15):
+                raise RuntimeError("the task was not picked up within 15 s")
+            latencies.append((started[-1] - enqueued) * 1000)
+    finally:
+        consumer.stop(graceful=True)
+    latencies.sort()
+    return {
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2),
+        "max_ms": round(latencies[-1], 2),
+        "idle_cpu_pct": round(idle_cpu * 100, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=64)
+    args = parser.parse_args()
+    from django.conf import settings
+
+    configured = {
+        key: settings.HUEY["consumer"][key]
+        for key in ("initial_delay", "backoff", "max_delay")
+        if key in settings.HUEY.get("consumer", {})
+    }
+    scenarios = {
+        "settings": configured,
+        "huey defaults": {"initial_delay": 0.1, "backoff": 1.15, "max_delay": 10.0},
+    }
+    rows, results = [], {}
+    for name, options in scenarios.items():
+        figures = _measure(options, workers=args.workers, samples=args.samples)
+        results[name] = {"options": options, **figures}
+        rows.append(
+            [name, str(options), figures["p50_ms"], figures["p95_ms"], figures["max_ms"],
+             figures["idle_cpu_pct"]]
+        )  # fmt: skip
+    print(f"\nembedded queue pick-up after an idle spell ({args.workers} worker threads)")
+    common.print_table(["options", "values", "p50 ms", "p95 ms", "max ms", "idle CPU %"], rows)
+    common.write_json("queue_wake", {"workers": args.workers, "rows": results})
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+    django.setup()
+    main()
