@@ -17,7 +17,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from generation.api_services import generate_for_api
 from generation.gateway import routing
 from generation.gateway.errors import (
     GatewayError,
@@ -25,7 +24,7 @@ from generation.gateway.errors import (
     from_provider_error,
     over_budget,
 )
-from generation.gateway.services import aopen_call
+from generation.gateway.services import agenerate_for_api, aopen_call
 from generation.gateway.shapes import Completion
 from generation.gateway.streaming import GatewayStream
 from generation.gateway.translate import ChatCall, parse_body, parse_chat
@@ -117,10 +116,9 @@ async def _answer(
         call.stream,
         len(request.messages),
     )
-    # In the loop, where a models-list fetch is async; generate_for_api then finds it cached.
     request = await engine.avalidate_request(provider, request)
     if not call.stream:
-        result = await sync_to_async(generate_for_api)(
+        result = await agenerate_for_api(
             user=user, provider=provider, request=request, request_id=request_id
         )
         if result.error is not None:
