@@ -1,9 +1,11 @@
 """POST /api/generate: one non-streamed generation as JSON, for people and scripts.
 
 Answers ``{"success": true, "data": {...}}`` or ``{"success": false, "error": {kind,
-message, retryable}}`` with a status that says what happened: 400 bad input (the field
-named), 401 no or bad credentials, 402 over budget, 404 unknown or inactive provider,
-429 / 502 / 503 / 504 for upstream failures.
+message, retryable, field?}}`` with a status that says what happened: 400 bad input (the
+field named: bad JSON, text that cannot be encoded, a bad parameter), 401 no or bad
+credentials, 402 over budget, 404 unknown or inactive provider, 429 / 502 / 503 / 504 for
+upstream failures (`generation.json_api.STATUS_BY_ERROR_KIND`, shared with /v1). A client
+that hangs up mid-call is still metered for what went upstream.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ import math
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -24,23 +24,10 @@ from generation.api_input import ApiInputError, parse_generate_body
 from generation.api_services import generate_for_api
 from generation.api_tokens import ApiToken
 from generation.gateway.ratelimit import seconds_until_allowed
-from providers.errors import ErrorKind
+from generation.json_api import STATUS_BY_ERROR_KIND, BadBody, read_json_body
 from providers.models import Provider
 from providers.validation import InvalidRequest
 from usage.budgets import BudgetExceeded
-
-STATUS_BY_ERROR_KIND = {
-    ErrorKind.AUTH: 502,  # our stored key is wrong: not the caller's fault
-    ErrorKind.BILLING: 502,
-    ErrorKind.RATE_LIMIT: 429,
-    ErrorKind.BAD_REQUEST: 400,
-    ErrorKind.OVERLOADED: 503,
-    ErrorKind.PROVIDER_ERROR: 502,
-    ErrorKind.NETWORK: 502,
-    ErrorKind.TIMEOUT: 504,
-    ErrorKind.CANCELLED: 502,
-    ErrorKind.UNKNOWN: 502,
-}
 
 
 def _error(status: int, kind: str, message: str, **extra: Any) -> JsonResponse:
@@ -74,16 +61,6 @@ def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
     return request.user
 
 
-def _read_body(request: HttpRequest) -> bytes:
-    limit = settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        raise ApiInputError(f"The request body is larger than {limit} bytes.")
-    try:
-        return request.body
-    except RequestDataTooBig:
-        raise ApiInputError(f"The request body is larger than {limit} bytes.") from None
-
-
 @csrf_exempt  # checked in _authenticate for session callers; tokens need none
 @require_POST
 def generate(request: HttpRequest) -> JsonResponse:
@@ -91,10 +68,8 @@ def generate(request: HttpRequest) -> JsonResponse:
     if isinstance(user, JsonResponse):
         return user
     try:
-        parsed = parse_generate_body(
-            _read_body(request), max_bytes=settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
-        )
-    except ApiInputError as exc:
+        parsed = parse_generate_body(read_json_body(request))
+    except (BadBody, ApiInputError) as exc:
         return _error(400, "invalid_request", exc.message, field=exc.field)
     try:
         provider = Provider.objects.get(pk=parsed.provider_id, is_active=True)

@@ -1,8 +1,10 @@
-"""Parsing the body of POST /api/generate into a GenerationRequest, with named errors."""
+"""The parsed JSON body of POST /api/generate -> a GenerationRequest, with named errors.
+
+The body was read, parsed and its text checked by `generation.json_api.read_json_body`.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +28,7 @@ class ApiInput:
     prompt_field: str  # "prompt" or "messages": what the caller sent, for error messages
 
 
-def parse_generate_body(body: bytes, *, max_bytes: int) -> ApiInput:
-    if len(body) > max_bytes:
-        raise ApiInputError(f"The request body is larger than {max_bytes} bytes.")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiInputError(f"The body is not valid JSON: {exc}.") from None
+def parse_generate_body(data: Any) -> ApiInput:
     if not isinstance(data, dict):
         raise ApiInputError("The body must be a JSON object.")
     unknown = set(data) - {

@@ -2,8 +2,10 @@
 
 A call is opened (its worst-case cost held, or refused and the refusal recorded),
 made, then closed (every attempt metered and the hold settled; released when upstream
-was never reached). `generate_for_api` does all three for a non-streamed call; a stream
-opens and closes around its own iteration (generation.gateway.streaming).
+was never reached). `generate_for_api` does all three for a non-streamed call (and
+`generation.gateway.services.agenerate_for_api` from the event loop); a stream opens and
+closes around its own iteration (generation.gateway.streaming). A call its client
+abandons is still metered for what went upstream: hanging up does not dodge the bill.
 """
 
 from __future__ import annotations
@@ -75,15 +77,19 @@ def generate_for_api(
     """
     request = engine.validate_request(provider, replace(request, cache_scope=str(user.pk)))
     reservation = open_call(user=user, provider=provider, request=request, request_id=request_id)
-    result = None
+    tracker = engine.StreamTracker()
+    result: GenerationResult | None = None
     try:
-        result = async_to_sync(engine.generate)(provider, request)
+        result = async_to_sync(engine.generate)(provider, request, tracker=tracker)
+        return result
     finally:
+        # A client that hangs up cancels the view's task under ASGI, and asgiref cancels
+        # the engine call inside it: CancelledError reaches this thread, which meters
+        # every attempt made (the one cut short estimated) before letting it go on.
         close_call(
             user=user,
             provider=provider,
             reservation=reservation,
-            result=result,
+            result=result if result is not None else tracker.interrupted_result(),
             request_id=request_id,
         )
-    return result

@@ -7,6 +7,17 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from providers.models import Provider
+from providers.validation import encodable
+
+
+def validate_encodable(value: str) -> None:
+    # A form post may name its charset (multipart/form-data; charset=utf-7), and some
+    # charsets decode to a lone surrogate: refused in words, not a 500 from the database.
+    if not encodable(value):
+        raise forms.ValidationError(
+            "This text holds a character that cannot be sent (a lone surrogate). "
+            "Remove it and try again."
+        )
 
 
 def _max_tokens_cap() -> int:
@@ -14,9 +25,9 @@ def _max_tokens_cap() -> int:
 
 
 class ComposerForm(forms.Form):
-    text = forms.CharField(strip=False, widget=forms.Textarea)
+    text = forms.CharField(strip=False, widget=forms.Textarea, validators=[validate_encodable])
     provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label=None)
-    model = forms.CharField(max_length=200, required=False)
+    model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
     # Blank means "the provider's default"; 0 is a real temperature and stays 0.
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
     max_tokens = forms.IntegerField(min_value=1, required=False)
@@ -39,7 +50,7 @@ class ComposerForm(forms.Form):
 
 
 class RenameForm(forms.Form):
-    title = forms.CharField(max_length=120)
+    title = forms.CharField(max_length=120, validators=[validate_encodable])
 
 
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")

@@ -8,24 +8,9 @@ from django.db import models
 from django.db.models import Count, Q, Sum
 from django.utils.functional import cached_property
 
-from providers.errors import RETRYABLE_KINDS, ErrorKind
+from providers.errors import ERROR_WORDS, RETRYABLE_KINDS, ErrorKind
 
 TITLE_MAX = 120
-
-ERROR_WORDS = {
-    ErrorKind.AUTH: "The provider rejected the API key. Ask an administrator to update it.",
-    ErrorKind.BILLING: "The provider account has a billing problem (perhaps out of credit). "
-    "Ask an administrator to check it.",
-    ErrorKind.RATE_LIMIT: "The provider is receiving too many requests. Wait a moment and retry.",
-    ErrorKind.BAD_REQUEST: "The provider refused this request.",
-    ErrorKind.OVERLOADED: "The provider is overloaded right now. Try again in a moment.",
-    ErrorKind.PROVIDER_ERROR: "The provider had an internal error. Try again.",
-    ErrorKind.NETWORK: "The connection to the provider failed or dropped. Try again.",
-    ErrorKind.TIMEOUT: "The answer stopped before it finished. Try again.",
-    ErrorKind.CANCELLED: "Stopped.",
-    ErrorKind.UNKNOWN: "Something went wrong while writing the answer.",
-}
-
 
 # The cost of an answer: summed over its usage records (one per upstream attempt).
 COST_ANNOTATIONS = {
@@ -186,7 +171,8 @@ class Message(models.Model):
     def error_text(self) -> str:
         """The failure in words a user understands; the kind decides, not upstream text."""
         if self.error_kind == ErrorKind.BAD_REQUEST and self.error_message:
-            return f"The provider refused this request: {self.error_message}"
+            # Our own reason (e.g. the provider was switched off), or the kind's words.
+            return self.error_message
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
 
 

@@ -5,7 +5,8 @@ Other apps call these, never an adapter directly:
 - ``validate_request(provider, request)`` / ``await avalidate_request(...)``
 - ``stream_generation(provider, request)``: an async iterator of `TextDelta` then one
   `GenerationResult` (with every upstream attempt in ``result.attempts``)
-- ``await generate(provider, request)``: the same, not streamed
+- ``await generate(provider, request)``: the same, not streamed (a `StreamTracker`
+  meters it when cancelled)
 - ``list_models(provider)`` / ``await alist_models(provider)``: cached
 - ``test_connection(provider)`` / ``await atest_connection(provider)``
 - ``await aclose_clients()``: close the SDK clients of the running loop; call it before
@@ -90,12 +91,13 @@ def _models_or_none(fetch: Callable[[Provider], list[str]], provider: Provider) 
 
 
 class StreamTracker:
-    """What a stream has done so far, for a caller that stops it before its result.
+    """What a call (streamed or not) has done so far, for a caller that stops it early.
 
-    A stream closed early (a cancel button, a client that went away) never yields its
-    `GenerationResult`; `interrupted_result()` gives one instead: the text so far, usage
-    estimated, error `cancelled`, and every attempt including the interrupted one, so
-    that metering still records what was consumed.
+    A stream closed early (a cancel button, a client that went away), or a `generate`
+    cancelled (its client hung up), never gives its `GenerationResult`;
+    `interrupted_result()` gives one instead: the text so far, usage estimated, error
+    `cancelled`, and every attempt including the interrupted one, so that metering
+    still records what was consumed.
     """
 
     def __init__(self) -> None:
@@ -192,8 +194,13 @@ async def stream_generation(
     yield _log(provider, request, result)
 
 
-async def generate(provider: Provider, request: GenerationRequest) -> GenerationResult:
+async def generate(
+    provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
+) -> GenerationResult:
+    """The whole answer at once. Pass a `StreamTracker` to meter a cancelled call."""
+    tracker = tracker or StreamTracker()
     request = await avalidate_request(provider, request)
+    tracker.request = request
     cache_key = None
     if response_cache.response_cacheable(provider, request):
         cache_key = response_cache.response_key(provider, request)
@@ -201,30 +208,34 @@ async def generate(provider: Provider, request: GenerationRequest) -> Generation
         if hit is not None:
             return _log(provider, request, _cached_result(hit))
     adapter = get_adapter(provider)
-    result = await _with_retries(request, lambda: adapter.complete(request))
+    result = await _with_retries(request, lambda: adapter.complete(request), tracker)
+    tracker.finished = True
     if cache_key and result.ok:
         await response_cache.store_response(provider, cache_key, result)
     return _log(provider, request, result)
 
 
 async def _with_retries(
-    request: GenerationRequest, call: Callable[[], Awaitable[GenerationResult]]
+    request: GenerationRequest,
+    call: Callable[[], Awaitable[GenerationResult]],
+    tracker: StreamTracker,
 ) -> GenerationResult:
     policy = RetryPolicy.from_settings()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + policy.deadline
-    attempts: list[Attempt] = []
+    attempts = tracker.attempts
     while True:
-        started = loop.time()
+        started = tracker.started = loop.time()
         try:
             async with asyncio.timeout_at(deadline):
                 result = await call()
         except TimeoutError:
             result = _failed(request, "", ErrorKind.TIMEOUT)
         attempts.append(_attempt(len(attempts) + 1, result, None, loop.time() - started))
+        tracker.started = None  # this attempt is recorded; a retry starts a new one
         wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
         if wait is None:
-            result.attempts = attempts
+            result.attempts = list(attempts)
             return result
         await asyncio.sleep(wait)
 

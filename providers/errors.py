@@ -18,6 +18,23 @@ class ErrorKind(models.TextChoices):
     UNKNOWN = "unknown", "Unknown error"
 
 
+# The one text per kind that a user reads, in the chat and in the APIs' error messages.
+# Written here, never copied from an upstream body, so no key or raw provider text can
+# reach a page. Words a chat bubble and an API client can both act on.
+ERROR_WORDS: dict[ErrorKind, str] = {
+    ErrorKind.AUTH: "The provider rejected the API key. Ask an administrator to update it.",
+    ErrorKind.BILLING: "The provider account has a billing problem (perhaps out of credit). "
+    "Ask an administrator to check it.",
+    ErrorKind.RATE_LIMIT: "The provider is receiving too many requests. Wait a moment and retry.",
+    ErrorKind.BAD_REQUEST: "The provider refused this request (check the model and parameters).",
+    ErrorKind.OVERLOADED: "The provider is overloaded right now. Try again in a moment.",
+    ErrorKind.PROVIDER_ERROR: "The provider had an internal error. Try again.",
+    ErrorKind.NETWORK: "The connection to the provider failed or dropped. Try again.",
+    ErrorKind.TIMEOUT: "The answer stopped before it finished. Try again.",
+    ErrorKind.CANCELLED: "The answer was stopped.",
+    ErrorKind.UNKNOWN: "Something unexpected went wrong while calling the provider.",
+}
+
 RETRYABLE_KINDS = frozenset(
     {
         ErrorKind.RATE_LIMIT,

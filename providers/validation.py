@@ -26,6 +26,18 @@ class InvalidRequest(ValueError):
         self.message = message
 
 
+def encodable(text: str) -> bool:
+    """False for text no provider (nor database) can take: a lone surrogate, which JSON
+    (``"\\ud800"``) and some form charsets can carry but UTF-8 cannot encode."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_request(
     provider: Provider, request: GenerationRequest, known_models: list[str] | None
 ) -> GenerationRequest:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.http import JsonResponse
 
+from generation.json_api import STATUS_BY_ERROR_KIND, TOO_LARGE, BadBody
 from providers.errors import ErrorKind, ProviderError
 from providers.validation import InvalidRequest
 
@@ -63,6 +64,13 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
     return GatewayError(400, message, param=param, code=code)
 
 
+def from_bad_body(exc: BadBody) -> GatewayError:
+    """The shared body reader's refusal; a body over the size limit is OpenAI's 413."""
+    return GatewayError(
+        413 if exc.code == TOO_LARGE else 400, exc.message, param=exc.field, code=exc.code
+    )
+
+
 def invalid_token() -> GatewayError:
     return GatewayError(
         401,
@@ -88,25 +96,27 @@ def over_budget(reason: str) -> GatewayError:
     return GatewayError(402, reason, type="insufficient_quota", code="insufficient_quota")
 
 
-# ErrorKind -> (status, type, code). Upstream failures are 5xx unless the caller can act.
-UPSTREAM_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
-    ErrorKind.AUTH: (502, SERVER_ERROR, "upstream_auth_failed"),  # our stored key
-    ErrorKind.BILLING: (502, SERVER_ERROR, "upstream_billing"),  # the provider account
-    ErrorKind.RATE_LIMIT: (429, "requests", "rate_limit_exceeded"),
-    ErrorKind.BAD_REQUEST: (400, INVALID_REQUEST, "upstream_bad_request"),
-    ErrorKind.OVERLOADED: (503, SERVER_ERROR, "upstream_overloaded"),
-    ErrorKind.PROVIDER_ERROR: (502, SERVER_ERROR, "upstream_error"),
-    ErrorKind.NETWORK: (502, SERVER_ERROR, "upstream_unreachable"),
-    ErrorKind.TIMEOUT: (504, SERVER_ERROR, "upstream_timeout"),
-    ErrorKind.CANCELLED: (500, SERVER_ERROR, "cancelled"),
-    ErrorKind.UNKNOWN: (500, SERVER_ERROR, "upstream_unknown"),
+# ErrorKind -> (type, code) in OpenAI's vocabulary; the status is the one both APIs use
+# (generation.json_api.STATUS_BY_ERROR_KIND).
+UPSTREAM_ERRORS: dict[ErrorKind, tuple[str, str]] = {
+    ErrorKind.AUTH: (SERVER_ERROR, "upstream_auth_failed"),  # our stored key
+    ErrorKind.BILLING: (SERVER_ERROR, "upstream_billing"),  # the provider account
+    ErrorKind.RATE_LIMIT: ("requests", "rate_limit_exceeded"),
+    ErrorKind.BAD_REQUEST: (INVALID_REQUEST, "upstream_bad_request"),
+    ErrorKind.OVERLOADED: (SERVER_ERROR, "upstream_overloaded"),
+    ErrorKind.PROVIDER_ERROR: (SERVER_ERROR, "upstream_error"),
+    ErrorKind.NETWORK: (SERVER_ERROR, "upstream_unreachable"),
+    ErrorKind.TIMEOUT: (SERVER_ERROR, "upstream_timeout"),
+    ErrorKind.CANCELLED: (SERVER_ERROR, "cancelled"),
+    ErrorKind.UNKNOWN: (SERVER_ERROR, "upstream_unknown"),
 }
 # A client waiting after a 429 / 503 with no Retry-After from upstream: one second.
 DEFAULT_RETRY_AFTER = 1.0
 
 
 def from_provider_error(error: ProviderError) -> GatewayError:
-    status, type_, code = UPSTREAM_ERRORS[error.kind]
+    type_, code = UPSTREAM_ERRORS[error.kind]
+    status = STATUS_BY_ERROR_KIND[error.kind]
     retry_after = None
     if error.kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED):
         retry_after = error.retry_after if error.retry_after is not None else DEFAULT_RETRY_AFTER

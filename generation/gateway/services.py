@@ -1,4 +1,5 @@
-"""`aopen_call`: opening an API call (generation.api_services) from the event loop."""
+"""API calls (generation.api_services) from the event loop: `aopen_call` opens one,
+`agenerate_for_api` makes a whole non-streamed one without holding a thread."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
-from generation.api_services import open_call
+from generation.api_services import close_call, open_call
+from providers import engine
 from usage.budgets import release_reservation
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from providers.adapters.base import GenerationRequest
+    from providers.adapters.base import GenerationRequest, GenerationResult
     from providers.models import Provider
     from usage.models import Reservation
 
@@ -35,3 +37,32 @@ async def aopen_call(
         with contextlib.suppress(Exception):  # BudgetExceeded: nothing was held
             await sync_to_async(release_reservation)(reservation=await task)
         raise
+
+
+async def agenerate_for_api(
+    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+) -> GenerationResult:
+    """`generate_for_api` for a request already validated, from the loop.
+
+    A client that hangs up cancels this task: the upstream call stops at once, and every
+    attempt made is metered (the one cut short estimated) and the hold settled, like a
+    stream closed early.
+    """
+    reservation = await aopen_call(
+        user=user, provider=provider, request=request, request_id=request_id
+    )
+    tracker = engine.StreamTracker()
+    result: GenerationResult | None = None
+    try:
+        result = await engine.generate(provider, request, tracker=tracker)
+        return result
+    finally:
+        meter = sync_to_async(close_call)(
+            user=user,
+            provider=provider,
+            reservation=reservation,
+            result=result if result is not None else tracker.interrupted_result(),
+            request_id=request_id,
+        )
+        # Shielded: the task may be cancelled again (server shutdown); the write must land.
+        await asyncio.shield(meter)

@@ -8,7 +8,6 @@ bug in the caller's code. ``null`` means "not given", as in OpenAI's API.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,19 +51,10 @@ class ChatCall:
     params: dict[str, str]
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request(
-            "We could not parse the JSON body of your request.", code="invalid_json"
-        ) from None
+def parse_chat(data: Any) -> ChatCall:
+    """The parsed JSON body (read by `generation.json_api.read_json_body`) -> a ChatCall."""
     if not isinstance(data, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
-    return data
-
-
-def parse_chat(data: dict[str, Any]) -> ChatCall:
     given = {name: value for name, value in data.items() if value is not None}
     for name, value in given.items():
         if name not in SUPPORTED and not _is_neutral(name, value):

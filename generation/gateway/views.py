@@ -12,23 +12,22 @@ import uuid
 from dataclasses import replace
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from generation.api_services import generate_for_api
 from generation.gateway import routing
 from generation.gateway.errors import (
     GatewayError,
+    from_bad_body,
     from_invalid_request,
     from_provider_error,
     over_budget,
 )
-from generation.gateway.services import aopen_call
+from generation.gateway.services import agenerate_for_api, aopen_call
 from generation.gateway.shapes import Completion
 from generation.gateway.streaming import GatewayStream
-from generation.gateway.translate import ChatCall, parse_body, parse_chat
+from generation.gateway.translate import ChatCall, parse_chat
+from generation.json_api import BadBody, read_json_body
 from providers import engine
 from providers.validation import InvalidRequest
 from usage.budgets import BudgetExceeded
@@ -62,22 +61,6 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"object": "list", "data": data})
 
 
-def _read_body(request: HttpRequest) -> bytes:
-    limit = settings.SWITCHBOARD["MAX_API_BODY_BYTES"]
-    too_big = GatewayError(
-        413, f"The request body is larger than {limit} bytes.", code="request_too_large"
-    )
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        raise too_big
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_big from None
-    if len(body) > limit:
-        raise too_big
-    return body
-
-
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -93,11 +76,13 @@ async def _chat_completions(request: HttpRequest, request_id: str) -> HttpRespon
     call = None
     try:
         caller = await _admit(request)
-        call = parse_chat(parse_body(_read_body(request)))
+        call = parse_chat(read_json_body(request))
         route = await routing.resolve(call.model, caller.providers)
         return await _answer(caller, route, call, request_id)
     except GatewayError as error:
         return error.response()
+    except BadBody as exc:
+        return from_bad_body(exc).response()
     except InvalidRequest as exc:
         return from_invalid_request(exc, call.params if call else {}).response()
     except BudgetExceeded as exc:
@@ -117,10 +102,9 @@ async def _answer(
         call.stream,
         len(request.messages),
     )
-    # In the loop, where a models-list fetch is async; generate_for_api then finds it cached.
     request = await engine.avalidate_request(provider, request)
     if not call.stream:
-        result = await sync_to_async(generate_for_api)(
+        result = await agenerate_for_api(
             user=user, provider=provider, request=request, request_id=request_id
         )
         if result.error is not None:

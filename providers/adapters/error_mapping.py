@@ -1,7 +1,7 @@
 """Every exception an SDK (or the HTTP layer under it) raises becomes one `ProviderError`.
 
-The user-facing message is written here per kind, never copied from the upstream body,
-so neither a key nor raw provider text can reach a page.
+The user-facing message is the kind's `ERROR_WORDS`, never copied from the upstream
+body, so neither a key nor raw provider text can reach a page.
 """
 
 from __future__ import annotations
@@ -16,20 +16,7 @@ import anthropic
 import httpx2
 import openai
 
-from providers.errors import ErrorKind, ProviderError
-
-SAFE_MESSAGES: dict[ErrorKind, str] = {
-    ErrorKind.AUTH: "The provider rejected the API key. Ask an administrator to update it.",
-    ErrorKind.BILLING: "The provider account has a billing problem (quota or credit exhausted).",
-    ErrorKind.RATE_LIMIT: "The provider is rate limiting requests. Try again shortly.",
-    ErrorKind.BAD_REQUEST: "The provider rejected the request (check the model and parameters).",
-    ErrorKind.OVERLOADED: "The provider is overloaded right now. Try again shortly.",
-    ErrorKind.PROVIDER_ERROR: "The provider had an internal error.",
-    ErrorKind.NETWORK: "Could not reach the provider, or the connection was dropped.",
-    ErrorKind.TIMEOUT: "The provider took too long to answer.",
-    ErrorKind.CANCELLED: "The generation was cancelled.",
-    ErrorKind.UNKNOWN: "Something unexpected went wrong while calling the provider.",
-}
+from providers.errors import ERROR_WORDS, ErrorKind, ProviderError
 
 STATUS_KINDS: dict[int, ErrorKind] = {
     400: ErrorKind.BAD_REQUEST,
@@ -61,7 +48,7 @@ _STREAM_ERRORS = (openai.APIError, anthropic.APIError, httpx2.DecodingError)
 
 
 def provider_error(kind: ErrorKind, *, status_code: int | None = None) -> ProviderError:
-    return ProviderError(kind, SAFE_MESSAGES[kind], status_code=status_code)
+    return ProviderError(kind, ERROR_WORDS[kind], status_code=status_code)
 
 
 def map_exception(exc: BaseException) -> ProviderError:
@@ -94,7 +81,7 @@ def _from_status(status: int, body: object, headers: Mapping[str, str]) -> Provi
         fallback = ErrorKind.PROVIDER_ERROR if status >= 500 else ErrorKind.BAD_REQUEST
         kind = STATUS_KINDS.get(status, fallback)
     return ProviderError(
-        kind, SAFE_MESSAGES[kind], status_code=status, retry_after=retry_after_seconds(headers)
+        kind, ERROR_WORDS[kind], status_code=status, retry_after=retry_after_seconds(headers)
     )
 
 

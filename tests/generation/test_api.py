@@ -122,6 +122,7 @@ def test_stall_is_a_timeout_504(client, fake_upstream, token, settings):
     ("body", "field", "needle"),
     [
         ("{not json", None, "not valid JSON"),
+        (b'{"prompt": "\xed\xa0\x80"}', None, "not valid UTF-8"),  # an encoded surrogate
         ("[1, 2]", None, "JSON object"),
         ({"prompt": "Hi"}, "provider_id", "required"),
         ({"provider_id": 12, "prompt": "Hi"}, "provider_id", "string"),
@@ -220,3 +221,52 @@ def test_one_users_cached_answers_are_not_anothers(client, fake_upstream, django
 def test_only_post_is_allowed(client, token):
     _, raw = token
     assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 405
+
+
+def test_deeply_nested_json_is_a_400_in_this_apis_shape(client, fake_upstream, token):
+    _, raw = token
+    response = _post(client, raw, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["kind"] == "invalid_request"
+    assert body["error"]["retryable"] is False
+    assert "nested too deeply" in body["error"]["message"]
+    assert fake_upstream.calls == 0
+
+
+# A lone surrogate, as JSON escapes it: valid JSON, but no UTF-8 (nor any provider) takes it.
+SURROGATE = "hi \\ud800"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ('"prompt": "SURROGATE"', "prompt"),
+        ('"messages": [{"role": "user", "content": "SURROGATE"}]', "messages[0].content"),
+        ('"prompt": "Hi", "system": "SURROGATE"', "system"),
+        ('"prompt": "Hi", "model": "SURROGATE"', "model"),
+    ],
+)
+def test_unencodable_text_is_a_400_naming_the_field_and_nothing_is_metered(
+    client, fake_upstream, token, fields, field
+):
+    _, raw = token
+    provider = fake_provider(fake_upstream, "openai")
+    body = f'{{"provider_id": "{provider.pk}", {fields.replace("SURROGATE", SURROGATE)}}}'
+    response = _post(client, raw, body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["kind"], error["field"], error["retryable"]) == ("invalid_request", field, False)
+    assert "cannot be encoded" in error["message"]
+    assert fake_upstream.calls == 0
+    assert not UsageRecord.objects.exists()
+
+
+def test_a_surrogate_pair_is_ordinary_text(client, fake_upstream, token):
+    _, raw = token
+    provider = fake_provider(fake_upstream, "openai", knobs="tokens=2")
+    body = f'{{"provider_id": "{provider.pk}", "prompt": "a smile \\ud83d\\ude00"}}'
+    assert _post(client, raw, body).status_code == 200
+    assert "\U0001f600" in str(fake_upstream.requests[-1].body["messages"])

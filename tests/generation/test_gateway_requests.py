@@ -131,9 +131,56 @@ def test_neutral_values_of_unsupported_parameters_are_accepted(sdk, make_provide
 def test_invalid_json_and_oversized_bodies(post, settings):
     assert_openai_error(post("{not json"), 400, None, "invalid_json")
     assert_openai_error(post("[1, 2]"), 400, None, "invalid_json")
+    assert_openai_error(post(b'{"model": "\xed\xa0\x80"}'), 400, None, "invalid_json")
     settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MAX_API_BODY_BYTES": 1000}
     body = {"model": post.model, "messages": user_says("x" * 2000)}
     assert_openai_error(post(body), 413, None, "request_too_large")
+
+
+def test_deeply_nested_json_is_a_400_in_openais_shape(post, fake_upstream):
+    response = post(b"[" * 100_000 + b"]" * 100_000)
+    assert response["Content-Type"] == "application/json"
+    error = assert_openai_error(response, 400, None, "invalid_json")
+    assert error["type"] == "invalid_request_error"
+    assert "nested too deeply" in error["message"]
+    assert fake_upstream.calls == 0
+
+
+# A lone surrogate, as JSON escapes it: valid JSON, but no UTF-8 (nor any provider) takes it.
+SURROGATE = "hi \\ud800"
+UNENCODABLE = [
+    ('"messages": [{"role": "user", "content": "S"}]', "messages[0].content"),
+    ('"messages": [{"role": "system", "content": "S"}, U]', "messages[0].content"),
+    (
+        '"messages": [{"role": "user", "content": [{"type": "text", "text": "S"}]}]',
+        "messages[0].content[0].text",
+    ),
+    ('"messages": [U], "stop": ["END", "S"]', "stop[1]"),
+    ('"messages": [U], "user": "S"', "user"),
+    ('"messages": [{"role": "user", "content": "Hi", "name": "S"}]', "messages[0].name"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(("fields", "param"), UNENCODABLE)
+def test_unencodable_text_is_a_400_naming_the_parameter_and_nothing_is_metered(
+    post, fake_upstream, fields, param, stream
+):
+    from usage.models import UsageRecord
+
+    fields = fields.replace("U", '{"role": "user", "content": "Hi"}').replace("S", SURROGATE)
+    body = f'{{"model": "{post.model}", "stream": {json.dumps(stream)}, {fields}}}'
+    error = assert_openai_error(post(body), 400, param, "invalid_value")
+    assert error["type"] == "invalid_request_error"
+    assert "cannot be encoded" in error["message"]
+    assert fake_upstream.calls == 0
+    assert not UsageRecord.objects.exists()
+
+
+def test_an_unencodable_model_name_is_a_400_too(post, fake_upstream):
+    body = f'{{"model": "{SURROGATE}", "messages": [{{"role": "user", "content": "Hi"}}]}}'
+    assert_openai_error(post(body), 400, "model", "invalid_value")
+    assert fake_upstream.calls == 0
 
 
 def test_engine_limits_name_the_parameter_the_client_sent(post, settings):

@@ -116,6 +116,43 @@ def test_invalid_send_shows_an_inline_error(logged_in, make_chat_provider):
     assert not Message.objects.exists()
 
 
+# A multipart form post may name any charset Python knows, and Django decodes its fields
+# with it. UTF-7 carries a lone surrogate: text that no database or provider can take.
+SURROGATE = "hi \ud800 there"
+
+
+def _utf7_form_post(client, url: str, values: dict[str, str]):
+    boundary = "sb-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in values.items()
+    ]
+    body = "".join(parts) + f"--{boundary}--\r\n"  # the client encodes it in UTF-7
+    content_type = f"multipart/form-data; boundary={boundary}; charset=utf-7"
+    return client.post(url, body, content_type=content_type, headers=HX)
+
+
+@pytest.mark.parametrize("field", ["text", "model"])
+def test_unencodable_text_is_refused_in_words(logged_in, make_chat_provider, field):
+    provider = make_chat_provider()
+    values = {"text": "Hello", "provider": str(provider.pk), "model": ""}
+    values[field] = SURROGATE
+    response = _utf7_form_post(logged_in, reverse("generation:send"), values)
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#composer-error"
+    assert "cannot be sent" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_an_unencodable_title_is_not_stored(logged_in, user):
+    conversation = Conversation.objects.create(owner=user, title="Old")
+    url = reverse("generation:rename", args=[conversation.pk])
+    response = _utf7_form_post(logged_in, url, {"title": SURROGATE})
+    assert response.status_code == 200
+    conversation.refresh_from_db()
+    assert conversation.title == "Old"
+
+
 def test_following_message_goes_to_the_same_conversation(logged_in, user, make_chat_provider):
     provider = make_chat_provider()
     _send(logged_in, provider)

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from providers.adapters import get_adapter
-from providers.adapters.error_mapping import SAFE_MESSAGES
+from providers.errors import ERROR_WORDS
 from providers.fake_upstream import FakeUpstreamApp, Knobs
 from providers.models import Provider
 from tests.providers.fake_helpers import TEST_KEY, ask, collect, run
@@ -191,7 +191,7 @@ def test_error_event_mid_stream_keeps_the_partial_text(wire, kind, status_code):
         status_code,
         None,
     )
-    assert error.message == SAFE_MESSAGES[error.kind]
+    assert error.message == ERROR_WORDS[error.kind]
     assert result.text == "".join(deltas) == "".join(Knobs().text_tokens(3))
     assert result.finish_reason == ""
     assert result.usage.estimated
