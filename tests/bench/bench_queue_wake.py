@@ -1,12 +1,12 @@
 """How long a task waits in the embedded SQLite queue before a worker thread takes it,
-and what the idle workers' polling costs.
+and what the idle workers cost.
 
-SQLite cannot block on an empty queue, so each idle huey worker thread polls, sleeping
+Stock SqliteHuey cannot block on an empty queue: each idle worker thread polls, sleeping
 `initial_delay`, growing by `backoff` up to `max_delay` (huey's documented consumer
-options, set in config/settings.py). With many threads polling at scattered times a
-task waits a fraction of max_delay. Printed side by side, one run: pick-up latency
-after an idle spell (median, p95, max over the samples) and the process CPU an idle
-consumer burns per second, for the settings' options and for huey's defaults.
+options). The shipped storage (generation/huey_storage.py) wakes a waiting worker when
+a task is queued in the process. Printed side by side, one run: pick-up latency after
+an idle spell (median, p95, max over the samples) and the CPU an idle consumer burns,
+for the shipped storage and for stock SqliteHuey at several polling settings.
 
 Run: .venv/bin/python -m tests.bench.bench_queue_wake [--samples 40] [--workers 64]
 """
@@ -28,9 +28,11 @@ from huey import SqliteHuey
 from tests.bench import common
 
 
-def _measure(options: dict[str, Any], *, workers: int, samples: int) -> dict[str, Any]:
+def _measure(
+    huey_class: type[SqliteHuey], options: dict[str, Any], *, workers: int, samples: int
+) -> dict[str, Any]:
     folder = tempfile.mkdtemp(prefix="bench-queue-")
-    huey = SqliteHuey("bench", filename=f"{folder}/q.sqlite3", fsync=False)
+    huey = huey_class("bench", filename=f"{folder}/q.sqlite3")
     started: list[float] = []
     ran = threading.Event()
 
@@ -75,27 +77,25 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--workers", type=int, default=64)
     args = parser.parse_args()
-    from django.conf import settings
+    from generation.huey_storage import NotifyingSqliteHuey
 
-    configured = {
-        key: settings.HUEY["consumer"][key]
-        for key in ("initial_delay", "backoff", "max_delay")
-        if key in settings.HUEY.get("consumer", {})
-    }
-    scenarios = {
-        "settings": configured,
-        "huey defaults": {"initial_delay": 0.1, "backoff": 1.15, "max_delay": 10.0},
+    scenarios: dict[str, tuple[type[SqliteHuey], dict[str, Any]]] = {
+        "shipped (woken)": (NotifyingSqliteHuey, {}),
+        "stock, max_delay 0.5": (SqliteHuey, {"initial_delay": 0.01, "max_delay": 0.5}),
+        "stock, max_delay 0.1": (SqliteHuey, {"initial_delay": 0.01, "max_delay": 0.1}),
+        "stock, max_delay 0.05": (SqliteHuey, {"initial_delay": 0.01, "max_delay": 0.05}),
+        "stock, huey defaults": (SqliteHuey, {}),
     }
     rows, results = [], {}
-    for name, options in scenarios.items():
-        figures = _measure(options, workers=args.workers, samples=args.samples)
+    for name, (huey_class, options) in scenarios.items():
+        figures = _measure(huey_class, options, workers=args.workers, samples=args.samples)
         results[name] = {"options": options, **figures}
         rows.append(
-            [name, str(options), figures["p50_ms"], figures["p95_ms"], figures["max_ms"],
+            [name, figures["p50_ms"], figures["p95_ms"], figures["max_ms"],
              figures["idle_cpu_pct"]]
         )  # fmt: skip
     print(f"\nembedded queue pick-up after an idle spell ({args.workers} worker threads)")
-    common.print_table(["options", "values", "p50 ms", "p95 ms", "max ms", "idle CPU %"], rows)
+    common.print_table(["queue", "p50 ms", "p95 ms", "max ms", "idle CPU %"], rows)
     common.write_json("queue_wake", {"workers": args.workers, "rows": results})
 
 

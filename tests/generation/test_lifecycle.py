@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from generation import services
@@ -179,3 +180,22 @@ def test_deleting_a_conversation_gives_back_the_budget_its_answers_held(
     Message.objects.filter(pk=message.pk).update(status=Message.Status.STREAMING)
     services.delete_conversation(conversation=Conversation.objects.get(pk=message.conversation_id))
     assert Reservation.objects.get(pk=message.reservation_id).status == Reservation.Status.RELEASED
+
+
+def test_a_send_whose_insert_fails_leaves_no_budget_held(
+    user, give_budget, make_chat_provider, monkeypatch
+):
+    # The hold is taken in the send's transaction: a failed insert takes it back too,
+    # or a user's budget would shrink with every send that errored.
+    give_budget(user)
+    provider = make_chat_provider("tokens=5")
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(Message.objects, "bulk_create", refuse)
+    with pytest.raises(DatabaseError):
+        _send(user, provider)
+
+    assert not Reservation.objects.exists()
+    assert not Message.objects.exists()
