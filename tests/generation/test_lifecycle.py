@@ -9,6 +9,7 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone
 
+from config.embedded_worker import create_consumer, start_consumer, stop_consumer
 from generation import services
 from generation.models import Conversation, Message
 from generation.relay_memory import InProcessRelay
@@ -199,3 +200,32 @@ def test_a_send_whose_insert_fails_leaves_no_budget_held(
 
     assert not Reservation.objects.exists()
     assert not Message.objects.exists()
+
+
+def test_an_answer_taken_while_the_process_stops_waits_for_the_next_one(
+    user, make_chat_provider, fake_upstream
+):
+    # A worker that takes a task after its process began to stop would start an answer
+    # only to interrupt it: it leaves the answer pending and queues it again instead.
+    from huey.contrib.djhuey import HUEY
+
+    from generation import runner
+
+    provider = make_chat_provider("tokens=5")
+    message = _send(user, provider)
+    HUEY.storage.flush_queue()  # the send's own task: taken, as by the stopping worker
+    runner.begin_shutdown(grace=5)
+    try:
+        generate_message.call_local(message.pk)
+    finally:
+        runner.cancel_shutdown()
+
+    assert Message.objects.get(pk=message.pk).status == Message.Status.PENDING
+    assert generation_calls(fake_upstream) == 0
+    assert HUEY.pending_count() == 1
+    consumer = create_consumer(workers=1, periodic=False)  # the next process's worker
+    start_consumer(consumer)
+    try:
+        assert _ended(message).status == Message.Status.COMPLETE
+    finally:
+        stop_consumer(consumer)
