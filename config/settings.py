@@ -187,6 +187,9 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 # 0 = locked until a staff member deletes the attempt in the admin (Axes > Access attempts).
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+# Named, not left to axes: its default is a lazy object in the settings, which the error
+# reports' settings dump (providers.redaction) would then have to evaluate.
+AXES_USERNAME_FORM_FIELD = "username"
 # A successful sign-in forgets the earlier failures of that pair.
 AXES_RESET_ON_SUCCESS = True
 # The sign-in page itself with the reason (config/lockout.py), not a bare 429 text.

@@ -23,6 +23,8 @@ ERROR_WORDS = {
     ErrorKind.NETWORK: "The connection to the provider failed or dropped. Try again.",
     ErrorKind.TIMEOUT: "The answer stopped before it finished. Try again.",
     ErrorKind.CANCELLED: "Stopped.",
+    ErrorKind.CONFIGURATION: "This provider is not set up to be called (its API key is missing "
+    "or cannot be read). Ask an administrator to fix it in the admin.",
     ErrorKind.UNKNOWN: "Something went wrong while writing the answer.",
 }
 
@@ -183,6 +185,8 @@ class Message(models.Model):
         """The failure in words a user understands; the kind decides, not upstream text."""
         if self.error_kind == ErrorKind.BAD_REQUEST and self.error_message:
             return f"The provider refused this request: {self.error_message}"
+        if self.error_kind == ErrorKind.CONFIGURATION and self.error_message:
+            return self.error_message  # our own words, naming what is missing
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
 
 

@@ -15,6 +15,9 @@ class ErrorKind(models.TextChoices):
     NETWORK = "network", "Network error"
     TIMEOUT = "timeout", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
+    # Found before any call went out: the provider cannot be called as configured (a
+    # hosted kind with no key stored, a key this server's keyring cannot decrypt).
+    CONFIGURATION = "configuration", "Provider not configured"
     UNKNOWN = "unknown", "Unknown error"
 
 

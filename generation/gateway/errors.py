@@ -99,6 +99,7 @@ UPSTREAM_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.NETWORK: (502, SERVER_ERROR, "upstream_unreachable"),
     ErrorKind.TIMEOUT: (504, SERVER_ERROR, "upstream_timeout"),
     ErrorKind.CANCELLED: (500, SERVER_ERROR, "cancelled"),
+    ErrorKind.CONFIGURATION: (500, SERVER_ERROR, "provider_not_configured"),  # no call made
     ErrorKind.UNKNOWN: (500, SERVER_ERROR, "upstream_unknown"),
 }
 # A client waiting after a 429 / 503 with no Retry-After from upstream: one second.

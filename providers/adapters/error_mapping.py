@@ -28,6 +28,8 @@ SAFE_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.NETWORK: "Could not reach the provider, or the connection was dropped.",
     ErrorKind.TIMEOUT: "The provider took too long to answer.",
     ErrorKind.CANCELLED: "The generation was cancelled.",
+    ErrorKind.CONFIGURATION: "The provider is not set up to be called: its API key is missing "
+    "or cannot be decrypted. Ask an administrator to fix it in the admin.",
     ErrorKind.UNKNOWN: "Something unexpected went wrong while calling the provider.",
 }
 
