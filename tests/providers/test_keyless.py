@@ -82,7 +82,11 @@ def test_staff_add_a_keyless_openai_compatible_provider_and_its_connection_test_
         LIST_URL, {"action": "test_connection", "_selected_action": [provider.pk]}, follow=True
     ).content.decode()
     assert "connected in" in page, page
-    assert [r.auth_scheme for r in fake_upstream.requests] == [""]  # no key, not even a stand-in
+    result = run(engine.generate(Provider.objects.get(), ask()))
+    assert result.ok, result.error
+    assert result.text == "".join(Knobs(tokens=4).text_tokens())
+    # No key went out, not even a stand-in: no Authorization header at all.
+    assert [r.auth_scheme for r in fake_upstream.requests] == ["", ""]
 
 
 @pytest.mark.parametrize("kind", HOSTED_KINDS)
