@@ -7,6 +7,7 @@ default (SQLite file, huey on SQLite inside the web process, in-process relay);
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "generation",
     "huey.contrib.djhuey",
     "usage",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +78,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: it turns a sign-in refused for a lockout into the lockout page.
+    # Sync- and async-capable, so it does not make Django adapt the chain.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,6 +169,38 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sessions are read on every request (each SSE stream too): from the cache, written
 # through to the database, so the database read (a tenth of a request's CPU) is skipped.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Sign-in throttling (django-axes), for our sign-in page and the admin's alike. The
+# backend refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per (username, client address) pair:
+# - per username alone, anyone could lock any colleague (or the admin) out from
+#   everywhere just by typing wrong passwords for them (the denial of service that
+#   OWASP's authentication guidance warns account lockout invites);
+# - per address alone, one mistyping or hostile colleague would lock the whole office
+#   out: a team usually reaches Switchboard from one NAT address.
+# A pair only stops guessing one account from one address; the cool-off bounds a
+# guesser spread over many addresses to LOGIN_FAILURE_LIMIT tries per address per period.
+# The address is REMOTE_ADDR: behind the shipped nginx, uvicorn's proxy headers (on by
+# default for a proxy on 127.0.0.1) set it to the client's address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+# 0 = locked until a staff member deletes the attempt in the admin (Axes > Access attempts).
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+# Named, not left to axes: its default is a lazy object in the settings, which the error
+# reports' settings dump (providers.redaction) would then have to evaluate.
+AXES_USERNAME_FORM_FIELD = "username"
+# A successful sign-in forgets the earlier failures of that pair.
+AXES_RESET_ON_SUCCESS = True
+# The sign-in page itself with the reason (config/lockout.py), not a bare 429 text.
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# Attempts in the database: the same on SQLite and PostgreSQL, and shared by every
+# web process (a per-process cache would give each process its own count).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -32,6 +32,7 @@ STATUS_BY_ERROR_KIND: dict[ErrorKind, int] = {
     ErrorKind.NETWORK: 502,
     ErrorKind.TIMEOUT: 504,
     ErrorKind.CANCELLED: 502,
+    ErrorKind.CONFIGURATION: 500,  # our provider setup: not the caller's fault, nor upstream's
     ErrorKind.UNKNOWN: 502,
 }
 

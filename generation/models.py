@@ -173,6 +173,8 @@ class Message(models.Model):
         if self.error_kind == ErrorKind.BAD_REQUEST and self.error_message:
             # Our own reason (e.g. the provider was switched off), or the kind's words.
             return self.error_message
+        if self.error_kind == ErrorKind.CONFIGURATION and self.error_message:
+            return self.error_message  # our own words, naming what is missing
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
 
 

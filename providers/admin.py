@@ -28,7 +28,7 @@ class ProviderAdmin(admin.ModelAdmin):
     actions = ["test_connection", "deactivate", "reactivate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "default_model", "is_active"]}),
-        ("API key", {"fields": ["masked_key", "new_api_key"]}),
+        ("API key", {"fields": ["masked_key", "new_api_key", "clear_api_key"]}),
         ("Models", {"fields": ["available_models"]}),
         (
             "Response cache",
@@ -64,6 +64,8 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.display(description="API key")
     def masked_key(self, obj: Provider) -> str:
+        if obj.api_key is None:
+            return "No key"
         return obj.api_key_hint or "—"
 
     def save_model(

@@ -132,6 +132,9 @@ async def stream_generation(
 ) -> AsyncIterator[StreamItem]:
     """Text deltas, then one result. Pass a `StreamTracker` to meter an early stop."""
     tracker = tracker or StreamTracker()
+    if (error := _configuration_error(provider)) is not None:
+        yield _log(provider, request, GenerationResult(text="", model=request.model, error=error))
+        return
     request = await avalidate_request(provider, request)
     tracker.request = request
     cache_key = None
@@ -199,6 +202,8 @@ async def generate(
 ) -> GenerationResult:
     """The whole answer at once. Pass a `StreamTracker` to meter a cancelled call."""
     tracker = tracker or StreamTracker()
+    if (error := _configuration_error(provider)) is not None:
+        return _log(provider, request, GenerationResult(text="", model=request.model, error=error))
     request = await avalidate_request(provider, request)
     tracker.request = request
     cache_key = None
@@ -238,6 +243,19 @@ async def _with_retries(
             result.attempts = list(attempts)
             return result
         await asyncio.sleep(wait)
+
+
+def _configuration_error(provider: Provider) -> ProviderError | None:
+    """Why calls to `provider` cannot go out as configured, or None.
+
+    Checked before anything else (the models list is a call too): such a failure is no
+    upstream attempt, so the result carries none and metering records nothing.
+    """
+    try:
+        provider.api_key_for_calls()
+    except ProviderError as error:
+        return error
+    return None
 
 
 def _retry_wait(

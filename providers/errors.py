@@ -15,6 +15,9 @@ class ErrorKind(models.TextChoices):
     NETWORK = "network", "Network error"
     TIMEOUT = "timeout", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
+    # Found before any call went out: the provider cannot be called as configured (a
+    # hosted kind with no key stored, a key this server's keyring cannot decrypt).
+    CONFIGURATION = "configuration", "Provider not configured"
     UNKNOWN = "unknown", "Unknown error"
 
 
@@ -32,6 +35,8 @@ ERROR_WORDS: dict[ErrorKind, str] = {
     ErrorKind.NETWORK: "The connection to the provider failed or dropped. Try again.",
     ErrorKind.TIMEOUT: "The answer stopped before it finished. Try again.",
     ErrorKind.CANCELLED: "The answer was stopped.",
+    ErrorKind.CONFIGURATION: "This provider is not set up to be called (its API key is missing "
+    "or cannot be read). Ask an administrator to fix it in the admin.",
     ErrorKind.UNKNOWN: "Something unexpected went wrong while calling the provider.",
 }
 

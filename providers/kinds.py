@@ -19,6 +19,9 @@ class KindSpec:
     default_base_url: str  # used when the provider's base URL is blank; "" = the SDK's own
     requires_base_url: bool
     default_model: str
+    # Hosted APIs refuse a call without a key. A self-hosted server (Ollama, llama.cpp,
+    # vLLM without --api-key) needs none: calls to it then carry no Authorization at all.
+    requires_api_key: bool = True
 
 
 KIND_SPECS: dict[str, KindSpec] = {
@@ -29,5 +32,7 @@ KIND_SPECS: dict[str, KindSpec] = {
     ProviderKind.DEEPSEEK: KindSpec(
         "https://api.deepseek.com", requires_base_url=False, default_model="deepseek-chat"
     ),
-    ProviderKind.OPENAI_COMPATIBLE: KindSpec("", requires_base_url=True, default_model=""),
+    ProviderKind.OPENAI_COMPATIBLE: KindSpec(
+        "", requires_base_url=True, default_model="", requires_api_key=False
+    ),
 }

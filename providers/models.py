@@ -3,11 +3,13 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
+from providers.crypto import DecryptionError
+from providers.errors import ErrorKind, ProviderError
 from providers.fields import EncryptedTextField
 from providers.kinds import KIND_SPECS, ProviderKind
 from providers.redaction import mask_key, remember_secret
@@ -31,7 +33,8 @@ class Provider(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=32, choices=ProviderKind.choices)
-    api_key = EncryptedTextField(editable=False)
+    # None: no key stored, for a kind that may go without one (a local server).
+    api_key = EncryptedTextField(editable=False, null=True)
     # The masked form of the key (first 3 and last 4 characters), kept so that lists
     # never need to decrypt.
     api_key_hint = models.CharField(max_length=16, editable=False, blank=True)
@@ -82,17 +85,49 @@ class Provider(models.Model):
     def effective_default_model(self) -> str:
         return self.default_model or KIND_SPECS[self.kind].default_model
 
+    @property
+    def requires_api_key(self) -> bool:
+        return KIND_SPECS[self.kind].requires_api_key
+
     def set_api_key(self, key: str) -> None:
         key = validate_api_key(key)
         self.api_key = key
         self.api_key_hint = mask_key(key)
 
-    def get_api_key(self) -> str:
-        """Decrypt the key. Raises `DecryptionError` rather than returning anything else."""
+    def clear_api_key(self) -> None:
+        self.api_key = None
+        self.api_key_hint = ""
+
+    def get_api_key(self) -> str | None:
+        """Decrypt the key; None when none is stored. Raises `DecryptionError` rather
+        than returning anything else."""
         key = self._meta.get_field("api_key").decrypt(self)
-        if key is None:
-            raise ValueError(f"Provider {self.name!r} has no API key.")
+        if not key:
+            return None
         remember_secret(key)
+        return key
+
+    def api_key_for_calls(self) -> str | None:
+        """The key calls go out with: None for a provider that needs none (a local server).
+
+        Raises a `ProviderError` of kind CONFIGURATION, in words for the user, when calls
+        cannot go out as configured: the kind needs a key and none is stored, or the
+        stored key cannot be decrypted. Never falls back to a key from the environment.
+        """
+        try:
+            key = self.get_api_key()
+        except (DecryptionError, ImproperlyConfigured):
+            raise ProviderError(
+                ErrorKind.CONFIGURATION,
+                "This provider's API key cannot be decrypted with this server's encryption "
+                "keys. Ask an administrator to enter the key again in the admin.",
+            ) from None
+        if key is None and self.requires_api_key:
+            raise ProviderError(
+                ErrorKind.CONFIGURATION,
+                f"This provider has no API key, and {self.get_kind_display()} needs one. "
+                "Ask an administrator to add it in the admin.",
+            )
         return key
 
     def is_referenced(self) -> bool:

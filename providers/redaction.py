@@ -34,7 +34,12 @@ def _mask_match(match: re.Match[str]) -> str:
     return prefix + MASK
 
 
-_live_secrets: set[str] = set()
+# The api_key the SDK clients of a provider stored without a key get (an SDK will not
+# build a client without one). It is never sent (see openai_adapter) and, should it be
+# written anywhere, masked like a key: a reader must not take it for a real one.
+NO_KEY_PLACEHOLDER = "switchboard-no-api-key"
+
+_live_secrets: set[str] = {NO_KEY_PLACEHOLDER}
 _lock = threading.Lock()
 _MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words
 
@@ -81,7 +86,8 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key: Any, value: Any) -> Any:
         cleansed = super().cleanse_setting(key, value)
-        return redact(cleansed) if isinstance(cleansed, str) else cleansed
+        # str(): a lazy string (SimpleLazyObject passes isinstance) is no str to a regex.
+        return redact(str(cleansed)) if isinstance(cleansed, str) else cleansed
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
         variables = super().get_traceback_frame_variables(request, tb_frame)
@@ -89,7 +95,7 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
 
 
 def _redact_value(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
+    return redact(str(value)) if isinstance(value, str) else value
 
 
 class RedactingExceptionReporter(ExceptionReporter):

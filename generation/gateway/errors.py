@@ -108,6 +108,7 @@ UPSTREAM_ERRORS: dict[ErrorKind, tuple[str, str]] = {
     ErrorKind.NETWORK: (SERVER_ERROR, "upstream_unreachable"),
     ErrorKind.TIMEOUT: (SERVER_ERROR, "upstream_timeout"),
     ErrorKind.CANCELLED: (SERVER_ERROR, "cancelled"),
+    ErrorKind.CONFIGURATION: (SERVER_ERROR, "provider_not_configured"),  # no call made
     ErrorKind.UNKNOWN: (SERVER_ERROR, "upstream_unknown"),
 }
 # A client waiting after a 429 / 503 with no Retry-After from upstream: one second.

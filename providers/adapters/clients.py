@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
+from providers.redaction import NO_KEY_PLACEHOLDER
+
 if TYPE_CHECKING:
     from providers.models import Provider
 
@@ -119,7 +121,9 @@ class SdkAdapter:
         return cached_client(
             provider,
             lambda: self.sdk_class(
-                api_key=provider.get_api_key(),
+                # A provider without a key gets a stand-in the SDK accepts (see
+                # openai_adapter for why it never goes out).
+                api_key=provider.api_key_for_calls() or NO_KEY_PLACEHOLDER,
                 base_url=provider.effective_base_url or self.sdk_default_base_url,
                 max_retries=0,  # the engine's retry policy is the only one
                 http_client=http_client(),

@@ -23,10 +23,28 @@ from providers.adapters.base import (
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState
 from providers.adapters.error_mapping import map_exception
+from providers.redaction import NO_KEY_PLACEHOLDER
 
 # What the SDK's stream turns into `APIConnectionError` when a read fails (anyio's
 # EndOfStream and bare TLS errors included), so the same failures stay NETWORK errors.
 _CONNECTION_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+
+
+def _auth_options(client: openai.AsyncOpenAI) -> dict[str, Any]:
+    """Per-call options that leave the Authorization header out for a provider with no key.
+
+    The SDK will not build a client without a key, so a keyless provider's client gets
+    NO_KEY_PLACEHOLDER, and the SDK sends ``Authorization: Bearer <api_key>`` on every
+    call. Sending the stand-in would be wrong: Ollama ignores the header, but a llama.cpp
+    or vLLM server started with --api-key answers a wrong key with 401, and a proxy in
+    front may log it as if it were a credential. So the header is left out with the
+    SDK's documented `omit` (its own error text names that way): the request carries no
+    credential at all, which is what a server without keys expects and accepts (the
+    fake upstream's `keyless` knob does the same).
+    """
+    if client.api_key != NO_KEY_PLACEHOLDER:
+        return {}
+    return {"extra_headers": {"Authorization": openai.omit}}
 
 
 class OpenAIAdapter(SdkAdapter):
@@ -58,8 +76,12 @@ class OpenAIAdapter(SdkAdapter):
         try:
             # The SDK sends the request and raises for a refusal; the body is read by
             # `_chunks` rather than the SDK's stream (see `sse` for the measured cost).
-            async with self._client().chat.completions.with_streaming_response.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True}
+            client = self._client()
+            async with client.chat.completions.with_streaming_response.create(
+                **self._params(request),
+                stream=True,
+                stream_options={"include_usage": True},
+                **_auth_options(client),
             ) as response:
                 # Leaving this block, on aclose() and cancellation too, closes the upstream
                 # response at once.
@@ -82,7 +104,10 @@ class OpenAIAdapter(SdkAdapter):
 
     async def complete(self, request: GenerationRequest) -> GenerationResult:
         try:
-            response = await self._client().chat.completions.create(**self._params(request))
+            client = self._client()
+            response = await client.chat.completions.create(
+                **self._params(request), **_auth_options(client)
+            )
         except Exception as exc:
             state = StreamState(request)
             return state.result(map_exception(exc))
@@ -95,6 +120,10 @@ class OpenAIAdapter(SdkAdapter):
             state.usage = _usage(response.usage.to_dict(warnings=False))
             state.usage_complete = True
         return state.result(None)
+
+    async def list_models(self) -> list[str]:
+        client = self._client()
+        return sorted([model.id async for model in client.models.list(**_auth_options(client))])
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):

@@ -9,7 +9,8 @@ Routes (after an optional ``/knobs/<knob string>`` prefix, see `knobs.py`):
 - ``GET /v1/models``: the Anthropic shape when the request carries ``anthropic-version``
   or ``x-api-key``, the OpenAI shape otherwise.
 
-A missing key, or one containing ``invalid``, gets a 401 in the provider's shape.
+A missing key, or one containing ``invalid``, gets a 401 in the provider's shape (unless
+the ``keyless`` knob is set, as for a local server).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ class FakeUpstreamApp:
             )
             return
         key = dialect.api_key(headers)
-        if key is None or "invalid" in key.lower() or knobs.fault == "401":
+        refused = not knobs.keyless and (key is None or "invalid" in key.lower())
+        if refused or knobs.fault == "401":
             await _json(send, 401, dialect.error_body(401))
             return
         if knobs.fault == REDIRECT_FAULT:

@@ -22,7 +22,9 @@ Keys (times in milliseconds):
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
-  emit and PostgreSQL refuses to store.
+  emit and PostgreSQL refuses to store;
+- ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
+  --api-key) does; what the client sent is still recorded (``auth_scheme``).
 
 A key containing the word ``invalid`` is always rejected with 401.
 """
@@ -58,6 +60,7 @@ class Knobs:
     retry_after: float | None = None
     retry_after_ms: int | None = None
     nul: int = 0  # the token at this 1-based position ends in a NUL character
+    keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
 
     def text_tokens(self, count: int | None = None) -> list[str]:
         """The deterministic answer for this seed, as a list of tokens (words)."""

@@ -25,9 +25,14 @@ BASE_URLS: dict[str, Callable[[FakeUpstream, str], str]] = {
 
 
 def fake_provider(
-    fake: FakeUpstream, kind: str = "openai", knobs: str = "", key: str = TEST_KEY, **fields: object
+    fake: FakeUpstream,
+    kind: str = "openai",
+    knobs: str = "",
+    key: str | None = TEST_KEY,
+    **fields: object,
 ) -> Provider:
-    """A saved Provider whose base URL points at the fake (with `knobs` in its path)."""
+    """A saved Provider whose base URL points at the fake (with `knobs` in its path);
+    ``key=None`` stores none."""
     provider = Provider(
         name=f"{kind}-{uuid.uuid4().hex[:8]}",
         kind=kind,
@@ -35,7 +40,8 @@ def fake_provider(
         default_model="fake-model",
         **fields,
     )
-    provider.set_api_key(key)
+    if key is not None:
+        provider.set_api_key(key)
     provider.save()
     return provider
 

@@ -121,7 +121,7 @@ def test_non_staff_users_cannot_reach_the_admin(client, django_user_model, make_
         ({"base_url": "ftp://example.com"}, "base_url", "Enter a valid URL"),
         ({"base_url": "not a url"}, "base_url", "Enter a valid URL"),
         ({"kind": "openai_compatible", "base_url": ""}, "base_url", "needs a base URL"),
-        ({"new_api_key": ""}, "new_api_key", "cannot be empty"),
+        ({"new_api_key": ""}, "new_api_key", "OpenAI needs an API key"),
         ({"new_api_key": "    "}, "new_api_key", "cannot be empty"),
         ({"new_api_key": "sk-abc\x07def123"}, "new_api_key", "control characters"),
         ({"new_api_key": "sk-" + "a" * 510}, "new_api_key", "at most 512"),
