@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0003_message_reservation'),
+        ('generation', '0004_message_request'),
     ]
 
     operations = [
