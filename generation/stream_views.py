@@ -73,6 +73,10 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     if len(message.content) > cursor:
         yield delta_frame(text=message.content[cursor:], id=len(message.content))
         cursor = len(message.content)
+    else:
+        # Bytes at once, so the browser (and any proxy) sees the stream open now rather
+        # than at the first token or heartbeat, which may be seconds away.
+        yield HEARTBEAT
     if message.is_active:
         events = get_relay().follow(message.relay_key, after=cursor, idle=_heartbeat_seconds())
         async for event in events:

@@ -189,3 +189,13 @@ def test_resuming_a_long_answer_from_many_offsets_keeps_no_copies(user, read_sse
     finally:
         tracemalloc.stop()
     assert kept < 600_000  # 15 replays of 72 KB, kept twice over (text, frame): ~3 MB
+
+
+def test_a_stream_with_nothing_to_send_yet_opens_with_a_comment_at_once(user, read_sse):
+    # A browser (or proxy) waiting for a slow model's first token sees the stream open
+    # now, not after the heartbeat interval.
+    message = _streaming(user)
+    sse = read_sse(reverse("generation:stream", args=[message.pk]), limit=1.0)
+    assert sse.timed_out  # still waiting for the answer's first token
+    assert sse.raw.startswith(": keep-alive\n\n")
+    assert sse.deltas == []
