@@ -252,10 +252,3 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         return async_to_sync(_read)(async_client, url, headers, max_deltas, limit)
 
     return read
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    # Lets the browser tests' page fixture take a screenshot of a failure.
-    outcome = yield
-    setattr(item, f"rep_{call.when}", outcome.get_result())

@@ -5,12 +5,10 @@ Screenshots land in test-artifacts/ at the repository root.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -18,19 +16,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.handlers.asgi import ASGIHandler
 
 from generation.models import Message
-from tests.conftest import CHROMIUM
+from tests.fixtures.browser import screenshot
 from tests.generation.conftest import expected_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -49,46 +38,15 @@ def server_url(huey_consumer) -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls tests make
-    # between browser steps are still plain sync calls, so Django may allow them.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
 @pytest.fixture
-def page(request, browser, server_url, user):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+def page(open_page, server_url, user):
+    page = open_page(server_url)
     page.goto(server_url + "/")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "pw-alice-123")
     page.click("button[type=submit]")
     page.wait_for_selector(".chat__header")
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        _shot(page, f"failed-{request.node.name}")
-    context.close()
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    return page
 
 
 def _send(page, text: str) -> None:
@@ -118,7 +76,7 @@ def test_tokens_arrive_one_by_one(page, make_chat_provider):
     while (length := page.evaluate(STREAMED_LENGTH)) is not None:
         lengths.append(length)
         if len(lengths) == 15:
-            _shot(page, "chat-streaming")
+            screenshot(page, "chat-streaming")
         time.sleep(0.03)
     page.wait_for_selector(".message--assistant.is-complete")
     distinct = sorted(set(lengths))
@@ -126,7 +84,7 @@ def test_tokens_arrive_one_by_one(page, make_chat_provider):
     assert _answer_text(page) == expected_text(40)
     assert page.locator(".message__usage").last.inner_text().count("out") == 1
     assert page.locator("#composer .send").is_enabled()
-    _shot(page, "chat-complete")
+    screenshot(page, "chat-complete")
 
 
 def test_stop_a_long_answer(page, make_chat_provider):
@@ -142,7 +100,7 @@ def test_stop_a_long_answer(page, make_chat_provider):
     assert len(kept) > 20
     assert message.content.startswith(kept.strip()[:20])
     assert len(message.content) < len(expected_text(600))
-    _shot(page, "chat-stopped")
+    screenshot(page, "chat-stopped")
 
 
 def test_reload_mid_answer_continues(page, make_chat_provider):
@@ -154,7 +112,7 @@ def test_reload_mid_answer_continues(page, make_chat_provider):
     shown = page.evaluate(STREAMED_LENGTH)
     assert shown is not None, "still streaming after the reload"
     assert shown > 20, "the text so far (as last saved) is on the reloaded page"
-    _shot(page, "chat-reloaded-mid-answer")
+    screenshot(page, "chat-reloaded-mid-answer")
     page.wait_for_selector(".message--assistant.is-complete", timeout=15_000)
     assert _answer_text(page) == expected_text(80)
 
@@ -168,7 +126,7 @@ def test_auth_error_is_shown_in_words(page, make_chat_provider):
         alert.inner_text()
     )
     assert page.locator(".message--assistant .retry").count() == 0
-    _shot(page, "chat-auth-error")
+    screenshot(page, "chat-auth-error")
 
 
 def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
@@ -185,7 +143,7 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.wait_for_selector(".message--assistant.is-complete")
     assert page.locator(".message--assistant .retry").count() == 0
     assert _answer_text(page) == expected_text(8)
-    _shot(page, "chat-retried")
+    screenshot(page, "chat-retried")
 
     page.click(".conversation.is-current button[title=Rename]")
     page.fill(".rename input[name=title]", "Renamed chat")
@@ -213,4 +171,4 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.locator(".conversation", has_text="Renamed chat").hover()
     page.locator(".conversation", has_text="Renamed chat").locator("button[title=Delete]").click()
     page.wait_for_function("document.querySelectorAll('.conversation').length === 1")
-    _shot(page, "chat-list-after-delete")
+    screenshot(page, "chat-list-after-delete")
