@@ -5,6 +5,7 @@ Screenshots land in test-artifacts/ at the repository root.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -22,30 +23,71 @@ from tests.generation.conftest import expected_text, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def server_url(huey_consumer) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = ASGIStaticFilesHandler(ASGIHandler())
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+class ChatServer:
+    """uvicorn serving the app (ASGI) on one port; a test may stop it and start it again."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket()
+        # The port of a stopped server is taken again at once (its cut streams linger).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        app = ASGIStaticFilesHandler(ASGIHandler())
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            # A stop cuts open streams at once, as a crashed or restarted server does.
+            timeout_graceful_shutdown=0,
+        )
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        wait_for(lambda: server.started, timeout=10)
+
+    def stop(self) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "the server stopped"
 
 
 @pytest.fixture
-def page(open_page, server_url, user):
-    page = open_page(server_url)
+def chat_server(huey_consumer) -> Iterator[ChatServer]:
+    server = ChatServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_url(chat_server) -> str:
+    return chat_server.url
+
+
+def _log_in(page, server_url: str) -> None:
     page.goto(server_url + "/")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "pw-alice-123")
     page.click("button[type=submit]")
     page.wait_for_selector(".chat__header")
+
+
+@pytest.fixture
+def page(open_page, server_url, user):
+    page = open_page(server_url)
+    _log_in(page, server_url)
     return page
 
 
@@ -172,3 +214,86 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.locator(".conversation", has_text="Renamed chat").locator("button[title=Delete]").click()
     page.wait_for_function("document.querySelectorAll('.conversation').length === 1")
     screenshot(page, "chat-list-after-delete")
+
+
+# Records, in the page's own (fake) time, when each EventSource was opened and when it
+# first failed. Its error listener runs before chat.js's, at the same page time.
+RECORD_STREAMS = """
+(() => {
+  const Native = window.EventSource;
+  window.streamLog = [];
+  window.EventSource = class extends Native {
+    constructor(url, options) {
+      super(url, options);
+      const entry = { url: String(url), openedAt: Date.now(), failedAt: null };
+      window.streamLog.push(entry);
+      this.addEventListener("error", () => { entry.failedAt ??= Date.now(); });
+    }
+  };
+})();
+"""
+RETRY_MAX_MS = 30_000
+
+
+def _pause_time(page) -> None:
+    page.clock.pause_at((page.evaluate("Date.now()") + 1) / 1000)  # in seconds
+
+
+def _retry_delays(page, server: ChatServer, retries: int) -> list[int]:
+    """Stop the server and let the page retry `retries` times; the delays it waited (ms)."""
+    first = page.evaluate("streamLog.length") - 1  # the stream the stop cuts
+    server.stop()
+    for _ in range(retries):
+        opened = page.evaluate("streamLog.length")
+        wait_for(lambda: page.evaluate("streamLog.at(-1).failedAt !== null"))
+        page.clock.run_for(RETRY_MAX_MS + 1)  # the next retry falls due in here
+        assert page.evaluate("streamLog.length") > opened, "retried within the cap"
+    log = page.evaluate("streamLog")[first : first + retries + 1]
+    return [after["openedAt"] - before["failedAt"] for before, after in itertools.pairwise(log)]
+
+
+def test_a_failing_stream_is_retried_with_growing_gaps_and_resumes(
+    open_page, chat_server, user, make_chat_provider, browser_watch
+):
+    browser_watch.allow("/stream/")  # the stream fails on purpose while the server is down
+    make_chat_provider("tokens=400&delay=25")
+    page = open_page(chat_server.url)
+    page.add_init_script(RECORD_STREAMS)
+    page.clock.install()  # time flows as usual until the test stops it
+    _log_in(page, chat_server.url)
+    _send(page, "Keep going")
+    page.wait_for_function("document.querySelector('.stream-text')?.textContent.length > 20")
+
+    # From here the page's time moves only when the test moves it: each retry falls due
+    # at the exact time chat.js chose, which makes its delays exact to read.
+    _pause_time(page)
+    delays = _retry_delays(page, chat_server, retries=7)
+    nominal = [1000, 2000, 4000, 8000, 16000, 30000, 30000]
+    for delay, expected in zip(delays, nominal, strict=True):
+        assert 0.8 * expected <= delay <= min(1.2 * expected, RETRY_MAX_MS), delays
+    assert delays[:5] == sorted(delays[:5]), "the gaps grow"
+    assert len(set(delays)) > 1, "jitter"
+    shown = page.evaluate("document.querySelector('.stream-text').textContent")
+    retried = page.evaluate("streamLog.slice(-7).map(e => e.url)")
+    assert all(url.endswith(f"?after={len(shown)}") for url in retried), retried
+
+    # The server is back: the pending retry resumes after the text shown, nothing lost
+    # and nothing twice.
+    chat_server.start()
+    page.clock.run_for(RETRY_MAX_MS + 1)
+    page.clock.resume()
+    more = page.wait_for_function(
+        "(() => { const t = document.querySelector('.stream-text');"
+        f" return t && t.textContent.length > {len(shown) + 40} ? t.textContent : null; }})()"
+    ).json_value()
+    assert expected_text(400).startswith(more)
+
+    # A delta reset the count: the next failure is retried after about a second again.
+    _pause_time(page)
+    (delay,) = _retry_delays(page, chat_server, retries=1)
+    assert 800 <= delay <= 1200
+    chat_server.start()
+    page.clock.run_for(RETRY_MAX_MS + 1)
+    page.clock.resume()
+    page.wait_for_selector(".message--assistant.is-complete", timeout=20_000)
+    assert _answer_text(page) == expected_text(400)
