@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from config.health import healthz
 from generation import api
@@ -13,6 +16,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/generate", api.generate, name="api_generate"),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that link no icon (the admin, JSON answers).
+    # Lazy: the hashed static name is only known once the manifest is read.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
     path("usage/", include("usage.urls")),
     path("v1/", include("generation.gateway.urls")),
     path("", include("generation.urls")),

@@ -14,6 +14,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
 from generation import services
 from generation.forms import ComposerForm, RenameForm, plain_int
@@ -77,9 +78,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
 
 def _composer_error(message: str) -> HttpResponse:
     response = HttpResponse(render_to_string("generation/_composer_error.html", {"error": message}))
-    response["HX-Retarget"] = "#composer-error"
-    response["HX-Reswap"] = "innerHTML"
-    return response
+    return reswap(retarget(response, "#composer-error"), "innerHTML")
 
 
 @login_required
@@ -111,10 +110,16 @@ def send(request: HttpRequest) -> HttpResponse:
     url = reverse("generation:conversation", args=[sent.conversation.pk])
     if not request.htmx:
         return redirect(url)
-    ctx = {"sent": sent, "conversation": sent.conversation}
+    ctx = {
+        "sent": sent,
+        "conversation": sent.conversation,
+        # The page's list shows "No chats yet" only when this is the user's first chat.
+        "first_conversation": sent.created_conversation
+        and not request.user.conversations.exclude(pk=sent.conversation.pk).exists(),
+    }
     response = render(request, "generation/_sent.html", ctx)
     if sent.created_conversation:
-        response["HX-Push-Url"] = url
+        push_url(response, url)
     return response
 
 
@@ -168,10 +173,9 @@ def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if not request.htmx:
         return redirect(index_url)
     # The list item swaps itself out; if we are looking at this chat, leave it too.
-    response = HttpResponse("")
     if (request.htmx.current_url_abs_path or "").startswith(own_url):
-        response["HX-Redirect"] = index_url
-    return response
+        return HttpResponseClientRedirect(index_url)
+    return HttpResponse("")
 
 
 async def _models_for(provider: Provider) -> list[str]:

@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from providers.crypto import generate_key_entry
 
-pytest_plugins: list[str] = ["tests.fixtures.fake_upstream"]
+pytest_plugins: list[str] = ["tests.fixtures.fake_upstream", "tests.fixtures.browser"]
 
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"

@@ -1,8 +1,9 @@
 // Chat page behaviour: the composer, and following answers as they stream.
 //
 // Streaming uses EventSource directly rather than htmx's SSE extension: that
-// extension replaces a closed EventSource with a new one, which forgets the last
-// event id, while resuming exactly where the text stopped is the whole point here.
+// extension reopens a failed stream from its first URL, which forgets where the
+// text stopped, at fixed doubling delays without jitter. Here a reopened stream
+// asks for the text after what the page shows (?after=), with jittered backoff.
 "use strict";
 
 (function () {
@@ -37,14 +38,31 @@
     form.classList.toggle("is-busy", streaming || sending);
   }
 
+  // A failed stream is opened again after 1 s, 2 s, 4 s ... up to 30 s, each delay
+  // +-20% at random (never above 30 s) so that the pages of many users do not all come
+  // back at the same moment after a restart. A delta resets the count.
+  const RETRY_FIRST_MS = 1000;
+  const RETRY_MAX_MS = 30000;
+  const RETRY_JITTER = 0.2;
+
+  function retryDelay(failures) {
+    const nominal = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** failures);
+    const jittered = nominal * (1 + RETRY_JITTER * (2 * Math.random() - 1));
+    return Math.min(RETRY_MAX_MS, jittered);
+  }
+
   function follow(bubble) {
     if (bubble.dataset.following) return;
     bubble.dataset.following = "1";
     const text = bubble.querySelector(".stream-text");
+    let failures = 0;
     const open = () => {
+      if (!bubble.isConnected) return;
+      // ?after= is the length of the text shown: the stream sends only what follows.
       const url = bubble.dataset.streamUrl + "?after=" + encodeURIComponent(bubble.dataset.after || "0");
       const source = new EventSource(url);
       source.addEventListener("delta", (event) => {
+        failures = 0;
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
         bubble.dataset.after = event.lastEventId;
@@ -65,11 +83,11 @@
         refreshComposer();
       });
       source.addEventListener("error", () => {
-        // CONNECTING means the browser reconnects by itself (sending Last-Event-ID).
-        // CLOSED means it gave up: start again from the last id we saw.
-        if (source.readyState === EventSource.CLOSED && bubble.isConnected) {
-          setTimeout(open, 1000);
-        }
+        // The browser's own retry comes back at a fixed pace (and gives up on an error
+        // status): close, and open again after the backoff from the last text shown.
+        source.close();
+        setTimeout(open, retryDelay(failures));
+        failures += 1;
       });
     };
     open();

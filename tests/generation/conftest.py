@@ -269,10 +269,3 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         )
 
     return read
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    # Lets the browser tests' page fixture take a screenshot of a failure.
-    outcome = yield
-    setattr(item, f"rep_{call.when}", outcome.get_result())

@@ -5,12 +5,11 @@ Screenshots land in test-artifacts/ at the repository root.
 
 from __future__ import annotations
 
-import os
+import itertools
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -18,77 +17,78 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.handlers.asgi import ASGIHandler
 
 from generation.models import Message
-from tests.conftest import CHROMIUM
+from tests.fixtures.browser import screenshot
 from tests.generation.conftest import expected_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+
+class ChatServer:
+    """uvicorn serving the app (ASGI) on one port; a test may stop it and start it again."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket()
+        # The port of a stopped server is taken again at once (its cut streams linger).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        app = ASGIStaticFilesHandler(ASGIHandler())
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            # A stop cuts open streams at once, as a crashed or restarted server does.
+            timeout_graceful_shutdown=0,
+        )
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        wait_for(lambda: server.started, timeout=10)
+
+    def stop(self) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "the server stopped"
 
 
 @pytest.fixture
-def server_url(huey_consumer) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = ASGIStaticFilesHandler(ASGIHandler())
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls tests make
-    # between browser steps are still plain sync calls, so Django may allow them.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+def chat_server(huey_consumer) -> Iterator[ChatServer]:
+    server = ChatServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def page(request, browser, server_url, user):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+def server_url(chat_server) -> str:
+    return chat_server.url
+
+
+def _log_in(page, server_url: str) -> None:
     page.goto(server_url + "/")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "pw-alice-123")
     page.click("button[type=submit]")
     page.wait_for_selector(".chat__header")
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        _shot(page, f"failed-{request.node.name}")
-    context.close()
 
 
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+@pytest.fixture
+def page(open_page, server_url, user):
+    page = open_page(server_url)
+    _log_in(page, server_url)
+    return page
 
 
 def _send(page, text: str) -> None:
@@ -118,7 +118,7 @@ def test_tokens_arrive_one_by_one(page, make_chat_provider):
     while (length := page.evaluate(STREAMED_LENGTH)) is not None:
         lengths.append(length)
         if len(lengths) == 15:
-            _shot(page, "chat-streaming")
+            screenshot(page, "chat-streaming")
         time.sleep(0.03)
     page.wait_for_selector(".message--assistant.is-complete")
     distinct = sorted(set(lengths))
@@ -126,7 +126,7 @@ def test_tokens_arrive_one_by_one(page, make_chat_provider):
     assert _answer_text(page) == expected_text(40)
     assert page.locator(".message__usage").last.inner_text().count("out") == 1
     assert page.locator("#composer .send").is_enabled()
-    _shot(page, "chat-complete")
+    screenshot(page, "chat-complete")
 
 
 def test_stop_a_long_answer(page, make_chat_provider):
@@ -142,7 +142,7 @@ def test_stop_a_long_answer(page, make_chat_provider):
     assert len(kept) > 20
     assert message.content.startswith(kept.strip()[:20])
     assert len(message.content) < len(expected_text(600))
-    _shot(page, "chat-stopped")
+    screenshot(page, "chat-stopped")
 
 
 def test_reload_mid_answer_continues(page, make_chat_provider):
@@ -154,7 +154,7 @@ def test_reload_mid_answer_continues(page, make_chat_provider):
     shown = page.evaluate(STREAMED_LENGTH)
     assert shown is not None, "still streaming after the reload"
     assert shown > 20, "the text so far (as last saved) is on the reloaded page"
-    _shot(page, "chat-reloaded-mid-answer")
+    screenshot(page, "chat-reloaded-mid-answer")
     page.wait_for_selector(".message--assistant.is-complete", timeout=15_000)
     assert _answer_text(page) == expected_text(80)
 
@@ -168,7 +168,7 @@ def test_auth_error_is_shown_in_words(page, make_chat_provider):
         alert.inner_text()
     )
     assert page.locator(".message--assistant .retry").count() == 0
-    _shot(page, "chat-auth-error")
+    screenshot(page, "chat-auth-error")
 
 
 def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
@@ -185,7 +185,7 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.wait_for_selector(".message--assistant.is-complete")
     assert page.locator(".message--assistant .retry").count() == 0
     assert _answer_text(page) == expected_text(8)
-    _shot(page, "chat-retried")
+    screenshot(page, "chat-retried")
 
     page.click(".conversation.is-current button[title=Rename]")
     page.fill(".rename input[name=title]", "Renamed chat")
@@ -213,4 +213,87 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     page.locator(".conversation", has_text="Renamed chat").hover()
     page.locator(".conversation", has_text="Renamed chat").locator("button[title=Delete]").click()
     page.wait_for_function("document.querySelectorAll('.conversation').length === 1")
-    _shot(page, "chat-list-after-delete")
+    screenshot(page, "chat-list-after-delete")
+
+
+# Records, in the page's own (fake) time, when each EventSource was opened and when it
+# first failed. Its error listener runs before chat.js's, at the same page time.
+RECORD_STREAMS = """
+(() => {
+  const Native = window.EventSource;
+  window.streamLog = [];
+  window.EventSource = class extends Native {
+    constructor(url, options) {
+      super(url, options);
+      const entry = { url: String(url), openedAt: Date.now(), failedAt: null };
+      window.streamLog.push(entry);
+      this.addEventListener("error", () => { entry.failedAt ??= Date.now(); });
+    }
+  };
+})();
+"""
+RETRY_MAX_MS = 30_000
+
+
+def _pause_time(page) -> None:
+    page.clock.pause_at((page.evaluate("Date.now()") + 1) / 1000)  # in seconds
+
+
+def _retry_delays(page, server: ChatServer, retries: int) -> list[int]:
+    """Stop the server and let the page retry `retries` times; the delays it waited (ms)."""
+    first = page.evaluate("streamLog.length") - 1  # the stream the stop cuts
+    server.stop()
+    for _ in range(retries):
+        opened = page.evaluate("streamLog.length")
+        wait_for(lambda: page.evaluate("streamLog.at(-1).failedAt !== null"))
+        page.clock.run_for(RETRY_MAX_MS + 1)  # the next retry falls due in here
+        assert page.evaluate("streamLog.length") > opened, "retried within the cap"
+    log = page.evaluate("streamLog")[first : first + retries + 1]
+    return [after["openedAt"] - before["failedAt"] for before, after in itertools.pairwise(log)]
+
+
+def test_a_failing_stream_is_retried_with_growing_gaps_and_resumes(
+    open_page, chat_server, user, make_chat_provider, browser_watch
+):
+    browser_watch.allow("/stream/")  # the stream fails on purpose while the server is down
+    make_chat_provider("tokens=400&delay=25")
+    page = open_page(chat_server.url)
+    page.add_init_script(RECORD_STREAMS)
+    page.clock.install()  # time flows as usual until the test stops it
+    _log_in(page, chat_server.url)
+    _send(page, "Keep going")
+    page.wait_for_function("document.querySelector('.stream-text')?.textContent.length > 20")
+
+    # From here the page's time moves only when the test moves it: each retry falls due
+    # at the exact time chat.js chose, which makes its delays exact to read.
+    _pause_time(page)
+    delays = _retry_delays(page, chat_server, retries=7)
+    nominal = [1000, 2000, 4000, 8000, 16000, 30000, 30000]
+    for delay, expected in zip(delays, nominal, strict=True):
+        assert 0.8 * expected <= delay <= min(1.2 * expected, RETRY_MAX_MS), delays
+    assert delays[:5] == sorted(delays[:5]), "the gaps grow"
+    assert len(set(delays)) > 1, "jitter"
+    shown = page.evaluate("document.querySelector('.stream-text').textContent")
+    retried = page.evaluate("streamLog.slice(-7).map(e => e.url)")
+    assert all(url.endswith(f"?after={len(shown)}") for url in retried), retried
+
+    # The server is back: the pending retry resumes after the text shown, nothing lost
+    # and nothing twice.
+    chat_server.start()
+    page.clock.run_for(RETRY_MAX_MS + 1)
+    page.clock.resume()
+    more = page.wait_for_function(
+        "(() => { const t = document.querySelector('.stream-text');"
+        f" return t && t.textContent.length > {len(shown) + 40} ? t.textContent : null; }})()"
+    ).json_value()
+    assert expected_text(400).startswith(more)
+
+    # A delta reset the count: the next failure is retried after about a second again.
+    _pause_time(page)
+    (delay,) = _retry_delays(page, chat_server, retries=1)
+    assert 800 <= delay <= 1200
+    chat_server.start()
+    page.clock.run_for(RETRY_MAX_MS + 1)
+    page.clock.resume()
+    page.wait_for_selector(".message--assistant.is-complete", timeout=20_000)
+    assert _answer_text(page) == expected_text(400)

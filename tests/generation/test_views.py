@@ -288,3 +288,12 @@ def test_the_chat_links_my_usage_and_the_admin_only_for_staff(logged_in, user):
     user.save()
     assert 'href="/admin/"' in logged_in.get(reverse("generation:index")).content.decode()
     assert logged_in.get("/usage/").status_code == 200
+
+
+def test_the_open_chat_is_listed_even_past_the_lists_length(logged_in, user):
+    # A message sent in it moves its list entry to the top: that entry must be on the page.
+    Conversation.objects.bulk_create(Conversation(owner=user) for _ in range(201))
+    oldest = Conversation.objects.filter(owner=user).last()
+    page = logged_in.get(reverse("generation:conversation", args=[oldest.pk])).content.decode()
+    assert page.count(f'id="conversation-{oldest.pk}"') == 1
+    assert page.count('<li class="conversation') == 201
