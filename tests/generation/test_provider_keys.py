@@ -8,7 +8,7 @@ import openai
 import pytest
 from django.test import override_settings
 from django.urls import reverse
-from generation.tokens import ApiToken
+from generation.api_tokens import ApiToken
 
 from generation.models import Message
 from providers.crypto import generate_key_entry
