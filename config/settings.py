@@ -115,19 +115,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Kept open: a new SQLite connection registers Django's SQL functions (~1 ms).
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Not persistent: "When using ASGI, persistent connections should be disabled" (Django's
+# docs). Each request runs its sync work on a thread of its own, so a kept connection
+# would never serve another request. PostgreSQL gets a pool below instead.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # Django gives every request thread its own connection, so a burst of requests (a
     # hundred SSE streams opening at once) opens as many PostgreSQL backends and meets
     # "too many clients". A per-process pool bounds them: a request beyond DB_POOL_SIZE
     # waits for a connection (returned by close(), at most DB_POOL_TIMEOUT seconds)
-    # instead of failing. Django's pool excludes persistent connections (CONN_MAX_AGE).
+    # instead of failing.
     DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=20)
-    if DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
+    if DB_POOL_SIZE > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": DB_POOL_SIZE,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from config.db import release_connection
+from config.db import return_pooled_connection
 from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
@@ -168,7 +168,7 @@ class _Generation:
         # The setup's queries are done: a pooled connection goes back while we wait on
         # upstream (64 answers at once need not hold 64 connections), and after each
         # save or check below. The next query takes one again.
-        release_connection()
+        return_pooled_connection()
         read_ended = threading.Event()
         task = stream_loop.submit(self._read(stream, read_ended))
         try:
@@ -245,7 +245,7 @@ class _Generation:
                 self.cancelled = flags.get(pk=self.message.pk)
             except Message.DoesNotExist:
                 self.gone = True
-            release_connection()
+            return_pooled_connection()
         return self.cancelled or self.gone
 
     def _maybe_save(self) -> None:
@@ -257,7 +257,7 @@ class _Generation:
             updated = Message.objects.filter(
                 pk=self.message.pk, status=Message.Status.STREAMING
             ).update(content=text, updated_at=timezone.now())
-            release_connection()
+            return_pooled_connection()
             self.gone = self.gone or not updated
             self.saved_length = len(text)
             self.last_save = time.monotonic()

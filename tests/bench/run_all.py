@@ -23,6 +23,7 @@ from tests.bench import common
 PG = common.PG_SERVER_URL
 # name -> (module, extra arguments, time limit in seconds). Cheapest first.
 BENCHES: dict[str, tuple[str, list[str], int]] = {
+    "queue_wake": ("tests.bench.bench_queue_wake", [], 300),
     "chat_ttft": ("tests.bench.bench_chat_ttft", [], 600),
     "api_throughput": ("tests.bench.bench_api_throughput", [], 300),
     "streams_held": ("tests.bench.bench_streams_held", [], 600),

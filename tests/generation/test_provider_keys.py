@@ -8,8 +8,8 @@ import openai
 import pytest
 from django.test import override_settings
 from django.urls import reverse
-from generation.api_tokens import ApiToken
 
+from generation.api_tokens import ApiToken
 from generation.models import Message
 from providers.crypto import generate_key_entry
 from providers.errors import ErrorKind
