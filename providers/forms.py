@@ -9,7 +9,7 @@ from providers.crypto import is_token
 from providers.models import Provider, validate_api_key
 
 
-class ProviderAdminForm(forms.ModelForm):
+class ProviderAdminForm(forms.ModelForm[Provider]):
     """The admin form. The API key is write-only: never rendered back, blank keeps it."""
 
     new_api_key = forms.CharField(
@@ -43,7 +43,7 @@ class ProviderAdminForm(forms.ModelForm):
             )
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if not name:
             raise ValidationError("Enter a name.")
         return name

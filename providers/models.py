@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +12,9 @@ from django.utils import timezone
 from providers.fields import EncryptedTextField
 from providers.kinds import KIND_SPECS, ProviderKind
 from providers.redaction import mask_key, remember_secret
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_API_KEY_LENGTH = 512
 
@@ -89,7 +93,9 @@ class Provider(models.Model):
 
     def get_api_key(self) -> str:
         """Decrypt the key. Raises `DecryptionError` rather than returning anything else."""
-        key = self._meta.get_field("api_key").decrypt(self)
+        field = self._meta.get_field("api_key")
+        assert isinstance(field, EncryptedTextField)
+        key = field.decrypt(self)
         if key is None:
             raise ValueError(f"Provider {self.name!r} has no API key.")
         remember_secret(key)
@@ -99,13 +105,17 @@ class Provider(models.Model):
         """True once any row (a conversation, a message, a usage record…) points here:
         such a provider is deactivated, never deleted, so history keeps its name."""
         for relation in self._meta.get_fields(include_hidden=True):
-            if relation.one_to_many and relation.auto_created:
+            if (
+                isinstance(relation, models.ForeignObjectRel)
+                and relation.one_to_many
+                and relation.auto_created
+            ):
                 manager = relation.related_model._base_manager
                 if manager.filter(**{relation.field.name: self}).exists():
                     return True
         return False
 
-    def deactivate(self, *, by: models.Model | None) -> None:
+    def deactivate(self, *, by: User | None) -> None:
         self.is_active = False
         self.deactivated_at = timezone.now()
         self.deactivated_by = by
