@@ -14,7 +14,7 @@ import math
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -35,7 +35,7 @@ def _error(status: int, kind: str, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"success": False, "error": error}, status=status)
 
 
-def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
+def _authenticate(request: HttpRequest) -> User | JsonResponse:
     """A personal API token (Authorization: Bearer), or the session with its CSRF check."""
     header = request.headers.get("Authorization", "")
     if header:

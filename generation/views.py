@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -22,14 +22,19 @@ from generation.rendering import render_message
 from providers.engine import alist_models
 from providers.models import Provider
 
+if TYPE_CHECKING:
+    from config.request_types import AuthenticatedHttpRequest
+
 logger = logging.getLogger(__name__)
 
 
-def _get_conversation_for_user(request: HttpRequest, conversation_id: int) -> Conversation:
+def _get_conversation_for_user(
+    request: AuthenticatedHttpRequest, conversation_id: int
+) -> Conversation:
     return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
-def _get_message_for_user(request: HttpRequest, message_id: int) -> Message:
+def _get_message_for_user(request: AuthenticatedHttpRequest, message_id: int) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation", "retried_by"),
         pk=message_id,
@@ -42,7 +47,9 @@ def _thread(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.select_related("retried_by", "provider").with_cost())
 
 
-def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+def _chat_page(
+    request: AuthenticatedHttpRequest, conversation: Conversation | None
+) -> HttpResponse:
     providers = list(Provider.objects.filter(is_active=True))
     provider = conversation.provider if conversation and conversation.provider else None
     if provider is None or not provider.is_active:
@@ -65,13 +72,13 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
 
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _chat_page(request, None)
 
 
 @login_required
 @require_GET
-def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_detail(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     return _chat_page(request, _get_conversation_for_user(request, conversation_id))
 
 
@@ -84,7 +91,7 @@ def _composer_error(message: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def send(request: HttpRequest) -> HttpResponse:
+def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     conversation = None
     if raw_id := request.POST.get("conversation", "").strip():
         conversation_id = plain_int(raw_id)
@@ -94,7 +101,7 @@ def send(request: HttpRequest) -> HttpResponse:
     form = ComposerForm(request.POST)
     if not form.is_valid():
         first = next(iter(form.errors.values()))[0]
-        return _composer_error(first)
+        return _composer_error(str(first))
     data = form.cleaned_data
     try:
         sent = services.send_message(
@@ -120,7 +127,7 @@ def send(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def cancel(request: HttpRequest, message_id: int) -> HttpResponse:
+def cancel(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = _get_message_for_user(request, message_id)
     services.cancel_message(message=message)
     # The stream's final event replaces the bubble; nothing to swap here.
@@ -129,7 +136,7 @@ def cancel(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def retry(request: HttpRequest, message_id: int) -> HttpResponse:
+def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = _get_message_for_user(request, message_id)
     try:
         fresh = services.retry_message(message=message)
@@ -142,7 +149,7 @@ def retry(request: HttpRequest, message_id: int) -> HttpResponse:
 
 
 @login_required
-def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def rename(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _get_conversation_for_user(request, conversation_id)
     if request.method == "POST":
         form = RenameForm(request.POST)
@@ -160,7 +167,7 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _get_conversation_for_user(request, conversation_id)
     services.delete_conversation(conversation=conversation)
     index_url = reverse("generation:index")
@@ -189,7 +196,7 @@ async def _models_for(provider: Provider) -> list[str]:
 
 @login_required
 @require_GET
-async def model_options(request: HttpRequest) -> HttpResponse:
+async def model_options(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         provider_id = uuid.UUID(request.GET.get("provider", ""))
     except ValueError:

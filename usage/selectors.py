@@ -13,7 +13,7 @@ from usage.budgets import month_bounds, monthly_limit, remaining_budget
 from usage.models import UsageRecord, nanos_to_usd
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ModelMonth:
     unpriced: int
 
 
-def month_by_model(*, user: AbstractBaseUser) -> list[ModelMonth]:
+def month_by_model(*, user: User) -> list[ModelMonth]:
     start, end = month_bounds()
     rows = (
         UsageRecord.objects.filter(user_id=user.pk, created_at__gte=start, created_at__lt=end)

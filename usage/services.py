@@ -26,7 +26,7 @@ from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Sourc
 from usage.pricing import normalized, price_usage
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
     from django.db.models import Model
 
     from providers.models import Provider
@@ -71,7 +71,7 @@ def _attempts_of(result: GenerationResult) -> list[Attempt]:
 def _build(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     model: str,
     key: str,
@@ -155,7 +155,7 @@ def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
 def record_generation(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     result: GenerationResult,
     message: Model | None = None,
@@ -195,7 +195,7 @@ def record_generation(
 def record_refusal(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     model: str,
     message: Model | None = None,
