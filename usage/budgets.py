@@ -170,7 +170,7 @@ def settle_reservation(
 ) -> Reservation:
     """The call ended: stop holding the worst case. The records now count as spend."""
     actual = sum(r.cost_nanos or 0 for r in records)
-    if reservation.pk is None:  # an unlimited user's: nothing was held
+    if reservation._state.adding:  # never saved: an unlimited user's, nothing was held
         reservation.status, reservation.actual_nanos = Reservation.Status.SETTLED, actual
         return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
@@ -182,7 +182,7 @@ def settle_reservation(
 
 def release_reservation(*, reservation: Reservation) -> Reservation:
     """The call never reached upstream (or was abandoned): drop the hold."""
-    if reservation.pk is None:  # an unlimited user's: nothing was held
+    if reservation._state.adding:  # never saved: an unlimited user's, nothing was held
         reservation.status = Reservation.Status.RELEASED
         return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(

@@ -27,8 +27,8 @@ from usage.pricing import normalized, price_usage
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-    from django.db.models import Model
 
+    from generation.models import Message
     from providers.models import Provider
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
 _OUTCOMES = {value for value, _label in OUTCOME_CHOICES}
 
 
-def _idempotency_key(*, message: Model | None, request_id: str) -> str:
+def _idempotency_key(*, message: Message | None, request_id: str) -> str:
     # The unique (request_id, attempt_number) constraint makes a second call for the
     # same message or request a no-op; a chat message is keyed by its primary key.
     if request_id:
@@ -78,10 +78,11 @@ def _build(
     attempt: Attempt,
     cache_hit: bool,
     at: datetime,
-    message: Model | None,
+    message: Message | None,
 ) -> UsageRecord:
     usage: Usage = normalized(provider.kind, attempt.usage)
     if cache_hit:
+        cost: int | None
         cost, snapshot = 0, None  # served from our cache: nothing was billed upstream
     else:
         cost, snapshot = price_usage(provider_kind=provider.kind, model=model, usage=usage, at=at)
@@ -158,7 +159,7 @@ def record_generation(
     user: User | None,
     source: str,
     result: GenerationResult,
-    message: Model | None = None,
+    message: Message | None = None,
     request_id: str = "",
 ) -> list[UsageRecord]:
     """Write one priced record per upstream attempt of `result`; idempotent per key.
@@ -198,7 +199,7 @@ def record_refusal(
     user: User | None,
     source: str,
     model: str,
-    message: Model | None = None,
+    message: Message | None = None,
     request_id: str = "",
 ) -> UsageRecord:
     """Record a call refused for budget before upstream was reached (attempt 0, $0)."""
