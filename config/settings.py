@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
+
+# Lets our code subscript Django's generic classes at runtime (`admin.ModelAdmin[Provider]`,
+# `forms.ModelForm[Provider]`) as django-stubs types them; it adds __class_getitem__ only.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ import math
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -35,7 +35,13 @@ def _error(status: int, kind: str, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"success": False, "error": error}, status=status)
 
 
-def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
+def _not_called(request: HttpRequest) -> HttpResponse:
+    """The get_response and the (not csrf_exempt) view that CsrfViewMiddleware wants:
+    its process_view check alone calls neither."""
+    raise AssertionError("CsrfViewMiddleware.process_view called its view")
+
+
+def _authenticate(request: HttpRequest) -> User | JsonResponse:
     """A personal API token (Authorization: Bearer), or the session with its CSRF check."""
     header = request.headers.get("Authorization", "")
     if header:
@@ -55,7 +61,8 @@ def _authenticate(request: HttpRequest) -> AbstractBaseUser | JsonResponse:
     if not request.user.is_authenticated:
         return _error(401, "unauthenticated", "Log in or send 'Authorization: Bearer <token>'.")
     # Session callers are browsers: they need the CSRF token like any other POST.
-    rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
+    csrf = CsrfViewMiddleware(_not_called)
+    rejected = csrf.process_view(request, _not_called, (), {})
     if rejected is not None:
         return _error(403, "csrf", "CSRF verification failed; send the X-CSRFToken header.")
     return request.user

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from asgiref.sync import async_to_sync
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from providers import engine
 from providers.adapters.base import GenerationRequest, GenerationResult
@@ -27,7 +27,7 @@ SOURCE = "api"
 
 
 def open_call(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+    *, user: User, provider: Provider, request: GenerationRequest, request_id: str
 ) -> Reservation:
     """Hold the call's worst-case cost; over budget, record the refusal and raise."""
     try:
@@ -47,7 +47,7 @@ def open_call(
 
 def close_call(
     *,
-    user: AbstractBaseUser,
+    user: User,
     provider: Provider,
     reservation: Reservation,
     result: GenerationResult | None,
@@ -65,7 +65,7 @@ def close_call(
 
 def generate_for_api(
     *,
-    user: AbstractBaseUser,
+    user: User,
     provider: Provider,
     request: GenerationRequest,
     request_id: str,

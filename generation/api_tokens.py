@@ -9,10 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 TOKEN_PREFIX = "sb_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -58,7 +62,7 @@ class ApiToken(models.Model):
         self.prefix, self.token_hash = raw[:10], hash_token(raw)
 
     @classmethod
-    def issue(cls, *, user: models.Model, name: str, **fields: object) -> tuple[ApiToken, str]:
+    def issue(cls, *, user: User, name: str, **fields: object) -> tuple[ApiToken, str]:
         """Create a token; returns it with the raw value, which is never stored."""
         raw = new_raw_token()
         token = cls.objects.create(

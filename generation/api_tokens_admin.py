@@ -10,7 +10,7 @@ from generation.api_tokens import ApiToken, new_raw_token
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = [
         "name",
         "user",
@@ -26,10 +26,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["user", "name", "requests_per_minute"]
-        return ["user", "name", "requests_per_minute", *self.readonly_fields]
+            return ("user", "name", "requests_per_minute")
+        return ("user", "name", "requests_per_minute", *self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: object, change: bool) -> None:
         if change:

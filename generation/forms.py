@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -32,15 +33,17 @@ class ComposerForm(forms.Form):
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
     max_tokens = forms.IntegerField(min_value=1, required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["provider"].queryset = Provider.objects.filter(is_active=True)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field = self.fields["provider"]
+        assert isinstance(provider_field, forms.ModelChoiceField)
+        provider_field.queryset = Provider.objects.filter(is_active=True)
         cap = _max_tokens_cap()
         self.fields["max_tokens"].validators.append(MaxValueValidator(cap))
         self.fields["max_tokens"].widget.attrs["max"] = cap
 
     def clean_text(self) -> str:
-        text = self.cleaned_data["text"]
+        text: str = self.cleaned_data["text"]
         if not text.strip():
             raise forms.ValidationError("Write a message first.")
         limit = int(settings.SWITCHBOARD.get("MAX_PROMPT_CHARS", 200_000))

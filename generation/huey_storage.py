@@ -40,7 +40,7 @@ CROSS_PROCESS_WAIT = 0.25
 IDLE_WAIT = 5.0
 
 
-class NotifyingSqliteStorage(SqliteStorage):
+class NotifyingSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey ships no types
     # Tells the consumer not to sleep between empty dequeues: we wait in here.
     blocking = True
 
@@ -73,7 +73,7 @@ class NotifyingSqliteStorage(SqliteStorage):
     def dequeue(self) -> bytes | None:
         with self._lock:
             seen = self._generation
-        data = super().dequeue()
+        data: bytes | None = super().dequeue()
         if data is not None:
             return data
         wake = threading.Event()
@@ -95,7 +95,8 @@ class NotifyingSqliteStorage(SqliteStorage):
                         self._idle.remove(wake)  # timed out: nobody popped it
         # Woken by an enqueue, timed out, or a task came meanwhile: look once more,
         # and otherwise let the consumer loop come back (it checks its stop flag).
-        return super().dequeue()
+        data = super().dequeue()
+        return data
 
     def flush_queue(self) -> None:
         super().flush_queue()
@@ -112,5 +113,5 @@ class NotifyingSqliteStorage(SqliteStorage):
                 self._lead.set()
 
 
-class NotifyingSqliteHuey(SqliteHuey):
+class NotifyingSqliteHuey(SqliteHuey):  # type: ignore[misc]  # huey ships no types
     storage_class = NotifyingSqliteStorage

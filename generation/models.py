@@ -153,7 +153,11 @@ class Message(models.Model):
         attempt used an unpriced model, or "" before anything was metered."""
         from usage.models import NANOS_PER_USD
 
-        if hasattr(self, "metered_attempts"):  # annotated by Message.objects.with_cost()
+        if (  # annotated by Message.objects.with_cost(): all three or none
+            hasattr(self, "metered_attempts")
+            and hasattr(self, "unpriced_attempts")
+            and hasattr(self, "cost_nanos")
+        ):
             count, unpriced, nanos = self.metered_attempts, self.unpriced_attempts, self.cost_nanos
         else:
             # One row per upstream attempt, so a few: summed here, the query stays plain

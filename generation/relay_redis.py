@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio
@@ -29,6 +30,9 @@ from generation.relay_base import (
     merge_contiguous,
 )
 from generation.relay_redis_reader import SharedReader
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ class RedisRelay:
     def stream_name(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
-    def _entry(self, key: str, event: RelayEvent) -> tuple[str, dict[str, str], str]:
+    def _entry(self, key: str, event: RelayEvent) -> tuple[str, dict[FieldT, EncodableT], str]:
         """XADD's stream, fields and explicit id (the text offset) for a delta."""
         return self.stream_name(key), {"t": event.text}, f"{event.id}-0"
 

@@ -25,12 +25,15 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aioredis
 
 from generation.relay_base import RelayEvent
+
+if TYPE_CHECKING:
+    from redis.typing import KeyT, StreamIdT
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +216,9 @@ class SharedReader:
                 for follower in followers:
                     follower.fail(exc)
 
-    def _cursors(self) -> dict[str, str]:
+    def _cursors(self) -> dict[KeyT, StreamIdT]:
         """Each followed stream at the lowest position one of its followers needs."""
-        cursors: dict[str, str] = {}
+        cursors: dict[KeyT, StreamIdT] = {}
         for name, followers in self._followers.items():
             positions = [f.position for f in followers if not f.done]
             if positions:

@@ -30,6 +30,9 @@ from providers.errors import ErrorKind, ProviderError
 if TYPE_CHECKING:
     from huey.consumer import Consumer
 
+    from providers.models import Provider
+    from usage.models import UsageRecord
+
 logger = logging.getLogger(__name__)
 
 SAVE_INTERVAL = 0.25  # seconds between saves of the accumulated text
@@ -103,11 +106,11 @@ def run_generation(*, message_id: int) -> bool:
 
 
 def _stream(
-    message: Message, tracker: StreamTracker
+    provider: Provider, stored_request: dict[str, Any], tracker: StreamTracker
 ) -> AsyncIterator[TextDelta | GenerationResult]:
     # The request the send built and validated, made as it was stored.
-    request = GenerationRequest.from_json(message.request)
-    return stream_generation(message.provider, request, tracker=tracker)
+    request = GenerationRequest.from_json(stored_request)
+    return stream_generation(provider, request, tracker=tracker)
 
 
 def _storable(text: str) -> str:
@@ -146,7 +149,7 @@ class _Generation:
             return
         result: GenerationResult | None = None
         try:
-            result = self._drive(_stream(self.message, self.tracker))
+            result = self._drive(_stream(provider, self.message.request, self.tracker))
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__
@@ -318,10 +321,11 @@ class _Generation:
             # any request went out, so nothing was consumed.
             result = self.tracker.interrupted_result()
         try:
-            records = []
-            if result is not None:
+            records: list[UsageRecord] = []
+            provider = self.message.provider  # None: refused before any call (see run)
+            if result is not None and provider is not None:
                 records = record_generation(
-                    provider=self.message.provider,
+                    provider=provider,
                     user=self.message.conversation.owner,
                     source="chat",
                     result=result,

@@ -6,14 +6,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation.models import Conversation, Message
 from generation.relay import get_relay
 from generation.tasks import generate_message
-from providers.adapters.base import ChatMessage, GenerationRequest
+from providers.adapters.base import ChatMessage, GenerationRequest, Role
 from providers.adapters.common import prompt_chars
 from providers.engine import validate_request
 from providers.models import Provider
@@ -44,11 +44,12 @@ def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
     for earlier in messages:
         if earlier.role == Message.Role.ASSISTANT and earlier.status != Message.Status.COMPLETE:
             continue  # failed and stopped answers are not part of the dialogue
-        if turns and turns[-1].role == earlier.role:
+        role: Role = "assistant" if earlier.role == Message.Role.ASSISTANT else "user"
+        if turns and turns[-1].role == role:
             # Providers want alternating turns; two user messages in a row become one.
-            turns[-1] = ChatMessage(earlier.role, f"{turns[-1].content}\n\n{earlier.content}")
+            turns[-1] = ChatMessage(role, f"{turns[-1].content}\n\n{earlier.content}")
         else:
-            turns.append(ChatMessage(earlier.role, earlier.content))
+            turns.append(ChatMessage(role, earlier.content))
     return tuple(turns)
 
 
@@ -56,8 +57,8 @@ def _history_end(message: Message) -> int | None:
     """The id a message's history stops before: its own, or for a retry, that of the
     answer it replaces (followed down a chain of retries). A retry answers the question
     the failed answer was for, not the messages sent since."""
-    while message.retry_of_id is not None:
-        message = message.retry_of  # a query per retry in the chain, none for a send
+    while message.retry_of is not None:  # a query per retry in the chain, none for a send
+        message = message.retry_of
     return message.id
 
 
@@ -83,9 +84,7 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
         raise SendError(exc.message, exc.field) from exc
 
 
-def _reserve(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest
-) -> int | None:
+def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> int | None:
     """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
     that stores the answer: a failed insert then leaves no hold behind."""
     reservation = reserve_budget(
@@ -100,7 +99,7 @@ def _reserve(
 
 @contextmanager
 def _refusal_recorded(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest
+    *, user: User, provider: Provider, request: GenerationRequest
 ) -> Iterator[None]:
     """Around the transaction that reserves: a refusal is recorded after its rollback,
     and reaches the user as a SendError in words."""
@@ -122,7 +121,7 @@ def _enqueue(message_id: int) -> None:
 
 def send_message(
     *,
-    user: AbstractBaseUser,
+    user: User,
     conversation: Conversation | None,
     text: str,
     provider: Provider,

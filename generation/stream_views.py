@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import aget_object_or_404
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
@@ -118,7 +118,7 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
 
 @login_required
 @require_GET
-async def stream(request: HttpRequest, message_id: int) -> HttpResponse:
+async def stream(request: HttpRequest, message_id: int) -> HttpResponseBase:
     # Async throughout: an open stream waits on the event loop, holding no thread.
     user = await request.auser()
     message = await aget_object_or_404(

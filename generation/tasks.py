@@ -9,7 +9,7 @@ from generation.runner import run_generation
 from generation.sweeper import sweep_stuck_messages
 
 
-@db_task(retries=0, context=False)
+@db_task(retries=0, context=False)  # type: ignore[untyped-decorator]  # huey ships no types
 def generate_message(message_id: int) -> None:
     # No huey retries: a re-run could not re-claim the message anyway; the sweeper
     # recovers what a crash leaves behind.
@@ -18,6 +18,6 @@ def generate_message(message_id: int) -> None:
         generate_message(message_id)
 
 
-@db_periodic_task(crontab(minute="*"))
+@db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey: no types
 def sweep_messages() -> None:
     sweep_stuck_messages(requeue=generate_message)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,14 +23,19 @@ from generation.rendering import render_message
 from providers.engine import alist_models
 from providers.models import Provider
 
+if TYPE_CHECKING:
+    from config.request_types import AuthenticatedHttpRequest
+
 logger = logging.getLogger(__name__)
 
 
-def _get_conversation_for_user(request: HttpRequest, conversation_id: int) -> Conversation:
+def _get_conversation_for_user(
+    request: AuthenticatedHttpRequest, conversation_id: int
+) -> Conversation:
     return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
-def _get_message_for_user(request: HttpRequest, message_id: int) -> Message:
+def _get_message_for_user(request: AuthenticatedHttpRequest, message_id: int) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation", "retried_by"),
         pk=message_id,
@@ -43,7 +48,9 @@ def _thread(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.select_related("retried_by", "provider").with_cost())
 
 
-def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+def _chat_page(
+    request: AuthenticatedHttpRequest, conversation: Conversation | None
+) -> HttpResponse:
     providers = list(Provider.objects.filter(is_active=True))
     provider = conversation.provider if conversation and conversation.provider else None
     if provider is None or not provider.is_active:
@@ -66,13 +73,13 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
 
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _chat_page(request, None)
 
 
 @login_required
 @require_GET
-def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_detail(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     return _chat_page(request, _get_conversation_for_user(request, conversation_id))
 
 
@@ -83,7 +90,7 @@ def _composer_error(message: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def send(request: HttpRequest) -> HttpResponse:
+def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     conversation = None
     if raw_id := request.POST.get("conversation", "").strip():
         conversation_id = plain_int(raw_id)
@@ -93,7 +100,7 @@ def send(request: HttpRequest) -> HttpResponse:
     form = ComposerForm(request.POST)
     if not form.is_valid():
         first = next(iter(form.errors.values()))[0]
-        return _composer_error(first)
+        return _composer_error(str(first))
     data = form.cleaned_data
     try:
         sent = services.send_message(
@@ -125,7 +132,7 @@ def send(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def cancel(request: HttpRequest, message_id: int) -> HttpResponse:
+def cancel(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = _get_message_for_user(request, message_id)
     services.cancel_message(message=message)
     # The stream's final event replaces the bubble; nothing to swap here.
@@ -134,7 +141,7 @@ def cancel(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def retry(request: HttpRequest, message_id: int) -> HttpResponse:
+def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = _get_message_for_user(request, message_id)
     try:
         fresh = services.retry_message(message=message)
@@ -147,7 +154,7 @@ def retry(request: HttpRequest, message_id: int) -> HttpResponse:
 
 
 @login_required
-def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def rename(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _get_conversation_for_user(request, conversation_id)
     if request.method == "POST":
         form = RenameForm(request.POST)
@@ -165,7 +172,7 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _get_conversation_for_user(request, conversation_id)
     services.delete_conversation(conversation=conversation)
     index_url = reverse("generation:index")
@@ -193,7 +200,7 @@ async def _models_for(provider: Provider) -> list[str]:
 
 @login_required
 @require_GET
-async def model_options(request: HttpRequest) -> HttpResponse:
+async def model_options(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         provider_id = uuid.UUID(request.GET.get("provider", ""))
     except ValueError:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,9 +12,12 @@ from providers.forms import ProviderAdminForm
 from providers.models import Provider
 from providers.models_list import cached_models
 
+if TYPE_CHECKING:
+    from config.request_types import AuthenticatedHttpRequest
+
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(admin.ModelAdmin[Provider]):
     form = ProviderAdminForm
     list_display = ["name", "kind", "base_url", "masked_key", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
@@ -48,7 +53,7 @@ class ProviderAdmin(admin.ModelAdmin):
             return False  # deactivate it instead: its history must keep pointing at it
         return super().has_delete_permission(request, obj)
 
-    def get_actions(self, request: HttpRequest) -> dict:
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Bulk delete would bypass the per-provider check above.
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -76,11 +81,12 @@ class ProviderAdmin(admin.ModelAdmin):
             if obj.is_active:
                 obj.deactivated_at = obj.deactivated_by = None
             else:
+                assert request.user.is_authenticated  # the admin serves logged-in staff only
                 obj.deactivated_at, obj.deactivated_by = timezone.now(), request.user
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Deactivate selected providers")
-    def deactivate(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+    def deactivate(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Provider]) -> None:
         providers = list(queryset.filter(is_active=True))
         for provider in providers:
             provider.deactivate(by=request.user)

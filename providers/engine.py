@@ -22,7 +22,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from providers import cache as response_cache
@@ -114,13 +114,13 @@ class StreamTracker:
             return None
         if self.started is None and not self.attempts:
             return None  # stopped before calling upstream (or while replaying the cache)
-        in_flight = self.started is not None
-        text = "".join(self.parts) if in_flight else ""
+        started = self.started  # None: no attempt in flight
+        text = "".join(self.parts) if started is not None else ""
         result = _failed(self.request, text, ErrorKind.CANCELLED)
         result.attempts = list(self.attempts)
-        if in_flight:
+        if started is not None:
             # The event loop's clock is time.monotonic().
-            latency = time.monotonic() - self.started
+            latency = time.monotonic() - started
             result.attempts.append(_attempt(len(self.attempts) + 1, result, self.ttft, latency))
         else:
             result.usage = Usage(estimated=True)  # consumed by the attempts already listed
@@ -129,7 +129,7 @@ class StreamTracker:
 
 async def stream_generation(
     provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
-) -> AsyncIterator[StreamItem]:
+) -> AsyncGenerator[StreamItem, None]:
     """Text deltas, then one result. Pass a `StreamTracker` to meter an early stop."""
     tracker = tracker or StreamTracker()
     if (error := _configuration_error(provider)) is not None:
@@ -153,7 +153,8 @@ async def stream_generation(
     attempts = tracker.attempts
     try:
         while True:
-            started, ttft, parts = loop.time(), None, []
+            parts: list[str] = []
+            started, ttft = loop.time(), None
             tracker.started, tracker.ttft, tracker.parts = started, None, parts
             upstream = adapter.stream(request)
             try:

@@ -24,7 +24,7 @@ class ErrorKind(models.TextChoices):
 # The one text per kind that a user reads, in the chat and in the APIs' error messages.
 # Written here, never copied from an upstream body, so no key or raw provider text can
 # reach a page. Words a chat bubble and an API client can both act on.
-ERROR_WORDS: dict[ErrorKind, str] = {
+ERROR_WORDS: dict[str, str] = {  # by ErrorKind (a str: a model's error_kind looks up)
     ErrorKind.AUTH: "The provider rejected the API key. Ask an administrator to update it.",
     ErrorKind.BILLING: "The provider account has a billing problem (perhaps out of credit). "
     "Ask an administrator to check it.",

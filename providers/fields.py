@@ -37,7 +37,10 @@ class Encrypted:
         return hash(self.token)
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str | Encrypted | None, str | Encrypted | None]):
+    """Set: plaintext (or a loaded token). Get: `Encrypted` once loaded or saved, the
+    plaintext until then."""
+
     description = "Text encrypted with AES-256-GCM"
 
     def associated_data(self, instance: models.Model) -> str:

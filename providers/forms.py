@@ -10,7 +10,7 @@ from providers.kinds import KIND_SPECS, ProviderKind
 from providers.models import Provider, validate_api_key
 
 
-class ProviderAdminForm(forms.ModelForm):
+class ProviderAdminForm(forms.ModelForm[Provider]):
     """The admin form. The API key is write-only: never rendered back, blank keeps it.
 
     A kind that may go without a key (KIND_SPECS) may be saved with none, or have its
@@ -58,7 +58,7 @@ class ProviderAdminForm(forms.ModelForm):
             )
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if not name:
             raise ValidationError("Enter a name.")
         return name
@@ -73,7 +73,7 @@ class ProviderAdminForm(forms.ModelForm):
         return key
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         kind, new_key, clear = (cleaned.get(k) for k in ("kind", "new_api_key", "clear_api_key"))
         if new_key and clear:
             self.add_error("clear_api_key", "Type a new key or remove the stored one, not both.")

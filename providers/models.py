@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -13,6 +14,9 @@ from providers.errors import ErrorKind, ProviderError
 from providers.fields import EncryptedTextField
 from providers.kinds import KIND_SPECS, ProviderKind
 from providers.redaction import mask_key, remember_secret
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_API_KEY_LENGTH = 512
 
@@ -101,7 +105,9 @@ class Provider(models.Model):
     def get_api_key(self) -> str | None:
         """Decrypt the key; None when none is stored. Raises `DecryptionError` rather
         than returning anything else."""
-        key = self._meta.get_field("api_key").decrypt(self)
+        field = self._meta.get_field("api_key")
+        assert isinstance(field, EncryptedTextField)
+        key = field.decrypt(self)
         if not key:
             return None
         remember_secret(key)
@@ -134,13 +140,17 @@ class Provider(models.Model):
         """True once any row (a conversation, a message, a usage record…) points here:
         such a provider is deactivated, never deleted, so history keeps its name."""
         for relation in self._meta.get_fields(include_hidden=True):
-            if relation.one_to_many and relation.auto_created:
+            if (
+                isinstance(relation, models.ForeignObjectRel)
+                and relation.one_to_many
+                and relation.auto_created
+            ):
                 manager = relation.related_model._base_manager
                 if manager.filter(**{relation.field.name: self}).exists():
                     return True
         return False
 
-    def deactivate(self, *, by: models.Model | None) -> None:
+    def deactivate(self, *, by: User | None) -> None:
         self.is_active = False
         self.deactivated_at = timezone.now()
         self.deactivated_by = by

@@ -19,7 +19,8 @@ DEFAULTS = {
 
 
 def switchboard_setting(name: str) -> float:
-    return settings.SWITCHBOARD.get(name, DEFAULTS[name])
+    value: float = settings.SWITCHBOARD.get(name, DEFAULTS[name])
+    return value
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def _module_name(path: Path) -> str:
 
 
 def _ours(module: str | None) -> bool:
-    return bool(module) and module.split(".")[0] in OUR_PACKAGES
+    return module is not None and module.split(".")[0] in OUR_PACKAGES
 
 
 def _private_uses(trees: dict[str, ast.AST]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,7 +24,7 @@ from usage.templatetags.usage_format import usd
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(admin.ModelAdmin[ModelPrice]):
     list_display = [
         "model",
         "match",
@@ -45,7 +47,9 @@ class ModelFilter(admin.SimpleListFilter):
     title = "model"
     parameter_name = "model"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         names = set(UsageDaily.objects.order_by().values_list("model", flat=True).distinct())
         until = rolled_until()
         recent = UsageRecord.objects.all()
@@ -55,12 +59,14 @@ class ModelFilter(admin.SimpleListFilter):
         names |= set(recent.order_by().values_list("model", flat=True).distinct())
         return [(n, n) for n in sorted(names)]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> QuerySet[UsageRecord]:
         return queryset.filter(model=self.value()) if self.value() else queryset
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
     change_list_template = "admin/usage/usagerecord/change_list.html"
     list_display = [
         "created_at",
@@ -113,27 +119,27 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserBudget)
-class UserBudgetAdmin(admin.ModelAdmin):
+class UserBudgetAdmin(admin.ModelAdmin[UserBudget]):
     list_display = ["user", "monthly_limit"]
     autocomplete_fields = ["user"]
     search_fields = ["user__username"]
 
 
 @admin.register(BudgetDefault)
-class BudgetDefaultAdmin(admin.ModelAdmin):
+class BudgetDefaultAdmin(admin.ModelAdmin[BudgetDefault]):
     list_display = ["__str__", "monthly_limit"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row only: the default for everyone.
         return not BudgetDefault.objects.exists() and super().has_add_permission(request)
 
-    def save_model(self, request: HttpRequest, obj: BudgetDefault, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: BudgetDefault, form: Any, change: bool) -> None:
         obj.pk = 1
         super().save_model(request, obj, form, change)
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(admin.ModelAdmin[Reservation]):
     list_display = ["created_at", "user", "model", "amount_nanos", "actual_nanos", "status"]
     list_filter = ["status"]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -32,7 +34,9 @@ COLUMNS = [
 ]
 
 
-def _sort_headers(params: QueryDict, param: str, current: str, label: str) -> list[dict]:
+def _sort_headers(
+    params: QueryDict, param: str, current: str, label: str
+) -> list[dict[str, str | bool]]:
     """Header links for one table: clicking a column sorts by it, again reverses it."""
     headers = []
     for key, title in COLUMNS:
@@ -60,7 +64,7 @@ def _export_url(params: QueryDict, what: str) -> str:
     return "?" + q.urlencode()
 
 
-def usage_report(request: HttpRequest) -> HttpResponse:
+def usage_report(request: HttpRequest) -> HttpResponseBase:
     # admin_view has already required an active staff user; viewing usage also needs
     # the model's view permission (a superuser has it).
     if not request.user.has_perm("usage.view_usagerecord"):
@@ -75,7 +79,7 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         return exports.records_csv(query)
 
     report = reports.build(query)
-    tables = []
+    tables: list[dict[str, Any]] = []
     for name, group, label, param in BREAKDOWNS:
         sort = request.GET.get(param, reports.DEFAULT_SORT)
         if sort.lstrip("-") not in reports.SORT_KEYS:

@@ -35,7 +35,7 @@ from usage.pricing import PriceSnapshot, cost_nanos, find_price
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from providers.models import Provider
 
@@ -63,7 +63,7 @@ def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
     return start, datetime(nxt.year, nxt.month, 1, tzinfo=tz)
 
 
-def monthly_limit(*, user: AbstractBaseUser) -> Decimal | None:
+def monthly_limit(*, user: User) -> Decimal | None:
     """The user's own limit, else the default; None = unlimited."""
     # get(), not first(): every send runs these, and first() adds an ORDER BY to compile.
     try:
@@ -76,7 +76,7 @@ def monthly_limit(*, user: AbstractBaseUser) -> Decimal | None:
         return None
 
 
-def month_spend_nanos(*, user: AbstractBaseUser, at: datetime | None = None) -> int:
+def month_spend_nanos(*, user: User, at: datetime | None = None) -> int:
     start, end = month_bounds(at)
     total = UsageRecord.objects.filter(
         user_id=user.pk, created_at__gte=start, created_at__lt=end
@@ -84,7 +84,7 @@ def month_spend_nanos(*, user: AbstractBaseUser, at: datetime | None = None) -> 
     return int(total or 0)
 
 
-def _held_nanos(*, user: AbstractBaseUser, now: datetime) -> int:
+def _held_nanos(*, user: User, now: datetime) -> int:
     total = Reservation.objects.filter(
         user_id=user.pk, status=Reservation.Status.ACTIVE, expires_at__gt=now
     ).aggregate(s=Sum("amount_nanos"))["s"]
@@ -111,7 +111,7 @@ def _usd(nanos: int) -> str:
 
 def reserve_budget(
     *,
-    user: AbstractBaseUser,
+    user: User,
     provider: Provider,
     model: str,
     max_tokens: int | None,
@@ -170,7 +170,7 @@ def settle_reservation(
 ) -> Reservation:
     """The call ended: stop holding the worst case. The records now count as spend."""
     actual = sum(r.cost_nanos or 0 for r in records)
-    if reservation.pk is None:  # an unlimited user's: nothing was held
+    if reservation._state.adding:  # never saved: an unlimited user's, nothing was held
         reservation.status, reservation.actual_nanos = Reservation.Status.SETTLED, actual
         return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
@@ -182,7 +182,7 @@ def settle_reservation(
 
 def release_reservation(*, reservation: Reservation) -> Reservation:
     """The call never reached upstream (or was abandoned): drop the hold."""
-    if reservation.pk is None:  # an unlimited user's: nothing was held
+    if reservation._state.adding:  # never saved: an unlimited user's, nothing was held
         reservation.status = Reservation.Status.RELEASED
         return reservation
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
@@ -201,7 +201,7 @@ def release_hold(*, reservation_id: int | None) -> None:
         release_reservation(reservation=reservation)
 
 
-def remaining_budget(*, user: AbstractBaseUser) -> Decimal | None:
+def remaining_budget(*, user: User) -> Decimal | None:
     limit = monthly_limit(user=user)
     if limit is None:
         return None

@@ -23,7 +23,7 @@ def nice_ceiling(value: float) -> float:
     """The smallest 1/2/2.5/5 x 10^k at or above value (an axis maximum)."""
     if value <= 0:
         return 1.0
-    exp = 10 ** math.floor(math.log10(value))
+    exp: float = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * exp:
             return step * exp

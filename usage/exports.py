@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -108,7 +109,7 @@ def breakdown_csv(name: str, label_header: str, rows: list[Row], q: ReportQuery)
     return response
 
 
-def _record_lines(q: ReportQuery) -> Iterator[list[object]]:
+def _record_lines(q: ReportQuery) -> Iterator[list[Any]]:
     header = [f.replace("__", "_") for f in RECORD_FIELDS]
     header[header.index("cost_nanos")] = f"cost_{CURRENCY.lower()}"
     yield header

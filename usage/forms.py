@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -53,8 +54,9 @@ class ReportForm(forms.Form):
     source = forms.ChoiceField(choices=[("", "All sources"), *Source.choices], required=False)
     outcome = forms.ChoiceField(choices=[("", "All outcomes"), *OUTCOME_CHOICES], required=False)
 
-    def clean(self) -> dict[str, object]:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("range") == "custom":
             start, end = data.get("start"), data.get("end")
             if not start or not end:

@@ -10,6 +10,7 @@ most 3 decimal places, so tokens x price is always a whole number of nano-dollar
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.db import models
@@ -22,6 +23,12 @@ NANOS_PER_USD = 1_000_000_000
 CURRENCY = "USD"
 
 
+@overload
+def nanos_to_usd(nanos: int) -> Decimal: ...
+@overload
+def nanos_to_usd(nanos: None) -> None: ...
+@overload
+def nanos_to_usd(nanos: int | None) -> Decimal | None: ...
 def nanos_to_usd(nanos: int | None) -> Decimal | None:
     if nanos is None:
         return None
@@ -49,7 +56,16 @@ OUTCOME_CHOICES = [
 ]
 
 
-def price_field(label: str, *, null: bool = False) -> models.DecimalField:
+# A price is set as a Decimal (or a number, or its text) and read as a Decimal.
+@overload
+def price_field(
+    label: str, *, null: Literal[False] = ...
+) -> models.DecimalField[Decimal | float | str, Decimal]: ...
+@overload
+def price_field(
+    label: str, *, null: Literal[True]
+) -> models.DecimalField[Decimal | float | str | None, Decimal | None]: ...
+def price_field(label: str, *, null: bool = False) -> models.DecimalField[Any, Any]:
     return models.DecimalField(
         label,
         max_digits=12,

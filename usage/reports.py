@@ -8,13 +8,14 @@ per group key. Only aggregated rows (days, providers, models, users) reach Pytho
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Aggregate, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -28,6 +29,13 @@ from usage.rollup import (
     rollup_metrics,
     unprefixed,
 )
+
+# A group's values, in the order of its fields: provider ids (UUID), model names, user
+# ids (int or None), local days (date).
+GroupKey = tuple[Any, ...]
+# The rollup's rows or the raw records: both have the dimension and metric fields, and
+# only the raw records a created_at (the type checker cannot tell which one a part has).
+UsageRows = QuerySet[Any]
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Totals:
     refused: int = 0
     cache_hits: int = 0
 
-    def add(self, row: dict[str, object]) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + int(row.get(f.name) or 0))
 
@@ -102,18 +110,18 @@ class Totals:
 
 @dataclass
 class Row:
-    key: object
+    key: Any  # a GroupKey value: a date for the days
     label: str
     totals: Totals = field(default_factory=Totals)
 
 
-def _sources(q: ReportQuery) -> list[tuple[bool, QuerySet, date]]:
+def _sources(q: ReportQuery) -> list[tuple[bool, UsageRows, date]]:
     """(is_rollup, queryset, first day) parts that together cover the range exactly once:
     the rollup up to its watermark, raw rows from there (normally the last few minutes)."""
     dims = q.dimension_filter()
     start, end = day_start(q.first_day), day_start(q.last_day + timedelta(days=1))
     until = rolled_until()
-    parts: list[tuple[bool, QuerySet, date]] = []
+    parts: list[tuple[bool, UsageRows, date]] = []
     raw_start = start
     if until is not None and until > start:
         last = min(q.last_day, local_day(until))
@@ -137,7 +145,9 @@ GROUPS = ("provider_id", "model", "user_id")
 RAW_DAY_QUERIES = 7
 
 
-def _raw_by_day(qs: QuerySet, first: date, last: date, rest: tuple[str, ...], metrics: dict):
+def _raw_by_day(
+    qs: UsageRows, first: date, last: date, rest: tuple[str, ...], metrics: dict[str, Aggregate]
+) -> Iterator[dict[str, Any]]:
     day = first
     while day <= last:
         part = qs.filter(
@@ -152,10 +162,11 @@ def _raw_by_day(qs: QuerySet, first: date, last: date, rest: tuple[str, ...], me
 
 
 def _aggregate_part(
-    is_rollup: bool, qs: QuerySet, first: date, last: date, group: tuple[str, ...]
-) -> dict[tuple, Totals]:
+    is_rollup: bool, qs: UsageRows, first: date, last: date, group: tuple[str, ...]
+) -> dict[GroupKey, Totals]:
     metrics = rollup_metrics() if is_rollup else raw_metrics()
     by_raw_day = "day" in group and not is_rollup
+    rows: Iterable[dict[str, Any]]
     if by_raw_day and (last - first).days < RAW_DAY_QUERIES:
         rest = tuple(g for g in group if g != "day")
         rows = _raw_by_day(qs, first, last, rest, metrics)
@@ -166,21 +177,21 @@ def _aggregate_part(
             tz = timezone.get_current_timezone()
             qs = qs.annotate(day=TruncDate("created_at", tzinfo=tz))
         rows = qs.values(*group).annotate(**metrics).order_by()
-    out: dict[tuple, Totals] = {}
+    out: dict[GroupKey, Totals] = {}
     for row in map(unprefixed, rows):
         out.setdefault(tuple(row[g] for g in group), Totals()).add(row)
     return out
 
 
-def _merge(parts: list[dict[tuple, Totals]]) -> dict[tuple, Totals]:
-    out: dict[tuple, Totals] = {}
+def _merge(parts: list[dict[GroupKey, Totals]]) -> dict[GroupKey, Totals]:
+    out: dict[GroupKey, Totals] = {}
     for part in parts:
         for key, t in part.items():
             out.setdefault(key, Totals()).merge(t)
     return out
 
 
-def aggregate(q: ReportQuery, group: tuple[str, ...] = ()) -> dict[tuple, Totals]:
+def aggregate(q: ReportQuery, group: tuple[str, ...] = ()) -> dict[GroupKey, Totals]:
     """Totals per combination of `group` fields (GROUPS and/or "day"); () = overall."""
     return _merge(
         [_aggregate_part(r, qs, first, q.last_day, group) for r, qs, first in _sources(q)]
@@ -191,7 +202,7 @@ def totals(q: ReportQuery) -> Totals:
     return aggregate(q).get((), Totals())
 
 
-def _sum(items) -> Totals:
+def _sum(items: Iterable[Totals]) -> Totals:
     out = Totals()
     for t in items:
         out.merge(t)
@@ -203,7 +214,7 @@ def daily(q: ReportQuery) -> list[Row]:
     return _zero_filled(q, aggregate(q, ("day",)))
 
 
-def _zero_filled(q: ReportQuery, per_day: dict[tuple, Totals]) -> list[Row]:
+def _zero_filled(q: ReportQuery, per_day: dict[GroupKey, Totals]) -> list[Row]:
     rows, day = [], q.first_day
     while day <= q.last_day:
         rows.append(Row(day, day.isoformat(), per_day.get((day,), Totals())))
@@ -211,7 +222,7 @@ def _zero_filled(q: ReportQuery, per_day: dict[tuple, Totals]) -> list[Row]:
     return rows
 
 
-SORT_KEYS: dict[str, Callable[[Row], object]] = {
+SORT_KEYS: dict[str, Callable[[Row], str | int | Decimal]] = {
     "label": lambda r: r.label.lower(),
     "requests": lambda r: r.totals.requests,
     "input": lambda r: r.totals.input_tokens,
@@ -223,7 +234,7 @@ SORT_KEYS: dict[str, Callable[[Row], object]] = {
 DEFAULT_SORT = "-cost"
 
 
-def _labels(group: str, keys: list[object]) -> dict[object, str]:
+def _labels(group: str, keys: list[Any]) -> dict[Any, str]:
     if group == "provider_id":
         return dict(Provider.objects.filter(pk__in=keys).values_list("pk", "name"))
     if group == "user_id":
@@ -236,9 +247,9 @@ def _labels(group: str, keys: list[object]) -> dict[object, str]:
 @dataclass
 class Report:
     query: ReportQuery
-    combos: dict[tuple, Totals]  # keyed by GROUPS values
+    combos: dict[GroupKey, Totals]  # keyed by GROUPS values
     # The raw-row part of the combos and its first day, when the range has one.
-    raw_part: tuple[date, dict[tuple, Totals]] | None = None
+    raw_part: tuple[date, dict[GroupKey, Totals]] | None = None
 
     def days(self) -> list[Row]:
         """Like `daily`, but a one-day raw tail (today) is summed from the combos
@@ -257,7 +268,7 @@ class Report:
 
     def breakdown(self, group: str, sort: str = DEFAULT_SORT) -> list[Row]:
         at = GROUPS.index(group)
-        per_key: dict[object, Totals] = {}
+        per_key: dict[Any, Totals] = {}
         for key, t in self.combos.items():
             per_key.setdefault(key[at], Totals()).merge(t)
         labels = _labels(group, list(per_key))

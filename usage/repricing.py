@@ -55,7 +55,9 @@ def cost_expression(snapshot: PriceSnapshot) -> object:
     )
 
 
-def _segments(kind: str, model: str, start: datetime, end: datetime) -> list[tuple]:
+def _segments(
+    kind: str, model: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, PriceSnapshot | None]]:
     """[(seg_start, seg_end, snapshot or None)] covering [start, end)."""
     cuts = sorted(
         {
@@ -85,7 +87,7 @@ def reprice(*, start: datetime, end: datetime, dry_run: bool) -> list[RepriceLin
         for kind, model in sorted(pairs):
             line = RepriceLine(kind, model, 0, 0, 0, 0, 0)
             for lo, hi, snap in _segments(kind, model, start, end):
-                seg: QuerySet = billable.filter(
+                seg: QuerySet[UsageRecord] = billable.filter(
                     provider__kind=kind, model=model, created_at__gte=lo, created_at__lt=hi
                 )
                 before = seg.aggregate(

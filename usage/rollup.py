@@ -11,9 +11,10 @@ changes records before the watermark (reprice, generate_usage) rebuilds those da
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Aggregate, Count, Min, Q, Sum
 from django.utils import timezone
 
 from usage.models import OUTCOME_OK, OUTCOME_OVER_BUDGET, RollupState, UsageDaily, UsageRecord
@@ -37,16 +38,16 @@ REFUSED_Q = Q(outcome=OUTCOME_OVER_BUDGET)
 PREFIX = "m_"
 
 
-def _prefixed(metrics: dict[str, object]) -> dict[str, object]:
+def _prefixed(metrics: dict[str, Aggregate]) -> dict[str, Aggregate]:
     return {PREFIX + k: v for k, v in metrics.items()}
 
 
-def unprefixed(row: dict[str, object]) -> dict[str, object]:
+def unprefixed(row: dict[str, Any]) -> dict[str, Any]:
     """A values() row with the metric names as Totals / UsageDaily spell them."""
     return {k.removeprefix(PREFIX): v for k, v in row.items()}
 
 
-def raw_metrics() -> dict[str, object]:
+def raw_metrics() -> dict[str, Aggregate]:
     return _prefixed(
         {
             "requests": Count("id"),
@@ -60,7 +61,7 @@ def raw_metrics() -> dict[str, object]:
     )
 
 
-def rollup_metrics() -> dict[str, object]:
+def rollup_metrics() -> dict[str, Aggregate]:
     return _prefixed(
         {
             "requests": Sum("requests"),

@@ -13,7 +13,7 @@ from usage.budgets import month_bounds, monthly_limit, remaining_budget
 from usage.models import UsageRecord, nanos_to_usd
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def usage_for_messages(*, message_ids: Iterable[int]) -> dict[int, MessageUsage]
         .annotate(
             inp=Sum("input_tokens"),
             out=Sum("output_tokens"),
-            cost=Sum("cost_nanos"),
+            nanos=Sum("cost_nanos"),  # not "cost": UsageRecord has a cost property
             unpriced=Count("id", filter=Q(cost_nanos__isnull=True)),
             estimated=Count("id", filter=Q(tokens_estimated=True)),
         )
@@ -42,7 +42,7 @@ def usage_for_messages(*, message_ids: Iterable[int]) -> dict[int, MessageUsage]
         r["message_id"]: MessageUsage(
             input_tokens=r["inp"] or 0,
             output_tokens=r["out"] or 0,
-            cost=None if r["unpriced"] else nanos_to_usd(r["cost"] or 0),
+            cost=None if r["unpriced"] else nanos_to_usd(r["nanos"] or 0),
             estimated=bool(r["estimated"]),
         )
         for r in rows
@@ -59,7 +59,7 @@ class ModelMonth:
     unpriced: int
 
 
-def month_by_model(*, user: AbstractBaseUser) -> list[ModelMonth]:
+def month_by_model(*, user: User) -> list[ModelMonth]:
     start, end = month_bounds()
     rows = (
         UsageRecord.objects.filter(user_id=user.pk, created_at__gte=start, created_at__lt=end)
@@ -68,10 +68,10 @@ def month_by_model(*, user: AbstractBaseUser) -> list[ModelMonth]:
             n=Count("id"),
             inp=Sum("input_tokens"),
             out=Sum("output_tokens"),
-            cost=Sum("cost_nanos"),
+            nanos=Sum("cost_nanos"),  # not "cost": UsageRecord has a cost property
             unpriced=Count("id", filter=Q(cost_nanos__isnull=True)),
         )
-        .order_by("-cost", "model")
+        .order_by("-nanos", "model")
     )
     return [
         ModelMonth(
@@ -79,7 +79,7 @@ def month_by_model(*, user: AbstractBaseUser) -> list[ModelMonth]:
             r["n"],
             r["inp"] or 0,
             r["out"] or 0,
-            nanos_to_usd(r["cost"] or 0),
+            nanos_to_usd(r["nanos"] or 0),
             r["unpriced"],
         )
         for r in rows

@@ -26,9 +26,9 @@ from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Sourc
 from usage.pricing import normalized, price_usage
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
-    from django.db.models import Model
+    from django.contrib.auth.models import User
 
+    from generation.models import Message
     from providers.models import Provider
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
 _OUTCOMES = {value for value, _label in OUTCOME_CHOICES}
 
 
-def _idempotency_key(*, message: Model | None, request_id: str) -> str:
+def _idempotency_key(*, message: Message | None, request_id: str) -> str:
     # The unique (request_id, attempt_number) constraint makes a second call for the
     # same message or request a no-op; a chat message is keyed by its primary key.
     if request_id:
@@ -71,17 +71,18 @@ def _attempts_of(result: GenerationResult) -> list[Attempt]:
 def _build(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     model: str,
     key: str,
     attempt: Attempt,
     cache_hit: bool,
     at: datetime,
-    message: Model | None,
+    message: Message | None,
 ) -> UsageRecord:
     usage: Usage = normalized(provider.kind, attempt.usage)
     if cache_hit:
+        cost: int | None
         cost, snapshot = 0, None  # served from our cache: nothing was billed upstream
     else:
         cost, snapshot = price_usage(provider_kind=provider.kind, model=model, usage=usage, at=at)
@@ -155,10 +156,10 @@ def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
 def record_generation(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     result: GenerationResult,
-    message: Model | None = None,
+    message: Message | None = None,
     request_id: str = "",
 ) -> list[UsageRecord]:
     """Write one priced record per upstream attempt of `result`; idempotent per key.
@@ -195,10 +196,10 @@ def record_generation(
 def record_refusal(
     *,
     provider: Provider,
-    user: AbstractBaseUser | None,
+    user: User | None,
     source: str,
     model: str,
-    message: Model | None = None,
+    message: Message | None = None,
     request_id: str = "",
 ) -> UsageRecord:
     """Record a call refused for budget before upstream was reached (attempt 0, $0)."""

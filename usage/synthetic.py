@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from providers.kinds import ProviderKind
 from providers.models import Provider
 from usage.models import OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
 from usage.pricing import PriceSnapshot, find_price
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+T = TypeVar("T")
 
 # kind -> [(model, weight)]
 MODELS = {
@@ -56,7 +63,7 @@ class Choice:
     provider: Provider
     model: str
     nanos_per_token: tuple[int, int, int] | None  # input, cached input, output
-    snapshot: dict | None
+    snapshot: dict[str, object] | None
 
 
 def _ensure_providers() -> list[Provider]:
@@ -72,7 +79,7 @@ def _ensure_providers() -> list[Provider]:
     return providers
 
 
-def _ensure_users(count: int) -> list:
+def _ensure_users(count: int) -> list[User]:
     user_model = get_user_model()
     users = list(user_model.objects.order_by("pk")[:count])
     for i in range(len(users), count):
@@ -84,13 +91,17 @@ def _ensure_users(count: int) -> list:
 
 
 def _nanos(snapshot: PriceSnapshot) -> tuple[int, int, int]:
-    return tuple(int(p * 1000) for p in (snapshot.input, snapshot.cached_input, snapshot.output))
+    return (
+        int(snapshot.input * 1000),
+        int(snapshot.cached_input * 1000),
+        int(snapshot.output * 1000),
+    )
 
 
 def _choices(now: datetime) -> list[tuple[Choice, int]]:
     out = []
     for provider in _ensure_providers():
-        for model, weight in MODELS[provider.kind]:
+        for model, weight in MODELS[ProviderKind(provider.kind)]:
             price = find_price(provider_kind=provider.kind, model=model, at=now)
             snap = PriceSnapshot.from_price(price) if price else None
             nanos = _nanos(snap) if snap else None
@@ -107,18 +118,26 @@ def insert_rows(rows: list[dict[str, object]]) -> None:
     """
     if not rows:
         return
-    fields = [UsageRecord._meta.get_field(name) for name in rows[0]]
     prepared = {"provider_id", "created_at", "price_snapshot"}
     qn = connection.ops.quote_name
+    fields: list[Field[Any, Any]] = []
+    columns: list[str] = []
+    for name in rows[0]:
+        field = UsageRecord._meta.get_field(name)
+        # The rows name columns only (never a reverse relation).
+        assert isinstance(field, Field)
+        assert field.column is not None
+        fields.append(field)
+        columns.append(qn(field.column))
     # Identifiers are the model's own, quoted by the backend; values go as parameters.
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
         qn(UsageRecord._meta.db_table),
-        ", ".join(qn(f.column) for f in fields),
+        ", ".join(columns),
         ", ".join(["%s"] * len(fields)),
     )
-    cache: dict[tuple[str, object], object] = {}
+    cache: dict[tuple[str, int], Any] = {}
 
-    def prep(field, value: object) -> object:
+    def prep(field: Field[Any, Any], value: object) -> Any:
         if field.attname not in prepared or value is None:
             return value
         if field.attname == "created_at":
@@ -149,7 +168,7 @@ def _timestamps(rng: random.Random, records: int, days: int, now: datetime) -> I
             yield start + timedelta(seconds=sec * span / 86400)
 
 
-def _picker(rng: random.Random, items: list[tuple[object, int]]) -> Callable[[], object]:
+def _picker(rng: random.Random, items: Sequence[tuple[T, int]]) -> Callable[[], T]:
     values, weights = zip(*items, strict=True)
     return lambda: rng.choices(values, weights)[0]
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from usage.budgets import month_bounds, monthly_limit, remaining_budget
 from usage.models import CURRENCY
 from usage.selectors import month_by_model
+
+if TYPE_CHECKING:
+    from config.request_types import AuthenticatedHttpRequest
 
 
 def _used_pct(spent: Decimal, limit: Decimal | None) -> int | None:
@@ -20,7 +24,7 @@ def _used_pct(spent: Decimal, limit: Decimal | None) -> int | None:
 
 
 @login_required
-def my_usage(request: HttpRequest) -> HttpResponse:
+def my_usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Only ever the signed-in user's own rows: there is no user parameter to tamper with.
     rows = month_by_model(user=request.user)
     start, _end = month_bounds()

@@ -76,7 +76,9 @@ def model_names(lists: list[tuple[Provider, list[str]]]) -> list[tuple[str, str]
         for model in models:
             qualified.append((f"{provider.name}/{model}", provider.name))
             owners.setdefault(model, set()).add(provider.name)
-    plain = sorted((model, *found) for model, found in owners.items() if len(found) == 1)
+    plain = sorted(
+        (model, owner) for model, found in owners.items() if len(found) == 1 for owner in found
+    )
     return qualified + plain
 
 

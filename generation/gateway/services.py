@@ -14,7 +14,7 @@ from providers import engine
 from usage.budgets import release_reservation
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from providers.adapters.base import GenerationRequest, GenerationResult
     from providers.models import Provider
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 async def aopen_call(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+    *, user: User, provider: Provider, request: GenerationRequest, request_id: str
 ) -> Reservation:
     """`open_call` from the loop. A client that leaves meanwhile does not leave a hold
     on its budget: the reservation is released as soon as it exists."""
@@ -40,7 +40,7 @@ async def aopen_call(
 
 
 async def agenerate_for_api(
-    *, user: AbstractBaseUser, provider: Provider, request: GenerationRequest, request_id: str
+    *, user: User, provider: Provider, request: GenerationRequest, request_id: str
 ) -> GenerationResult:
     """`generate_for_api` for a request already validated, from the loop.
 

@@ -23,7 +23,7 @@ from providers import engine
 from providers.adapters.base import GenerationResult, StreamItem, TextDelta
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from providers.adapters.base import GenerationRequest
     from providers.models import Provider
@@ -34,7 +34,7 @@ class GatewayStream:
     def __init__(
         self,
         *,
-        user: AbstractBaseUser,
+        user: User,
         provider: Provider,
         request: GenerationRequest,
         reservation: Reservation,

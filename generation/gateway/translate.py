@@ -9,7 +9,7 @@ bug in the caller's code. ``null`` means "not given", as in OpenAI's API.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from generation.gateway.errors import GatewayError, bad_request
 from providers.adapters.base import ChatMessage, GenerationRequest
@@ -37,7 +37,12 @@ NEUTRAL_VALUES: dict[str, object] = {
     "frequency_penalty": 0,
     "logprobs": False,
 }
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES: dict[str, Literal["system", "user", "assistant"]] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
 MESSAGE_KEYS = frozenset({"role", "content", "name"})
 
 
@@ -170,7 +175,8 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
                 param=f"{param}.{unknown[0]}",
                 code="unsupported_parameter",
             )
-        role = ROLES.get(item.get("role"))  # type: ignore[arg-type]
+        raw_role = item.get("role")
+        role = ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
             raise bad_request(
                 f"Invalid value for '{param}.role': supported roles are "

@@ -12,7 +12,13 @@ import uuid
 from dataclasses import replace
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 
 from generation.gateway import routing
@@ -62,7 +68,7 @@ async def list_models(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return _method_not_allowed("POST")
     request_id = uuid.uuid4().hex
@@ -72,7 +78,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return response
 
 
-async def _chat_completions(request: HttpRequest, request_id: str) -> HttpResponse:
+async def _chat_completions(request: HttpRequest, request_id: str) -> HttpResponseBase:
     call = None
     try:
         caller = await _admit(request)
@@ -91,7 +97,7 @@ async def _chat_completions(request: HttpRequest, request_id: str) -> HttpRespon
 
 async def _answer(
     caller: routing.Caller, route: routing.Route, call: ChatCall, request_id: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     user, provider = caller.token.user, route.provider
     request = replace(call.request, model=route.model, cache_scope=str(user.pk))
     completion = Completion(model=call.model)

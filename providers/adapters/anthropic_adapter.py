@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -57,7 +57,7 @@ class AnthropicAdapter(SdkAdapter):
             params["extra_body"] = extra
         return params
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         state = StreamState(request)
         error = None
         try:
@@ -90,7 +90,7 @@ class AnthropicAdapter(SdkAdapter):
         return state.result(None)
 
 
-async def _events(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
     """The parsed events of a messages stream, filtered as the SDK's own stream does.
 
     `ping` and unnamed events are skipped, and an `error` event raises what the SDK

@@ -12,7 +12,7 @@ with the partial text kept and usage reported or estimated. Closing the iterator
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -112,7 +112,7 @@ StreamItem = TextDelta | GenerationResult
 class Adapter(Protocol):
     """One attempt at one provider. Built per provider with its decrypted key."""
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]: ...
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]: ...
 
     async def complete(self, request: GenerationRequest) -> GenerationResult: ...
 

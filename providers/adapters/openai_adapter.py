@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -70,7 +70,7 @@ class OpenAIAdapter(SdkAdapter):
             params["stop"] = list(request.stop)
         return params
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         state = StreamState(request)
         error = None
         try:
@@ -132,7 +132,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_param: ClassVar[str] = "max_tokens"
 
 
-async def _chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
     """The parsed chunks of a chat completions stream, up to `[DONE]`.
 
     Checked as the SDK's own stream checks them, so that `map_exception` gives the same

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx2
 
@@ -87,7 +87,7 @@ class EventParser:
         return event
 
 
-async def events(response: httpx2.Response) -> AsyncIterator[Event]:
+async def events(response: httpx2.Response) -> AsyncGenerator[Event, None]:
     """Each event of `response`'s body as it arrives. Close it with `contextlib.aclosing`."""
     parser = EventParser()
     async for chunk in response.aiter_bytes():

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, fields, replace
+from typing import Any
 from urllib.parse import parse_qsl
 
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
@@ -82,7 +83,7 @@ def apply_knob_string(base: Knobs, spec: str) -> Knobs:
 
     Unknown keys and unparsable values raise ValueError so a typo fails loudly.
     """
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each converted to its field's type by _convert
     for key, value in parse_qsl(spec, keep_blank_values=True):
         name = _ALIASES.get(key, key)
         if name not in _FIELD_TYPES:
@@ -91,7 +92,7 @@ def apply_knob_string(base: Knobs, spec: str) -> Knobs:
     fault = str(changes.get("fault", base.fault))
     if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT}:
         raise ValueError(f"unknown fake upstream fault {fault!r}")
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def _convert(name: str, value: str) -> object:

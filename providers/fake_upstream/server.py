@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import uvicorn
 
@@ -74,8 +75,8 @@ class FakeUpstream:
     def early_closes(self) -> int:
         return self.records.early_closes
 
-    def set_defaults(self, **changes: object) -> None:
-        self.app.defaults = replace(self.app.defaults, **changes)  # type: ignore[arg-type]
+    def set_defaults(self, **changes: Any) -> None:
+        self.app.defaults = replace(self.app.defaults, **changes)
 
     def reset(self) -> None:
         """Forget what was recorded and restore the defaults given at construction."""

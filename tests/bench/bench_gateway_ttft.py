@@ -28,8 +28,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KNOBS = {"ttft_ms": 50, "delay_ms": 10, "tokens": 20}
@@ -42,7 +44,9 @@ GATEWAY_COMMAND = [
     sys.executable, "-m", "uvicorn", "config.asgi:application", "--lifespan", "off",
     "--no-access-log", "--log-level", "warning",
 ]  # fmt: skip
-PROMPT = [{"role": "user", "content": "Say something about switchboards."}]
+PROMPT: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Say something about switchboards."}
+]
 
 
 def free_port() -> int:
@@ -184,7 +188,7 @@ async def measure(
     rows = []
     for concurrency in levels:
         level_rounds = max(2, rounds * 10 // concurrency) if concurrency > 1 else rounds * 3
-        results = {}
+        results: dict[str, dict[str, Any]] = {}  # summary() plus the gateway CPU or None
         for name, (client, model) in paths.items():
             cpu_before = cpu_seconds(gateway_pid) if gateway_pid else 0.0
             results[name] = summary(await run_level(client, model, concurrency, level_rounds))

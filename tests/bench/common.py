@@ -16,7 +16,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -198,7 +198,7 @@ def _cell(value: Any) -> str:
 @dataclass
 class StreamRead:
     first_delta: float | None = None  # perf_counter() of the first text byte
-    arrivals: list[float] | None = None  # perf_counter() of every delta event
+    arrivals: list[float] = field(default_factory=list)  # perf_counter() of every delta
     text: str = ""
     done: bool = False
 

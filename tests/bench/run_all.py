@@ -88,6 +88,7 @@ def main() -> None:
             extra = [*extra, "--py-spy"]
         print(f"\n=== {name}: python -m {module} {' '.join(extra)}", flush=True)
         began = time.monotonic()
+        code: int | str
         try:
             code = subprocess.run(
                 [sys.executable, "-m", module, *extra], cwd=common.ROOT, timeout=limit, check=False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from config.db import arelease_connection, pooled, release_connection, return_pooled_connection
 
@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _in_use() -> int:
-    stats = connection.pool.get_stats()
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    wrapper = connections["default"]  # the real wrapper: `connection` is a proxy
+    assert isinstance(wrapper, DatabaseWrapper)
+    stats = wrapper.pool.get_stats()
     return stats["pool_size"] - stats["pool_available"]
 
 

@@ -207,7 +207,7 @@ async def _read(
         result.raw = response.content.decode()
         return result
     buffer = ""
-    iterator = aiter(response.streaming_content)
+    iterator = aiter(response.streaming_content)  # type: ignore[attr-defined]  # a StreamingHttpResponse
     try:
         async with asyncio.timeout(limit) as deadline:
             async for chunk in iterator:

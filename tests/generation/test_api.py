@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,8 +22,8 @@ def token(django_user_model):
     return ApiToken.issue(user=user, name="script")
 
 
-def _post(client: Client, raw: str | None, body: object, **extra: str):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"} if raw else {}
+def _post(client: Client, raw: str | None, body: object, **extra: Any):
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"} if raw else {}
     data = body if isinstance(body, str | bytes) else json.dumps(body)
     return client.post(URL, data, content_type="application/json", **headers, **extra)
 

@@ -277,7 +277,12 @@ def test_a_streaming_answer_holds_no_pooled_connection_while_it_waits(
         pytest.skip("PostgreSQL's connection pool (SQLite threads keep theirs)")
 
     def checked_out() -> int:
-        stats = connection.pool.get_stats()
+        from django.db import connections
+        from django.db.backends.postgresql.base import DatabaseWrapper
+
+        wrapper = connections["default"]  # the real wrapper: `connection` is a proxy
+        assert isinstance(wrapper, DatabaseWrapper)
+        stats = wrapper.pool.get_stats()
         return stats["pool_size"] - stats["pool_available"]
 
     provider = make_chat_provider("tokens=12&delay=100")

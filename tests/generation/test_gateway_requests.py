@@ -47,6 +47,7 @@ BAD_BODIES = [
     ({"model": "M", "messages": ["hi"]}, "messages[0]", "invalid_type"),
     ({"model": "M", "messages": [{"role": "user", "content": 3}]}, "messages[0].content", None),
     ({"model": "M", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", None),
+    ({"model": "M", "messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role", None),
     (
         {"model": "M", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
         "messages[0].tool_calls",

@@ -33,6 +33,7 @@ def _ended(message: Message) -> Message:
 
 
 def _settled(message: Message) -> Reservation:
+    assert message.reservation_id is not None
     held = Reservation.objects.filter(pk=message.reservation_id)
     wait_for(lambda: held.get().status != Reservation.Status.ACTIVE)
     return held.get()

@@ -189,7 +189,7 @@ def _assert_harmless(html: str) -> None:
         for name in ("href", "src", "action"):
             value = (attrs.get(name) or "").strip().lower()
             assert not value.startswith(("javascript:", "data:")), (tag, attrs)
-        if tag == "a" and attrs.get("href", "").startswith("http"):
+        if tag == "a" and (attrs.get("href") or "").startswith("http"):
             assert attrs.get("rel") == "noopener noreferrer"
     assert "b" not in names, "model output never becomes markup"
 

@@ -46,6 +46,7 @@ def test_a_decrypted_key_of_any_shape_is_masked_once_known(make_provider):
 
 def _handler_output(logger_name: str, emit) -> str:
     handler = logging.getLogger(logger_name).handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
     assert any(isinstance(f, RedactingFilter) for f in handler.filters)
     stream = io.StringIO()
     old = handler.setStream(stream)
@@ -113,9 +114,9 @@ def server_logging(settings):
     logging.config.dictConfig(copy.deepcopy(settings.LOGGING))
 
 
-def _handlers_reached(name: str) -> list[logging.StreamHandler]:
+def _handlers_reached(name: str) -> list[logging.Handler]:
     """The handlers a record logged on `name` is written by (pytest's own left out)."""
-    found: list[logging.StreamHandler] = []
+    found: list[logging.Handler] = []
     logger: logging.Logger | None = logging.getLogger(name)
     while logger is not None:
         found += [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]

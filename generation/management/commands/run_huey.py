@@ -23,7 +23,7 @@ from config import gc_tuning
 from generation.runner import interrupt_answers_on_stop
 
 
-class Command(HueyCommand):
+class Command(HueyCommand):  # type: ignore[misc]  # huey ships no types
     def handle(self, *args: Any, **options: Any) -> None:
         from huey.contrib.djhuey import HUEY
 

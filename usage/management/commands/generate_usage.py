@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--no-rollup", action="store_true")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         started = time.monotonic()
 
         def progress(done: int) -> None:

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args: object, first: date, last: date, dry_run: bool, **options) -> None:
+    def handle(
+        self, *args: object, first: date, last: date, dry_run: bool, **options: object
+    ) -> None:
         if first > last:
             self.stderr.write("--from is after --to; nothing to do.")
             return
