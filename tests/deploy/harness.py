@@ -59,6 +59,20 @@ def throwaway_postgres(server_url: str, prefix: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def redis_key_prefix(name: str) -> str:
+    """A REDIS_KEY_PREFIX of this run's own: two runs on one host share no key."""
+    return f"switchboard-{name}-{secrets.token_hex(4)}"
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys of one run (every key the app writes contains its prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    for key in client.scan_iter(match=f"*{prefix}*"):
+        client.delete(key)
+
+
 def flush_redis(url: str) -> None:
     # Only ever a database number of our own (never the test suite's 15): a queue left
     # over from a killed run would hand our worker tasks for rows that do not exist.

@@ -22,7 +22,8 @@ from tests.deploy import harness
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-# Database 14: apart from the test suite's 15 (see tests/generation/conftest.py).
+# Database 14: apart from the test suite's 15 (see tests/generation/conftest.py), and a
+# key prefix of the run's own within it.
 REDIS_URL = "redis://127.0.0.1:6379/14"
 TOKENS = 40
 DELAY_MS = 25  # about a second of streaming: time to cut the reader half-way
@@ -37,9 +38,14 @@ def cluster() -> Iterator[tuple[str, str, harness.Setup]]:
         tempfile.TemporaryDirectory(prefix="switchboard-e2e-") as tmp,
         harness.throwaway_postgres(server_url, "switchboard_e2e") as database_url,
     ):
-        harness.flush_redis(REDIS_URL)
+        # Keys under a prefix of this run's own: two runs on one host do not collide.
+        prefix = harness.redis_key_prefix("e2e")
         env = harness.app_env(
-            Path(tmp), database_url=database_url, redis_url=REDIS_URL, embedded=False
+            Path(tmp),
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            embedded=False,
+            REDIS_KEY_PREFIX=prefix,
         )
         procs = harness.Processes(Path(tmp))
         try:
@@ -59,7 +65,7 @@ def cluster() -> Iterator[tuple[str, str, harness.Setup]]:
             raise
         finally:
             procs.stop_all()
-            harness.flush_redis(REDIS_URL)
+            harness.delete_redis_keys(REDIS_URL, prefix)
 
 
 def test_stream_and_reconnect_across_web_processes(cluster) -> None:

@@ -9,7 +9,6 @@ browser already saw stored, and its upstream attempt metered; then the worker ex
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import tempfile
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 
 from generation.models import Message
 from providers.errors import RETRYABLE_KINDS
@@ -53,7 +51,7 @@ class ScaleOut:
 @pytest.fixture
 def scale_out() -> Iterator[ScaleOut]:
     server_url = harness.with_database(os.environ["DATABASE_URL"], "postgres")
-    prefix = f"switchboard-stop-{secrets.token_hex(4)}"
+    prefix = harness.redis_key_prefix("stop")
     with (
         tempfile.TemporaryDirectory(prefix="switchboard-stop-") as tmp,
         harness.throwaway_postgres(server_url, "switchboard_stop") as database_url,
@@ -80,9 +78,7 @@ def scale_out() -> Iterator[ScaleOut]:
             yield ScaleOut(procs, database_url, f"http://127.0.0.1:{web_port}", setup)
         finally:
             procs.stop_all()
-            client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-            for key in client.scan_iter(match=f"*{prefix}*"):
-                client.delete(key)
+            harness.delete_redis_keys(REDIS_URL, prefix)
             # pytest shows what a test printed only when it fails.
             for log in sorted(Path(tmp).glob("*.log")):
                 print(f"--- {log.stem} log ---\n{procs.log_tail(log.stem, 6000)}")
