@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 from huey.consumer import Consumer
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,12 @@ def _signal_handlers_kept() -> Iterator[None]:
 def create_consumer(**overrides: Any) -> Consumer:
     """A thread consumer with the settings' options (HUEY["consumer"]), as run_huey has."""
     from huey.contrib.djhuey import HUEY
+
+    # Every app's tasks registered, as run_huey does before it starts: the scheduler
+    # enqueues only the periodic tasks registered when it looks (at start, then each
+    # minute). Registration must not wait for some request to import a tasks module: a
+    # process restarted after a crash, with no sends yet, never ran the sweep.
+    autodiscover_modules("tasks")
 
     options: dict[str, Any] = {
         **settings.HUEY.get("consumer", {}),
@@ -115,15 +122,17 @@ async def lifespan(receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                # On this (the main) thread: see _signal_handlers_kept.
-                start()
                 if embedded_worker_enabled():
                     # This process runs every worker of the embedded deployment: answers
                     # still "streaming" are a killed process's, and end now rather than
-                    # at the sweep that finds them stale.
+                    # at the sweep that finds them stale. Before the consumer starts:
+                    # its workers at once claim the answers still queued, and those are
+                    # not orphans.
                     from generation.sweeper import interrupt_orphaned_answers
 
                     await sync_to_async(interrupt_orphaned_answers)()
+                # On this (the main) thread: see _signal_handlers_kept.
+                start()
             except Exception as exc:  # report to the server rather than crash silently
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return

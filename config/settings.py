@@ -241,13 +241,25 @@ X_FRAME_OPTIONS = "DENY"
 # Task queue: huey on SQLite inside the web process by default, on Redis with
 # separate `run_huey` workers when REDIS_URL is set. A worker thread generates one
 # answer at a time: HUEY_WORKERS is how many answers a worker process streams at once.
+HUEY_CONSUMER = {
+    "workers": env.int("HUEY_WORKERS", default=64),
+    "worker_type": "thread",
+    # A `run_huey` worker stops gracefully on SIGTERM, the signal process managers and
+    # systemd stop with (huey's default graceful signal is SIGINT, and SIGTERM quits at
+    # once, cutting off the answers it streams). Its answers then get until a second
+    # before this timeout to finish, and end as interrupted after it, their text and
+    # metering stored (generation.runner.interrupt_answers_on_stop). Whatever stops the
+    # worker must wait longer than this before it kills (deploy/).
+    "graceful_signal": "TERM",
+    "shutdown_timeout": env.float("WORKER_SHUTDOWN_SECONDS", default=20.0),
+}
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.PriorityRedisHuey",
         "name": REDIS_KEY_PREFIX,
         "url": REDIS_URL,
         "immediate": False,
-        "consumer": {"workers": env.int("HUEY_WORKERS", default=64), "worker_type": "thread"},
+        "consumer": HUEY_CONSUMER,
     }
 else:
     HUEY = {
@@ -257,7 +269,9 @@ else:
         "name": "switchboard",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
-        "consumer": {"workers": env.int("HUEY_WORKERS", default=64), "worker_type": "thread"},
+        # The embedded consumer keeps the server's signal handlers and its own timeout
+        # (config/embedded_worker.py); these apply to a `run_huey` on SQLite.
+        "consumer": HUEY_CONSUMER,
     }
 
 # Error reports (the DEBUG page, admin e-mails) pass every value through the redactor.

@@ -43,3 +43,16 @@ def test_the_shipped_proxy_keeps_idle_streams_open_past_the_heartbeat(settings):
     assert found, "deploy/nginx.conf sets no proxy_read_timeout"
     assert "proxy_buffering off;" in nginx
     assert int(found.group(1)) > 2 * settings.SWITCHBOARD["SSE_HEARTBEAT_SECONDS"]
+
+
+def test_the_shipped_worker_unit_stops_the_worker_gracefully(settings):
+    # systemd's stop signal must be the worker's graceful one, and it must wait longer
+    # than the worker gives its answers, or it kills them mid-answer: their last text
+    # and their usage records lost.
+    unit = (ROOT / "deploy" / "switchboard-worker.service").read_text()
+    consumer = settings.HUEY["consumer"]
+    kill_signal = re.search(r"^KillSignal=SIG(\w+)$", unit, re.M)
+    assert (kill_signal.group(1) if kill_signal else "TERM") == consumer["graceful_signal"]
+    stop_after = re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M)
+    assert stop_after, "the unit leaves systemd's default stop timeout"
+    assert int(stop_after.group(1)) > consumer["shutdown_timeout"] + 2

@@ -12,13 +12,14 @@ import contextlib
 import html
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -56,6 +57,20 @@ def throwaway_postgres(server_url: str, prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def redis_key_prefix(name: str) -> str:
+    """A REDIS_KEY_PREFIX of this run's own: two runs on one host share no key."""
+    return f"switchboard-{name}-{secrets.token_hex(4)}"
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys of one run (every key the app writes contains its prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    for key in client.scan_iter(match=f"*{prefix}*"):
+        client.delete(key)
 
 
 def flush_redis(url: str) -> None:
@@ -140,6 +155,35 @@ def prepare_database(env: dict[str, str], fake_openai_base_url: str) -> Setup:
     return Setup(args["username"], PASSWORD, made["provider"], made["token"])
 
 
+_ADD_PROVIDER = """
+import django
+django.setup()
+from providers.models import Provider
+provider = Provider(name={name!r}, kind="openai", base_url={base_url!r},
+                    default_model="fake-model")
+provider.set_api_key("sk-deploy-0123456789")
+provider.save()
+print(provider.pk)
+"""
+
+
+def add_provider(env: dict[str, str], name: str, fake_openai_base_url: str) -> str:
+    """Another OpenAI-kind provider on the fake (its base URL may carry knobs); its id."""
+    script = _ADD_PROVIDER.format(name=name, base_url=fake_openai_base_url)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"adding a provider failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 @dataclass
 class Processes:
     """Subprocesses with their output in log files; `stop_all` always cleans up."""
@@ -166,6 +210,22 @@ class Processes:
     def worker(self, name: str, env: dict[str, str], workers: int = 8) -> None:
         argv = [sys.executable, "manage.py", "run_huey", "--workers", str(workers)]
         self.start(name, [*argv, "--worker-type", "thread", "--no-periodic"], env)
+
+    def serve(self, name: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """`manage.py serve`: the embedded deployment's one process, as `make run` starts it."""
+        argv = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return self.start(name, argv, env)
+
+    def run_huey(self, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """`manage.py run_huey` with no options, as the Procfile and the systemd unit run it."""
+        return self.start(name, [sys.executable, "manage.py", "run_huey"], env)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the process dies where it stands, nothing of it runs afterwards."""
+        proc = self.running.pop(name)  # its log stays readable
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
     def fake_upstream(
         self, port: int, env: dict[str, str], *, ttft_ms: int, delay_ms: int, tokens: int
@@ -257,3 +317,76 @@ def parse_block(block: str) -> SSEEvent | None:
     # Deltas are HTML-escaped text (see generation/rendering.py).
     event.data = "\n".join(data) if event.event == "done" else html.unescape("\n".join(data))
     return event
+
+
+def read_sse(
+    base_url: str,
+    path: str,
+    cookies: httpx2.Cookies,
+    *,
+    last_event_id: int | None = None,
+    stop_after_chars: int | None = None,
+    limit: float = 15.0,
+    events: list[SSEEvent] | None = None,
+) -> list[SSEEvent]:
+    """The events of one SSE connection, up to its `done`, or closed early once
+    `stop_after_chars` of text came. Each event is appended to `events` as it arrives (a
+    list another thread may watch). The whole read takes at most `limit` seconds."""
+    headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+    events = [] if events is None else events
+    deadline = time.monotonic() + limit
+    with (
+        httpx2.Client(base_url=base_url, cookies=cookies, timeout=httpx2.Timeout(limit)) as client,
+        client.stream("GET", path, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        buffer = ""
+        for chunk in response.iter_text():
+            assert time.monotonic() < deadline, "the stream did not finish in time"
+            buffer += chunk
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                if (event := parse_block(block)) is None:
+                    continue
+                events.append(event)
+                if event.event == "done":
+                    return events
+                if stop_after_chars is not None and len(delta_text(events)) >= stop_after_chars:
+                    return events  # leaving the block closes the connection mid-stream
+    return events
+
+
+def delta_text(events: list[SSEEvent]) -> str:
+    """The text the deltas among `events` carry: what a browser shows of the answer."""
+    return "".join(e.data for e in events if e.event == "delta")
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Poll `condition` until it is true, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def send_chat(base_url: str, cookies: httpx2.Cookies, provider_id: str, text: str) -> str:
+    """Send a chat message as the composer does (HTMX, CSRF); the answer's stream path."""
+    form = send_form(provider_id, text)
+    with httpx2.Client(base_url=base_url, cookies=cookies, timeout=10) as client:
+        sent = client.post("/send/", data=form, headers=htmx_headers(cookies))
+    if sent.status_code != 200:
+        raise RuntimeError(f"send answered {sent.status_code}: {sent.text[:500]}")
+    found = re.search(r'data-stream-url="([^"]+)"', sent.text)
+    if not found:
+        raise RuntimeError(f"the sent partial opens no SSE stream: {sent.text[:2000]}")
+    return found.group(1)
+
+
+def message_id(stream_path: str) -> int:
+    """The assistant message's id in its stream path (/m/<id>/stream/)."""
+    found = re.fullmatch(r"/m/(\d+)/stream/", stream_path)
+    if not found:
+        raise ValueError(f"not a stream path: {stream_path}")
+    return int(found.group(1))

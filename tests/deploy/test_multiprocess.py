@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +19,14 @@ import pytest
 
 from providers.fake_upstream import Knobs
 from tests.deploy import harness
-from tests.deploy.harness import SSEEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-# Database 14: apart from the test suite's 15 (see tests/generation/conftest.py).
+# Database 14: apart from the test suite's 15 (see tests/generation/conftest.py), and a
+# key prefix of the run's own within it.
 REDIS_URL = "redis://127.0.0.1:6379/14"
 TOKENS = 40
 DELAY_MS = 25  # about a second of streaming: time to cut the reader half-way
-READ_LIMIT = 15.0  # seconds for any one SSE read
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +38,14 @@ def cluster() -> Iterator[tuple[str, str, harness.Setup]]:
         tempfile.TemporaryDirectory(prefix="switchboard-e2e-") as tmp,
         harness.throwaway_postgres(server_url, "switchboard_e2e") as database_url,
     ):
-        harness.flush_redis(REDIS_URL)
+        # Keys under a prefix of this run's own: two runs on one host do not collide.
+        prefix = harness.redis_key_prefix("e2e")
         env = harness.app_env(
-            Path(tmp), database_url=database_url, redis_url=REDIS_URL, embedded=False
+            Path(tmp),
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            embedded=False,
+            REDIS_KEY_PREFIX=prefix,
         )
         procs = harness.Processes(Path(tmp))
         try:
@@ -62,43 +65,7 @@ def cluster() -> Iterator[tuple[str, str, harness.Setup]]:
             raise
         finally:
             procs.stop_all()
-            harness.flush_redis(REDIS_URL)
-
-
-def read_sse(
-    base_url: str,
-    path: str,
-    cookies: httpx2.Cookies,
-    *,
-    last_event_id: int | None = None,
-    stop_after_chars: int | None = None,
-) -> list[SSEEvent]:
-    """The events of one SSE connection, closed early once `stop_after_chars` of text came."""
-    headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
-    events: list[SSEEvent] = []
-    timeout = httpx2.Timeout(READ_LIMIT)
-    deadline = time.monotonic() + READ_LIMIT
-    with (
-        httpx2.Client(base_url=base_url, cookies=cookies, timeout=timeout) as client,
-        client.stream("GET", path, headers=headers) as response,
-    ):
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        buffer = ""
-        for chunk in response.iter_text():
-            assert time.monotonic() < deadline, "the stream did not finish in time"
-            buffer += chunk
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                if (event := harness.parse_block(block)) is None:
-                    continue
-                events.append(event)
-                if event.event == "done":
-                    return events
-                text = sum(len(e.data) for e in events if e.event == "delta")
-                if stop_after_chars is not None and text >= stop_after_chars:
-                    return events  # leaving the block closes the connection mid-stream
-    return events
+            harness.delete_redis_keys(REDIS_URL, prefix)
 
 
 def test_stream_and_reconnect_across_web_processes(cluster) -> None:
@@ -117,11 +84,11 @@ def test_stream_and_reconnect_across_web_processes(cluster) -> None:
     assert found, "the sent partial opens an SSE stream"
     stream_path = found.group(1)
 
-    first = read_sse(web_b, stream_path, cookies, stop_after_chars=len(expected) // 2)
+    first = harness.read_sse(web_b, stream_path, cookies, stop_after_chars=len(expected) // 2)
     first_deltas = [e for e in first if e.event == "delta"]
     assert first_deltas, "web B streamed text before the reconnect"
     assert not any(e.event == "done" for e in first), "the reader left half-way"
-    rest = read_sse(web_a, stream_path, cookies, last_event_id=first_deltas[-1].id)
+    rest = harness.read_sse(web_a, stream_path, cookies, last_event_id=first_deltas[-1].id)
 
     deltas = first_deltas + [e for e in rest if e.event == "delta"]
     ids = [e.id for e in deltas]
