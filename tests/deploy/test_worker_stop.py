@@ -141,4 +141,4 @@ def test_sigterm_ends_answers_cleanly(scale_out: ScaleOut) -> None:
         "SELECT outcome, output_tokens FROM usage_usagerecord WHERE message_id = %s", message_id
     )
     assert records, "the upstream attempt has a usage record"
-    assert all(output > 0 for _, output in records), records
+    assert all(int(str(output)) > 0 for _, output in records), records
