@@ -115,10 +115,6 @@ def release_budget(*, message: Message) -> None:
     release_hold(reservation_id=message.reservation_id)
 
 
-def _enqueue(message_id: int) -> None:
-    generate_message(message_id)
-
-
 def send_message(
     *,
     user: User,
@@ -169,7 +165,7 @@ def send_message(
         # One INSERT for both (PostgreSQL and SQLite return their ids), in this order.
         Message.objects.bulk_create([user_message, assistant])
         # Only the id crosses the queue: no prompt text in task arguments.
-        transaction.on_commit(lambda: _enqueue(assistant.pk))
+        transaction.on_commit(lambda: generate_message(assistant.pk))
     return Sent(conversation, user_message, assistant, created)
 
 
@@ -211,7 +207,7 @@ def retry_message(*, message: Message) -> Message:
             Conversation.objects.filter(pk=message.conversation_id).update(
                 updated_at=timezone.now()
             )
-            transaction.on_commit(lambda: _enqueue(fresh.pk))
+            transaction.on_commit(lambda: generate_message(fresh.pk))
     except IntegrityError:
         # A second click raced the first past the check above: one retry is enough (its
         # hold went with the rolled-back transaction).
