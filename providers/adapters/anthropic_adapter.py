@@ -20,7 +20,7 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.clients import SdkAdapter
-from providers.adapters.common import StreamState
+from providers.adapters.common import StreamState, well_formed
 from providers.adapters.error_mapping import map_exception
 
 # Anthropic's stop reasons in the vocabulary the rest of Switchboard uses.
@@ -85,6 +85,7 @@ class AnthropicAdapter(SdkAdapter):
         except Exception as exc:
             return StreamState(request).result(map_exception(exc))
         text = "".join(block.text for block in message.content if block.type == "text")
+        text = well_formed(text)
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
         state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
@@ -124,7 +125,7 @@ def _apply_event(state: StreamState, event: dict[str, Any]) -> str:
     elif kind == "content_block_delta":
         delta = event["delta"]
         if delta.get("type") == "text_delta":
-            return str(delta["text"])
+            return well_formed(str(delta["text"]))
     elif kind == "message_delta":
         # message_delta usage is cumulative: it replaces what message_start said, never adds.
         state.usage = _usage(event["usage"], previous=state.usage)

@@ -21,7 +21,7 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.clients import SdkAdapter
-from providers.adapters.common import StreamState
+from providers.adapters.common import StreamState, well_formed
 from providers.adapters.error_mapping import map_exception
 from providers.redaction import NO_KEY_PLACEHOLDER
 
@@ -96,6 +96,7 @@ class OpenAIAdapter(SdkAdapter):
                                 state.finish_reason = choice["finish_reason"]
                             content = (choice.get("delta") or {}).get("content")
                             if content:
+                                content = well_formed(content)
                                 state.parts.append(content)
                                 yield TextDelta(content)
         except Exception as exc:
@@ -112,7 +113,7 @@ class OpenAIAdapter(SdkAdapter):
             state = StreamState(request)
             return state.result(map_exception(exc))
         choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
+        text = well_formed(choice.message.content or "") if choice else ""
         state = StreamState(
             request, parts=[text], finish_reason=(choice.finish_reason or "") if choice else ""
         )

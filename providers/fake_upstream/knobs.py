@@ -23,6 +23,8 @@ Keys (times in milliseconds):
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
   emit and PostgreSQL refuses to store;
+- ``surrogate``: the token at that position (from 1) ends in a lone surrogate (sent as the
+  JSON escape ``\\ud800``), which no UTF-8 can carry;
 - ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
   --api-key) does; what the client sent is still recorded (``auth_scheme``).
 
@@ -61,6 +63,7 @@ class Knobs:
     retry_after: float | None = None
     retry_after_ms: int | None = None
     nul: int = 0  # the token at this 1-based position ends in a NUL character
+    surrogate: int = 0  # the token at this 1-based position ends in a lone surrogate
     keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
 
     def text_tokens(self, count: int | None = None) -> list[str]:
@@ -70,6 +73,8 @@ class Knobs:
         tokens = [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(n)]
         if 0 < self.nul <= n:
             tokens[self.nul - 1] += "\x00"
+        if 0 < self.surrogate <= n:
+            tokens[self.surrogate - 1] += "\ud800"
         return tokens
 
 
