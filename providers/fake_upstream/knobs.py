@@ -18,7 +18,8 @@ Keys (times in milliseconds):
   shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
   ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
   ``after`` tokens), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
-  client does not carry its key along);
+  client does not carry its key along), ``html`` (a 200 with an HTML page in place of the
+  answer, as a captive portal or a base URL pointing at a web site gives);
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
@@ -40,6 +41,7 @@ from urllib.parse import parse_qsl
 
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
 REDIRECT_FAULT = "redirect"
+HTML_FAULT = "html"
 STREAM_FAULTS = frozenset({"drop", "stall", "error"})
 
 _PROSE = (
@@ -95,7 +97,7 @@ def apply_knob_string(base: Knobs, spec: str) -> Knobs:
             raise ValueError(f"unknown fake upstream knob {key!r}")
         changes[name] = _convert(name, value)
     fault = str(changes.get("fault", base.fault))
-    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT}:
+    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT, HTML_FAULT}:
         raise ValueError(f"unknown fake upstream fault {fault!r}")
     return replace(base, **changes)
 

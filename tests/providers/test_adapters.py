@@ -255,3 +255,16 @@ def test_a_lone_surrogate_from_the_model_becomes_a_replacement_character(fake_up
         text.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
         assert text.count("\ufffd") == 1
         assert len(text.split()) == 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_200_with_a_web_page_instead_of_an_answer_is_a_provider_error(fake_upstream, kind):
+    # Not an empty "complete" answer (streamed), nor an AttributeError (completed).
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="fault=html"))
+
+    async def go():
+        return await collect(adapter.stream(ask())), await adapter.complete(ask())
+
+    (deltas, streamed), completed = run(go())
+    assert deltas == []
+    assert streamed.error.kind == completed.error.kind == ErrorKind.PROVIDER_ERROR
