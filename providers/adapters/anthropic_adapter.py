@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import anthropic
 import httpx2
+from anthropic.types import Message
 from django.conf import settings
 
 from providers.adapters import sse
@@ -20,8 +21,9 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.clients import SdkAdapter
-from providers.adapters.common import StreamState
-from providers.adapters.error_mapping import map_exception
+from providers.adapters.common import StreamState, well_formed
+from providers.adapters.error_mapping import map_exception, provider_error
+from providers.errors import ErrorKind
 
 # Anthropic's stop reasons in the vocabulary the rest of Switchboard uses.
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -82,9 +84,14 @@ class AnthropicAdapter(SdkAdapter):
     async def complete(self, request: GenerationRequest) -> GenerationResult:
         try:
             message = await self._client().messages.create(**self._params(request))
+            # A 200 that is not an answer (a web page, which the SDK hands back as a str,
+            # or an error object) would otherwise crash below.
+            if not isinstance(message, Message) or not isinstance(message.content, list):
+                raise provider_error(ErrorKind.PROVIDER_ERROR)
         except Exception as exc:
             return StreamState(request).result(map_exception(exc))
         text = "".join(block.text for block in message.content if block.type == "text")
+        text = well_formed(text)
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
         state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
@@ -98,6 +105,7 @@ async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
     the same PROVIDER_ERROR as before. A failed read raises the HTTP layer's error, which
     the SDK's stream let through as well.
     """
+    answered = False
     async with aclosing(sse.events(response)) as events:
         async for name, data in events:
             if name == "error":
@@ -105,7 +113,12 @@ async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
                     "An error event arrived in the stream.", response=response, body=_body(data)
                 )
             if name and name != "ping" and data:
+                answered = True
                 yield json.loads(data)
+    if not answered:
+        # A 200 whose body held no event (a web page, a JSON error object): not an empty
+        # answer that completed, but a provider that did not answer.
+        raise provider_error(ErrorKind.PROVIDER_ERROR)
 
 
 def _body(data: bytes) -> object:
@@ -124,7 +137,7 @@ def _apply_event(state: StreamState, event: dict[str, Any]) -> str:
     elif kind == "content_block_delta":
         delta = event["delta"]
         if delta.get("type") == "text_delta":
-            return str(delta["text"])
+            return well_formed(str(delta["text"]))
     elif kind == "message_delta":
         # message_delta usage is cumulative: it replaces what message_start said, never adds.
         state.usage = _usage(event["usage"], previous=state.usage)

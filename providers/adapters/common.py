@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from providers.adapters.base import GenerationRequest, GenerationResult, Usage
@@ -9,6 +10,19 @@ from providers.errors import ProviderError
 
 # A rough, provider-neutral tokens-per-character ratio for estimates only.
 CHARS_PER_TOKEN = 4
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD.
+
+    A model (or a proxy) may send a JSON escape such as ``\\ud800`` that decodes to a
+    string no UTF-8 can carry: kept, it fails every later encode (the SSE frame, the
+    answer's save, the /v1 stream) and leaves the answer streaming for good.
+    (json pairs a valid escaped pair itself, so only lone ones are left here.)
+    """
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def estimate_tokens(text: str) -> int:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import anyio
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion
 
 from providers.adapters import sse
 from providers.adapters.base import (
@@ -21,8 +22,9 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.clients import SdkAdapter
-from providers.adapters.common import StreamState
-from providers.adapters.error_mapping import map_exception
+from providers.adapters.common import StreamState, well_formed
+from providers.adapters.error_mapping import map_exception, provider_error
+from providers.errors import ErrorKind
 from providers.redaction import NO_KEY_PLACEHOLDER
 
 # What the SDK's stream turns into `APIConnectionError` when a read fails (anyio's
@@ -96,6 +98,7 @@ class OpenAIAdapter(SdkAdapter):
                                 state.finish_reason = choice["finish_reason"]
                             content = (choice.get("delta") or {}).get("content")
                             if content:
+                                content = well_formed(content)
                                 state.parts.append(content)
                                 yield TextDelta(content)
         except Exception as exc:
@@ -108,14 +111,18 @@ class OpenAIAdapter(SdkAdapter):
             response = await client.chat.completions.create(
                 **self._params(request), **_auth_options(client)
             )
+            # A 200 that is not an answer (a web page, which the SDK hands back as a str,
+            # or an error object) would otherwise be an empty answer or a crash.
+            if not isinstance(response, ChatCompletion) or not response.choices:
+                raise provider_error(ErrorKind.PROVIDER_ERROR)
         except Exception as exc:
             state = StreamState(request)
             return state.result(map_exception(exc))
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
-        state = StreamState(
-            request, parts=[text], finish_reason=(choice.finish_reason or "") if choice else ""
-        )
+        choice = response.choices[0]
+        text = well_formed(choice.message.content or "")
+        # Typed as never None, but a compatible server may send null: read it as sent.
+        finish_reason = getattr(choice, "finish_reason", None) or ""
+        state = StreamState(request, parts=[text], finish_reason=finish_reason)
         if response.usage is not None:
             state.usage = _usage(response.usage.to_dict(warnings=False))
             state.usage_complete = True
@@ -140,6 +147,7 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
     raises `APITimeoutError` / `APIConnectionError` rather than the HTTP layer's error.
     """
     async with aclosing(sse.events(response)) as events:
+        answered = False
         try:
             async for _, data in events:
                 if data.startswith(b"[DONE]"):
@@ -150,11 +158,16 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
                     raise openai.APIError(
                         "An error arrived in the stream.", response.request, body=chunk["error"]
                     )
+                answered = True
                 yield chunk
         except httpx2.TimeoutException as exc:
             raise openai.APITimeoutError(request=response.request) from exc
         except _CONNECTION_ERRORS as exc:
             raise openai.APIConnectionError(request=response.request) from exc
+        if not answered:
+            # A 200 whose body held no event (a web page, a JSON error object): not an
+            # empty answer that completed, but a provider that did not answer.
+            raise provider_error(ErrorKind.PROVIDER_ERROR)
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:

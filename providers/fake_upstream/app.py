@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.fake_upstream.knobs import (
+    HTML_FAULT,
     HTTP_FAULTS,
     REDIRECT_FAULT,
     Knobs,
@@ -127,6 +128,15 @@ class FakeUpstreamApp:
             location = [(b"location", b"/redirected"), (b"content-length", b"0")]
             await send({"type": "http.response.start", "status": 307, "headers": location})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if knobs.fault == HTML_FAULT:
+            page = b"<!doctype html><html><body><h1>Welcome</h1></body></html>"
+            page_headers = [
+                (b"content-type", b"text/html"),
+                (b"content-length", b"%d" % len(page)),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": page_headers})
+            await send({"type": "http.response.body", "body": page, "more_body": False})
             return
         if knobs.fault in HTTP_FAULTS:
             await _json(

@@ -18,11 +18,14 @@ Keys (times in milliseconds):
   shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
   ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
   ``after`` tokens), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
-  client does not carry its key along);
+  client does not carry its key along), ``html`` (a 200 with an HTML page in place of the
+  answer, as a captive portal or a base URL pointing at a web site gives);
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
   emit and PostgreSQL refuses to store;
+- ``surrogate``: the token at that position (from 1) ends in a lone surrogate (sent as the
+  JSON escape ``\\ud800``), which no UTF-8 can carry;
 - ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
   --api-key) does; what the client sent is still recorded (``auth_scheme``).
 
@@ -38,6 +41,7 @@ from urllib.parse import parse_qsl
 
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
 REDIRECT_FAULT = "redirect"
+HTML_FAULT = "html"
 STREAM_FAULTS = frozenset({"drop", "stall", "error"})
 
 _PROSE = (
@@ -61,6 +65,7 @@ class Knobs:
     retry_after: float | None = None
     retry_after_ms: int | None = None
     nul: int = 0  # the token at this 1-based position ends in a NUL character
+    surrogate: int = 0  # the token at this 1-based position ends in a lone surrogate
     keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
 
     def text_tokens(self, count: int | None = None) -> list[str]:
@@ -70,6 +75,8 @@ class Knobs:
         tokens = [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(n)]
         if 0 < self.nul <= n:
             tokens[self.nul - 1] += "\x00"
+        if 0 < self.surrogate <= n:
+            tokens[self.surrogate - 1] += "\ud800"
         return tokens
 
 
@@ -90,7 +97,7 @@ def apply_knob_string(base: Knobs, spec: str) -> Knobs:
             raise ValueError(f"unknown fake upstream knob {key!r}")
         changes[name] = _convert(name, value)
     fault = str(changes.get("fault", base.fault))
-    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT}:
+    if fault and fault not in HTTP_FAULTS | STREAM_FAULTS | {REDIRECT_FAULT, HTML_FAULT}:
         raise ValueError(f"unknown fake upstream fault {fault!r}")
     return replace(base, **changes)
 

@@ -88,6 +88,7 @@ def test_logged_in_users_need_the_csrf_token(fake_upstream, django_user_model):
         ("500", 502, "provider_error", True),
         ("503", 503, "overloaded", True),
         ("529", 503, "overloaded", True),
+        ("html", 502, "provider_error", True),  # a 200 with a web page: was a 500
     ],
 )
 def test_upstream_failures_map_to_statuses(

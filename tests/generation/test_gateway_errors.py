@@ -21,6 +21,8 @@ UPSTREAM_FAULTS = [
     ("fault=503", 503, openai.InternalServerError, "upstream_overloaded", "true"),
     ("fault=529", 503, openai.InternalServerError, "upstream_overloaded", "true"),
     ("fault=redirect", 400, openai.BadRequestError, "upstream_bad_request", "false"),
+    # A 200 whose body is a web page, not an answer (it was a 500 or an empty "answer").
+    ("fault=html", 502, openai.InternalServerError, "upstream_error", "true"),
     ("fault=stall", 504, openai.InternalServerError, "upstream_timeout", "true"),
 ]
 
@@ -62,6 +64,7 @@ def provider_kind_outcome(knobs: str) -> str:
         "fault=503": "overloaded",
         "fault=529": "overloaded",
         "fault=redirect": "bad_request",
+        "fault=html": "provider_error",
         "fault=stall": "timeout",
     }[knobs]
 

@@ -230,3 +230,14 @@ def test_an_answer_taken_while_the_process_stops_waits_for_the_next_one(
         assert _ended(message).status == Message.Status.COMPLETE
     finally:
         stop_consumer(consumer)
+
+
+def test_a_lone_surrogate_from_the_model_does_not_break_the_answer(
+    user, make_chat_provider, huey_consumer
+):
+    # Unreplaced, the worker's final save raised and the answer stayed "streaming".
+    answer = _ended(_send(user, make_chat_provider("tokens=6&surrogate=3")))
+    assert answer.status == Message.Status.COMPLETE
+    assert answer.content.count("\ufffd") == 1
+    assert len(answer.content.split()) == 6
+    assert UsageRecord.objects.filter(message=answer, outcome="ok").count() == 1

@@ -239,3 +239,32 @@ def test_anthropic_usage_without_streaming(fake_upstream):
     assert (usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens) == (12, 4, 0)
     assert usage.input_tokens > 0
     assert not usage.estimated
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_lone_surrogate_from_the_model_becomes_a_replacement_character(fake_upstream, kind):
+    # A JSON "\ud800" escape decodes to a string no UTF-8 can carry: unreplaced, it
+    # failed the SSE frame, the answer's save and the /v1 stream, leaving it "streaming".
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="tokens=4&surrogate=2"))
+
+    async def go():
+        return await collect(adapter.stream(ask())), await adapter.complete(ask())
+
+    (deltas, streamed), completed = run(go())
+    for text in ("".join(deltas), streamed.text, completed.text):
+        text.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
+        assert text.count("\ufffd") == 1
+        assert len(text.split()) == 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_200_with_a_web_page_instead_of_an_answer_is_a_provider_error(fake_upstream, kind):
+    # Not an empty "complete" answer (streamed), nor an AttributeError (completed).
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="fault=html"))
+
+    async def go():
+        return await collect(adapter.stream(ask())), await adapter.complete(ask())
+
+    (deltas, streamed), completed = run(go())
+    assert deltas == []
+    assert streamed.error.kind == completed.error.kind == ErrorKind.PROVIDER_ERROR
