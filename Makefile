@@ -26,7 +26,6 @@ install-dev: $(VENV)/.installed-dev
 run: export HTTPS := false
 run: install
 	$(BIN)/python manage.py bootstrap
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py serve
 
 # The whole suite on SQLite and in-process backends, then again on PostgreSQL and Redis

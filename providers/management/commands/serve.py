@@ -20,6 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         # Fails fast on, e.g., an API key the configured keyring cannot decrypt.
         call_command("check")
+        # The pages name their static files through the collected manifest: without it
+        # every page is a 500 (`make run` collected them too; a bare `serve` had not).
+        call_command("collectstatic", interactive=False, verbosity=0)
         if first_run.demo_provider_in_use():
             self._start_demo_upstream()
         self.stdout.write(f"Switchboard is running on http://{host}:{port}/ (Ctrl-C stops it).")
