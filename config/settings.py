@@ -73,9 +73,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Sync-only (WhiteNoise 6): Django adapts it under ASGI. In production the proxy
-    # serves /static/ (deploy/nginx.conf), so no file is read by a web process there.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,9 +80,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Last, as axes asks: it turns a sign-in refused for a lockout into the lockout page.
-    # Sync- and async-capable, so it does not make Django adapt the chain.
+    # After every middleware that acts on views, as axes asks: it turns a sign-in
+    # refused for a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
+    # Innermost on purpose. WhiteNoise 6 is sync-only, and Django runs every middleware
+    # outside a sync-only one in sync mode too (its documented adaptation): the whole
+    # chain then runs in one hop to the request's thread, as under WSGI. Further out,
+    # every stock middleware hook was a thread hop of its own (16 for a chat send), and
+    # the chat's time to first token at 10 conversations doubled (tests/bench/README.md).
+    # It serves only /static/ paths and passes the rest through; in production the
+    # proxy serves /static/ itself (deploy/nginx.conf).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
