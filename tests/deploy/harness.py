@@ -139,20 +139,25 @@ class Setup:
 def prepare_database(env: dict[str, str], fake_openai_base_url: str) -> Setup:
     """Migrate, create a user, an OpenAI-kind provider on the fake and an API token."""
     args = {"username": "deploy", "password": PASSWORD, "base_url": fake_openai_base_url}
-    script = _SETUP.format(args=json.dumps(args))
+    output = _run_script(env, _SETUP.format(args=json.dumps(args)), "preparing the database")
+    made = json.loads(output)
+    return Setup(args["username"], PASSWORD, made["provider"], made["token"])
+
+
+def _run_script(env: dict[str, str], script: str, doing: str, timeout: float = 120) -> str:
+    """Run `script` in a fresh interpreter with the app's environment; its last line."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     if done.returncode:
-        raise RuntimeError(f"preparing the database failed:\n{done.stderr[-3000:]}")
-    made = json.loads(done.stdout.strip().splitlines()[-1])
-    return Setup(args["username"], PASSWORD, made["provider"], made["token"])
+        raise RuntimeError(f"{doing} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 _ADD_PROVIDER = """
@@ -170,18 +175,7 @@ print(provider.pk)
 def add_provider(env: dict[str, str], name: str, fake_openai_base_url: str) -> str:
     """Another OpenAI-kind provider on the fake (its base URL may carry knobs); its id."""
     script = _ADD_PROVIDER.format(name=name, base_url=fake_openai_base_url)
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"adding a provider failed:\n{done.stderr[-3000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return _run_script(env, script, "adding a provider", timeout=60)
 
 
 @dataclass
