@@ -13,10 +13,11 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
-from generation import services
+from generation import exports, services
 from generation.forms import ComposerForm, RenameForm, plain_int
 from generation.models import Conversation, Message
 from generation.rendering import render_message
@@ -183,6 +184,29 @@ def delete(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpRespo
     if (request.htmx.current_url_abs_path or "").startswith(own_url):
         return HttpResponseClientRedirect(index_url)
     return HttpResponse("")
+
+
+def _download(body: str, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@login_required
+@require_GET
+def export_markdown(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _get_conversation_for_user(request, conversation_id)
+    body = exports.export_markdown(conversation, exports.export_messages(conversation))
+    filename = exports.export_filename(conversation, "md")
+    return _download(body, "text/markdown; charset=utf-8", filename)
+
+
+@login_required
+@require_GET
+def export_json(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _get_conversation_for_user(request, conversation_id)
+    body = exports.export_json(conversation, exports.export_messages(conversation))
+    return _download(body, "application/json", exports.export_filename(conversation, "json"))
 
 
 async def _models_for(provider: Provider) -> list[str]:
