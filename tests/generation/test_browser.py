@@ -10,13 +10,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.handlers.asgi import ASGIHandler
 
-from generation.models import Message
+from generation.models import Conversation, Message
 from tests.fixtures.browser import screenshot
 from tests.generation.conftest import expected_text, wait_for
 
@@ -297,3 +298,23 @@ def test_a_failing_stream_is_retried_with_growing_gaps_and_resumes(
     page.clock.resume()
     page.wait_for_selector(".message--assistant.is-complete", timeout=20_000)
     assert _answer_text(page) == expected_text(400)
+
+
+def test_export_a_conversation_as_markdown(page, make_chat_provider):
+    make_chat_provider("tokens=12", name="Demo (local)")
+    page.reload()
+    assert page.locator("#chat-export a").count() == 0  # a new chat has nothing to export
+    _send(page, "Export me")
+    page.wait_for_selector(".message--assistant.is-complete")
+    conversation = Conversation.objects.get()
+    # The chat started on this page: its header now offers the export without a reload.
+    with page.expect_download() as download_info:
+        page.locator("#chat-export").get_by_role("link", name="Markdown").click()
+    download = download_info.value
+    assert download.suggested_filename == f"export-me-{conversation.pk}.md"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert text.startswith("# Export me\n")
+    assert "```text\nExport me\n```" in text
+    assert f"```markdown\n{expected_text(12)}\n```" in text
+    assert "## Assistant · fake-model via Demo (local)" in text
+    screenshot(page, "chat-exported")

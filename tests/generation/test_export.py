@@ -298,3 +298,19 @@ def test_the_chat_header_links_to_both_exports(client, user, conversation):
     assert f'href="/c/{conversation.pk}/export.json"' in page
     new_chat = client.get(reverse("generation:index")).content.decode()
     assert "export.md" not in new_chat
+
+
+def test_a_chat_started_on_the_page_gets_its_export_links(client, user, make_chat_provider):
+    provider = make_chat_provider()
+    client.force_login(user)
+    data = {"text": "Hello", "provider": provider.pk, "model": "", "conversation": ""}
+    response = client.post(reverse("generation:send"), data, headers={"HX-Request": "true"})
+    conversation = Conversation.objects.get(owner=user)
+    body = response.content.decode()
+    assert 'id="chat-export"' in body
+    assert 'hx-swap-oob="true"' in body.split('id="chat-export"')[1].split(">")[0]
+    assert f'href="/c/{conversation.pk}/export.md"' in body
+    # Later messages of that chat leave the header alone.
+    data["conversation"] = str(conversation.pk)
+    response = client.post(reverse("generation:send"), data, headers={"HX-Request": "true"})
+    assert 'id="chat-export"' not in response.content.decode()
