@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("c/<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<int:conversation_id>/rename/", views.rename, name="rename"),
+    path("c/<int:conversation_id>/system-prompt/", views.system_prompt, name="system_prompt"),
     path("c/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("send/", views.send, name="send"),
     path("m/<int:message_id>/stream/", stream_views.stream, name="stream"),
