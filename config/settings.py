@@ -322,6 +322,8 @@ SWITCHBOARD = {
     # Upper bound for max_tokens accepted from users and the API.
     "MAX_TOKENS_CAP": env.int("MAX_TOKENS_CAP", default=8192),
     "MAX_PROMPT_CHARS": env.int("MAX_PROMPT_CHARS", default=200_000),
+    # A conversation's system prompt (it is sent again with every answer).
+    "MAX_SYSTEM_PROMPT_CHARS": env.int("MAX_SYSTEM_PROMPT_CHARS", default=20_000),
     # Upstream calls (providers.engine): attempts per call including the first, the
     # backoff step and cap between attempts, and the deadline for a whole call.
     "RETRY_MAX_ATTEMPTS": 3,

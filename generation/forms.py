@@ -21,8 +21,31 @@ def validate_encodable(value: str) -> None:
         )
 
 
+def displayable(value: str) -> str:
+    """Text as typed, with any lone surrogate shown as U+FFFD: a refused box is filled
+    again with what the user wrote, and a page cannot carry the surrogate itself."""
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+
+
 def _max_tokens_cap() -> int:
     return int(settings.SWITCHBOARD.get("MAX_TOKENS_CAP", 8192))
+
+
+def validate_system_prompt_length(value: str) -> None:
+    limit = int(settings.SWITCHBOARD.get("MAX_SYSTEM_PROMPT_CHARS", 20_000))
+    if len(value) > limit:
+        raise forms.ValidationError(
+            f"A system prompt is at most {limit} characters (this one has {len(value)})."
+        )
+
+
+def system_prompt_field() -> forms.CharField:
+    # Blank is allowed: it means "no system prompt". Surrounding whitespace is dropped.
+    return forms.CharField(
+        required=False,
+        widget=forms.Textarea,
+        validators=[validate_encodable, validate_system_prompt_length],
+    )
 
 
 class ComposerForm(forms.Form):
@@ -32,6 +55,8 @@ class ComposerForm(forms.Form):
     # Blank means "the provider's default"; 0 is a real temperature and stays 0.
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
     max_tokens = forms.IntegerField(min_value=1, required=False)
+    # Only a new chat's first message carries it; an existing chat's is edited in the header.
+    system_prompt = system_prompt_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,6 +79,10 @@ class ComposerForm(forms.Form):
 
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=120, validators=[validate_encodable])
+
+
+class SystemPromptForm(forms.Form):
+    system_prompt = system_prompt_field()
 
 
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")

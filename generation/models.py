@@ -35,6 +35,9 @@ class Conversation(models.Model):
         "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model = models.CharField(max_length=200, blank=True)
+    # Sent with every answer from the next one on (an answer's stored request keeps the
+    # prompt it was made with). Its length limit lives in the form: settings may change.
+    system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

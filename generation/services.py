@@ -70,6 +70,7 @@ def build_request(*, message: Message) -> GenerationRequest:
     return GenerationRequest(
         model=message.model,
         messages=_turns(history),
+        system=message.conversation.system_prompt,
         max_tokens=message.max_tokens,
         temperature=message.temperature,
         cache_scope=str(message.conversation.owner_id),
@@ -124,18 +125,24 @@ def send_message(
     model: str,
     temperature: float | None,
     max_tokens: int | None,
+    system_prompt: str = "",
 ) -> Sent:
-    """Store the user's message and a pending answer; the worker starts after commit."""
+    """Store the user's message and a pending answer; the worker starts after commit.
+
+    `system_prompt` is for a new chat only: an existing one sends its own."""
     if not text.strip():
         raise SendError("Write a message first.", "text")
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
     prior = list(conversation.messages.only("role", "content", "status")) if conversation else []
+    if conversation is not None:
+        system_prompt = conversation.system_prompt
     request = _validate(
         provider=provider,
         request=GenerationRequest(
             model=model or provider.effective_default_model,
             messages=_turns([*prior, Message(role=Message.Role.USER, content=text)]),
+            system=system_prompt,
             max_tokens=max_tokens,
             temperature=temperature,
         ),
@@ -145,7 +152,7 @@ def send_message(
     with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
         reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
-            conversation = Conversation(owner=user)
+            conversation = Conversation(owner=user, system_prompt=system_prompt)
             conversation.title = conversation.title_from(text)
         conversation.provider = provider
         conversation.model = request.model
@@ -236,6 +243,12 @@ def cancel_message(*, message: Message) -> None:
 def rename_conversation(*, conversation: Conversation, title: str) -> None:
     conversation.title = title.strip()[: Conversation._meta.get_field("title").max_length]
     conversation.save(update_fields=["title", "updated_at"])
+
+
+def set_system_prompt(*, conversation: Conversation, system_prompt: str) -> None:
+    """Used from the next answer on: answers already sent keep the request they made."""
+    conversation.system_prompt = system_prompt
+    conversation.save(update_fields=["system_prompt", "updated_at"])
 
 
 def delete_conversation(*, conversation: Conversation) -> None:

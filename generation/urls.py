@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("c/<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<int:conversation_id>/rename/", views.rename, name="rename"),
+    path("c/<int:conversation_id>/system-prompt/", views.system_prompt, name="system_prompt"),
     path("c/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("c/<int:conversation_id>/export.md", views.export_markdown, name="export_markdown"),
     path("c/<int:conversation_id>/export.json", views.export_json, name="export_json"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
 from generation import exports, services
-from generation.forms import ComposerForm, RenameForm, plain_int
+from generation.forms import ComposerForm, RenameForm, SystemPromptForm, displayable, plain_int
 from generation.models import Conversation, Message
 from generation.rendering import render_message
 from providers.engine import alist_models
@@ -112,6 +112,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
             model=data["model"].strip(),
             temperature=data["temperature"],
             max_tokens=data["max_tokens"],
+            system_prompt=data["system_prompt"],
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
@@ -169,6 +170,26 @@ def rename(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpRespo
         return HttpResponse(status=405)
     ctx = {"item": conversation, "conversation": conversation}
     return render(request, template, ctx)
+
+
+@login_required
+@require_POST
+def system_prompt(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    """Save the chat's system prompt from the header; the header part comes back in place
+    with a confirmation, or with the error and the text as typed (nothing is lost)."""
+    conversation = _get_conversation_for_user(request, conversation_id)
+    form = SystemPromptForm(request.POST)
+    ctx: dict[str, Any] = {"conversation": conversation, "open": True}
+    if form.is_valid():
+        services.set_system_prompt(
+            conversation=conversation, system_prompt=form.cleaned_data["system_prompt"]
+        )
+        ctx["saved"] = True
+        ctx["draft"] = conversation.system_prompt
+    else:
+        ctx["error"] = str(next(iter(form.errors.values()))[0])
+        ctx["draft"] = displayable(request.POST.get("system_prompt", ""))
+    return render(request, "generation/_system_prompt.html", ctx)
 
 
 @login_required

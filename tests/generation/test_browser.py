@@ -217,6 +217,38 @@ def test_retry_rename_delete_and_new_chat(page, make_chat_provider, settings):
     screenshot(page, "chat-list-after-delete")
 
 
+def _system_sent(fake_upstream) -> dict:
+    """The first message of the last chat request the provider received."""
+    bodies = [r.body for r in fake_upstream.requests if r.path == "/v1/chat/completions"]
+    return bodies[-1]["messages"][0]
+
+
+def test_system_prompt_for_a_new_chat_and_from_the_header(page, make_chat_provider, fake_upstream):
+    make_chat_provider("tokens=4")
+    page.reload()
+    page.click("#system-prompt summary")
+    page.fill("#system-prompt textarea", "Answer like a pirate.")
+    _send(page, "Ahoy?")
+    page.wait_for_selector(".message--assistant.is-complete")
+    assert _system_sent(fake_upstream) == {"role": "system", "content": "Answer like a pirate."}
+    assert page.locator("#system-prompt summary").inner_text() == "System prompt set"
+
+    # Edited in the header: saved in place, and the next answer is asked with it.
+    page.click("#system-prompt summary")
+    page.fill("#system-prompt textarea", "Answer like a poet.")
+    page.click("#system-prompt button[type=submit]")
+    page.wait_for_selector("#system-prompt .system-prompt__saved")
+    screenshot(page, "chat-system-prompt-saved")
+    _send(page, "And now?")
+    page.wait_for_function(
+        "document.querySelectorAll('.message--assistant.is-complete').length === 2"
+    )
+    assert _system_sent(fake_upstream) == {"role": "system", "content": "Answer like a poet."}
+    page.reload()
+    page.click("#system-prompt summary")
+    assert page.input_value("#system-prompt textarea") == "Answer like a poet."
+
+
 # Records, in the page's own (fake) time, when each EventSource was opened and when it
 # first failed. Its error listener runs before chat.js's, at the same page time.
 RECORD_STREAMS = """
