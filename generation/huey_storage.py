@@ -17,9 +17,9 @@ hundred times a second. `wake_all` (on shutdown) ends every wait at once.
 Stock SqliteHuey cannot do this: its dequeue returns at once on an empty queue, and
 every idle worker thread polls, sleeping between polls by the consumer's documented
 options (initial_delay, backoff, max_delay). The threads poll in step, so a task waits
-about half of max_delay: tests/bench/bench_queue_wake.py measured 30-60 ms at the p50
-for max_delay 0.1-0.5 s, and 3.6 ms only at 0.05 s, which costs 8% of a core while
-idle (64 threads); this storage, about 1 ms and no polling. It overrides only the
+a good part of max_delay: tests/bench/bench_queue_wake.py measured a p50 of 63 ms at
+max_delay 0.5 s, 8 ms at 0.1 s (4.6% of a core while idle, 64 threads) and 4.9 ms at
+0.05 s (9.5%); this storage, 2 ms and 0.3%, with no polling. It overrides only the
 storage interface's public methods (enqueue, dequeue, flush_queue) and sets the
 documented `blocking` flag, which tells the consumer not to sleep between dequeues.
 
