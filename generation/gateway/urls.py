@@ -8,5 +8,7 @@ app_name = "gateway"
 
 urlpatterns = [
     path("models", views.list_models, name="models"),
+    # A model id may hold slashes: "Provider name/model".
+    path("models/<path:model_id>", views.retrieve_model, name="model"),
     path("chat/completions", views.chat_completions, name="chat_completions"),
 ]

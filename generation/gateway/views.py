@@ -1,4 +1,5 @@
-"""GET /v1/models and POST /v1/chat/completions, in OpenAI's wire format.
+"""GET /v1/models (and /v1/models/{id}) and POST /v1/chat/completions, in OpenAI's wire
+format.
 
 Plain async function views: auth is the bearer token only (no session, so no CSRF),
 and nothing from the request (no header, no base URL) reaches the provider call but
@@ -61,10 +62,28 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     except GatewayError as error:
         return error.response()
     names = routing.model_names(await routing.models_by_provider(caller.providers))
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in names
-    ]
-    return JsonResponse({"object": "list", "data": data})
+    return JsonResponse({"object": "list", "data": [_model(name, owner) for name, owner in names]})
+
+
+@csrf_exempt
+async def retrieve_model(request: HttpRequest, model_id: str) -> HttpResponse:
+    """GET /v1/models/{id}: one entry of the list above (the SDK's models.retrieve)."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        caller = await _admit(request)
+    except GatewayError as error:
+        return error.response()
+    names = routing.model_names(await routing.models_by_provider(caller.providers))
+    for name, owner in names:
+        if name == model_id:
+            return JsonResponse(_model(name, owner))
+    message = f"The model {model_id!r} does not exist or you do not have access to it."
+    return GatewayError(404, message, param="model", code="model_not_found").response()
+
+
+def _model(name: str, owner: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
 
 
 @csrf_exempt

@@ -329,3 +329,17 @@ def test_prompt_and_answer_text_stay_out_of_the_logs(sdk, make_provider, caplog)
     )
     assert "confidential" not in caplog.text
     assert completion.choices[0].message.content not in caplog.text
+
+
+def test_one_model_is_retrieved_by_its_id_or_is_a_json_404(sdk, make_provider, gateway_url):
+    # The SDK's models.retrieve: an id may hold a slash ("Provider name/model").
+    provider = make_provider("openai")
+    name = model_of(provider)
+    model = sdk.models.retrieve(name)
+    assert (model.id, model.owned_by) == (name, provider.name)
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.models.retrieve(f"{provider.name}/no-such-model")
+    assert caught.value.code == "model_not_found"
+    assert caught.value.response.headers["content-type"] == "application/json"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sb_wrong").models.retrieve(name)
