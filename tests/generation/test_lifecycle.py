@@ -240,4 +240,5 @@ def test_a_lone_surrogate_from_the_model_does_not_break_the_answer(
     assert answer.status == Message.Status.COMPLETE
     assert answer.content.count("\ufffd") == 1
     assert len(answer.content.split()) == 6
-    assert UsageRecord.objects.filter(message=answer, outcome="ok").count() == 1
+    # Metered just after the answer is stored: wait for it, do not race it.
+    wait_for(lambda: UsageRecord.objects.filter(message=answer, outcome="ok").count() == 1)
