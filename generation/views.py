@@ -163,6 +163,9 @@ def rename(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpRespo
         if form.is_valid():
             title = form.cleaned_data["title"]
             services.rename_conversation(conversation=conversation, title=title)
+        if not request.htmx:
+            # The form submitted before htmx bound it (Enter at once), or without script.
+            return redirect(reverse("generation:conversation", args=[conversation.pk]))
         template = "generation/_conversation_item.html"
     elif request.method == "GET":
         template = "generation/_rename_form.html"

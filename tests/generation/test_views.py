@@ -194,6 +194,14 @@ def test_list_is_newest_first_and_rename_and_delete(logged_in, user):
     old.refresh_from_db()
     assert old.title == "Renamed"
 
+    # The form posts as a plain form too (Enter before htmx bound it, or no script): the
+    # chat is renamed and the browser lands back on it.
+    plain = logged_in.post(reverse("generation:rename", args=[old.pk]), {"title": "Plainly"})
+    assert plain.status_code == 302
+    assert plain["Location"] == reverse("generation:conversation", args=[old.pk])
+    old.refresh_from_db()
+    assert old.title == "Plainly"
+
     headers = {**HX, "HX-Current-URL": "http://testserver" + reverse("generation:index")}
     gone = logged_in.post(reverse("generation:delete", args=[new.pk]), headers=headers)
     assert gone.status_code == 200
