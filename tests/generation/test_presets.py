@@ -184,6 +184,12 @@ def test_staff_manage_shared_presets_in_the_admin(client, admin_user, user, make
     assert "House style" in listing
     assert personal.name not in client.get(list_url).content.decode(), "personal ones stay out"
 
+    # A second shared preset of that name is refused in words, not a server error.
+    again = client.post(add_url, {"name": "House style", "provider": provider.pk})
+    assert again.status_code == 200
+    assert "A shared preset named “House style” already exists." in again.content.decode()
+    assert Preset.objects.filter(name="House style").count() == 1
+
     # A signed-in user who is not staff is sent to the admin's login instead.
     client.force_login(user)
     assert client.get(list_url).status_code == 302
