@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
+from generation.presets import NAME_MAX
 from providers.models import Provider
 from providers.validation import encodable
 
@@ -83,6 +84,20 @@ class RenameForm(forms.Form):
 
 class SystemPromptForm(forms.Form):
     system_prompt = system_prompt_field()
+
+
+class SavePresetForm(forms.Form):
+    """A personal preset from a chat: the name, and the composer's temperature and max
+    tokens (the chat itself gives the provider, model and system prompt)."""
+
+    name = forms.CharField(max_length=NAME_MAX, validators=[validate_encodable])
+    temperature = forms.FloatField(min_value=0, max_value=2, required=False)
+    max_tokens = forms.IntegerField(min_value=1, required=False)
+    thinking = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["max_tokens"].validators.append(MaxValueValidator(_max_tokens_cap()))
 
 
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")

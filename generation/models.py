@@ -38,6 +38,15 @@ class Conversation(models.Model):
     # Sent with every answer from the next one on (an answer's stored request keeps the
     # prompt it was made with). Its length limit lives in the form: settings may change.
     system_prompt = models.TextField(blank=True)
+    # The preset this chat started from, shown in the composer; the chat keeps its own
+    # copy of the settings, so deleting the preset changes nothing but the label.
+    preset = models.ForeignKey(
+        "generation.Preset",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -185,5 +194,6 @@ class Message(models.Model):
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
 
 
-# Personal API tokens live in their own module; imported here so Django registers them.
+# API tokens and presets live in their own modules; imported here so Django registers them.
 from generation.api_tokens import ApiToken  # noqa: E402, F401
+from generation.presets import Preset  # noqa: E402, F401

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation.models import Conversation, Message
+from generation.presets import Preset
 from generation.relay import get_relay
 from generation.tasks import generate_message
 from providers.adapters.base import ChatMessage, GenerationRequest, Role
@@ -126,12 +127,17 @@ def send_message(
     temperature: float | None,
     max_tokens: int | None,
     system_prompt: str = "",
+    preset: Preset | None = None,
 ) -> Sent:
     """Store the user's message and a pending answer; the worker starts after commit.
 
-    `system_prompt` is for a new chat only: an existing one sends its own."""
+    `system_prompt` and `preset` are for a new chat only: an existing one sends its own
+    prompt, and keeps the preset it started from. The composer already holds the
+    preset's settings (the user may have changed them): the preset is only recorded."""
     if not text.strip():
         raise SendError("Write a message first.", "text")
+    if preset is not None and conversation is None:
+        check_preset_usable(preset=preset)
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
     prior = list(conversation.messages.only("role", "content", "status")) if conversation else []
@@ -152,7 +158,7 @@ def send_message(
     with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
         reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
-            conversation = Conversation(owner=user, system_prompt=system_prompt)
+            conversation = Conversation(owner=user, system_prompt=system_prompt, preset=preset)
             conversation.title = conversation.title_from(text)
         conversation.provider = provider
         conversation.model = request.model
@@ -238,6 +244,47 @@ def cancel_message(*, message: Message) -> None:
     )
     if flagged:
         relay.request_cancel(message.relay_key)
+
+
+def check_preset_usable(*, preset: Preset) -> None:
+    if not preset.provider.is_active:
+        raise SendError(
+            f"The preset “{preset.name}” uses the provider “{preset.provider.name}”, "
+            "which is not available now. Pick another preset or provider.",
+            "preset",
+        )
+
+
+def save_preset(
+    *,
+    owner: User,
+    conversation: Conversation,
+    name: str,
+    temperature: float | None,
+    max_tokens: int | None,
+    thinking: bool,
+) -> Preset:
+    """A personal preset with the chat's provider, model and system prompt, and the
+    composer's temperature and max tokens."""
+    name = name.strip()
+    if conversation.provider is None:
+        raise SendError("Send a message first: a preset needs the chat's provider.")
+    if Preset.objects.filter(owner=owner, name=name).exists():
+        raise SendError(f"You already have a preset named “{name}”. Choose another name.")
+    try:
+        with transaction.atomic():
+            return Preset.objects.create(
+                owner=owner,
+                name=name,
+                provider=conversation.provider,
+                model=conversation.model,
+                system_prompt=conversation.system_prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                thinking=thinking,
+            )
+    except IntegrityError:  # the same name saved twice at once
+        raise SendError(f"You already have a preset named “{name}”. Choose another name.") from None
 
 
 def rename_conversation(*, conversation: Conversation, title: str) -> None:

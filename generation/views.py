@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,8 +18,16 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
 from generation import exports, services
-from generation.forms import ComposerForm, RenameForm, SystemPromptForm, displayable, plain_int
+from generation.forms import (
+    ComposerForm,
+    RenameForm,
+    SavePresetForm,
+    SystemPromptForm,
+    displayable,
+    plain_int,
+)
 from generation.models import Conversation, Message
+from generation.presets import Preset
 from generation.rendering import render_message
 from providers.engine import alist_models
 from providers.models import Provider
@@ -45,22 +53,53 @@ def _get_message_for_user(request: AuthenticatedHttpRequest, message_id: int) ->
     )
 
 
+def _get_preset_for_user(request: AuthenticatedHttpRequest, preset_id: int) -> Preset:
+    """One of the user's own presets or a shared one: another user's is a 404."""
+    return get_object_or_404(
+        Preset.objects.visible_to(request.user).select_related("provider"), pk=preset_id
+    )
+
+
+def _preset_from(request: AuthenticatedHttpRequest, raw: str) -> Preset | None:
+    """The preset a new chat starts from, named by id in the query or the form."""
+    if not raw.strip():
+        return None
+    preset_id = plain_int(raw.strip())
+    if preset_id is None:
+        raise Http404("No such preset.")
+    return _get_preset_for_user(request, preset_id)
+
+
 def _thread(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.select_related("retried_by", "provider").with_cost())
 
 
 def _chat_page(
-    request: AuthenticatedHttpRequest, conversation: Conversation | None
+    request: AuthenticatedHttpRequest,
+    conversation: Conversation | None,
+    preset: Preset | None = None,
 ) -> HttpResponse:
     providers = list(Provider.objects.filter(is_active=True))
     provider = conversation.provider if conversation and conversation.provider else None
     if provider is None or not provider.is_active:
         provider = providers[0] if providers else None
     model = conversation.model if conversation and conversation.provider == provider else ""
+    preset_error = ""
+    if preset is not None:
+        try:
+            services.check_preset_usable(preset=preset)
+        except services.SendError as exc:
+            preset_error, preset = exc.message, None
+    if preset is not None:  # a new chat starting from it: the composer holds its settings
+        provider, model = preset.provider, preset.model
     if not model and provider is not None:
         model = provider.effective_default_model
     initial = {"provider": provider, "model": model}
     ctx: dict[str, Any] = {
+        "preset": preset if preset is not None else getattr(conversation, "preset", None),
+        "preset_error": preset_error,
+        "presets": list(Preset.objects.visible_to(request.user)) if conversation is None else [],
+        "draft": preset.system_prompt if preset is not None else "",
         "conversation": conversation,
         "conversations": request.user.conversations.all()[:200],
         "thread": _thread(conversation) if conversation else [],
@@ -75,7 +114,7 @@ def _chat_page(
 @login_required
 @require_GET
 def index(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return _chat_page(request, None)
+    return _chat_page(request, None, _preset_from(request, request.GET.get("preset", "")))
 
 
 @login_required
@@ -98,6 +137,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
         if conversation_id is None:
             return HttpResponseBadRequest()
         conversation = _get_conversation_for_user(request, conversation_id)
+    preset = _preset_from(request, request.POST.get("preset", "")) if conversation is None else None
     form = ComposerForm(request.POST)
     if not form.is_valid():
         first = next(iter(form.errors.values()))[0]
@@ -113,6 +153,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
             temperature=data["temperature"],
             max_tokens=data["max_tokens"],
             system_prompt=data["system_prompt"],
+            preset=preset,
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
@@ -193,6 +234,44 @@ def system_prompt(request: AuthenticatedHttpRequest, conversation_id: int) -> Ht
         ctx["error"] = str(next(iter(form.errors.values()))[0])
         ctx["draft"] = displayable(request.POST.get("system_prompt", ""))
     return render(request, "generation/_system_prompt.html", ctx)
+
+
+@login_required
+@require_POST
+def save_preset(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    """Save the chat's settings as a personal preset, from the header."""
+    conversation = _get_conversation_for_user(request, conversation_id)
+    form = SavePresetForm(request.POST)
+    ctx: dict[str, Any] = {"conversation": conversation, "open": True}
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ctx["saved_preset"] = services.save_preset(
+                owner=request.user,
+                conversation=conversation,
+                name=data["name"],
+                temperature=data["temperature"],
+                max_tokens=data["max_tokens"],
+                thinking=data["thinking"],
+            )
+        except services.SendError as exc:
+            ctx["error"] = exc.message
+    else:
+        ctx["error"] = str(next(iter(form.errors.values()))[0])
+    if "error" in ctx:
+        ctx["draft_name"] = displayable(request.POST.get("name", ""))
+    return render(request, "generation/_save_preset.html", ctx)
+
+
+@login_required
+@require_POST
+def delete_preset(request: AuthenticatedHttpRequest, preset_id: int) -> HttpResponse:
+    # Only the owner's own: a shared preset is managed by staff in the admin.
+    preset = get_object_or_404(Preset, pk=preset_id, owner=request.user)
+    preset.delete()
+    if not request.htmx:
+        return redirect("generation:index")
+    return HttpResponse("")  # the list item swaps itself out
 
 
 @login_required

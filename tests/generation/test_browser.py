@@ -18,6 +18,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.handlers.asgi import ASGIHandler
 
 from generation.models import Conversation, Message
+from generation.presets import Preset
 from tests.fixtures.browser import screenshot
 from tests.generation.conftest import expected_text, wait_for
 
@@ -350,3 +351,35 @@ def test_export_a_conversation_as_markdown(page, make_chat_provider):
     assert f"```markdown\n{expected_text(12)}\n```" in text
     assert "## Assistant · fake-model via Demo (local)" in text
     screenshot(page, "chat-exported")
+
+
+def test_start_a_chat_from_a_preset(page, make_chat_provider, fake_upstream):
+    make_chat_provider("tokens=4", name="Other")
+    provider = make_chat_provider("tokens=4", name="Reviewing")
+    preset = Preset.objects.create(
+        name="Code review",
+        provider=provider,
+        model="fake-model-large",
+        system_prompt="You review code.",
+        temperature=0.2,
+    )
+    page.reload()
+    page.click("#preset-picker summary")
+    page.select_option("#preset-picker select[name=preset]", str(preset.pk))
+    page.click("#preset-picker button[type=submit]")
+    page.wait_for_selector("#composer-preset")
+    assert page.locator("#composer-preset").inner_text() == "Preset: Code review"
+    assert page.input_value("#system-prompt textarea") == "You review code."
+    page.wait_for_function(
+        "document.querySelector('#model-select').value === 'fake-model-large'"
+        " && document.querySelectorAll('#model-select option').length > 1"
+    )
+    screenshot(page, "chat-preset-picked")
+    _send(page, "Is this fine?")
+    page.wait_for_selector(".message--assistant.is-complete")
+    bodies = [r.body for r in fake_upstream.requests if r.path == "/v1/chat/completions"]
+    assert bodies[-1]["messages"][0] == {"role": "system", "content": "You review code."}
+    assert bodies[-1]["model"] == "fake-model-large"
+    assert bodies[-1]["temperature"] == 0.2
+    assert Conversation.objects.get().preset == preset
+    assert page.locator("#composer-preset").inner_text() == "Preset: Code review"
