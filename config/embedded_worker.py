@@ -75,10 +75,9 @@ def stop_consumer(consumer: Consumer) -> None:
     """Stop as a web process stops: answers still streaming near the deadline end as
     interrupted, with their text and metering, then the threads are joined."""
     from generation import stream_loop
-    from generation.runner import begin_shutdown, cancel_shutdown
+    from generation.runner import begin_shutdown_of, cancel_shutdown
 
-    timeout = consumer.shutdown_timeout or 0
-    begin_shutdown(grace=max(timeout - 1, 0))
+    begin_shutdown_of(consumer)
     try:
         consumer.stop_flag.set()
         # Idle worker threads wait on the queue for seconds (generation/huey_storage.py):

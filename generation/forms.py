@@ -22,12 +22,6 @@ def validate_encodable(value: str) -> None:
         )
 
 
-def displayable(value: str) -> str:
-    """Text as typed, with any lone surrogate shown as U+FFFD: a refused box is filled
-    again with what the user wrote, and a page cannot carry the surrogate itself."""
-    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
-
-
 def _max_tokens_cap() -> int:
     return int(settings.SWITCHBOARD.get("MAX_TOKENS_CAP", 8192))
 

@@ -21,8 +21,8 @@ NAME_MAX = 100
 
 class PresetQuerySet(models.QuerySet["Preset"]):
     def visible_to(self, user: User) -> PresetQuerySet:
-        """The user's own presets and the shared ones, by name."""
-        return self.filter(Q(owner=user) | Q(owner__isnull=True)).order_by("name", "id")
+        """The user's own presets and the shared ones (by name: the model's ordering)."""
+        return self.filter(Q(owner=user) | Q(owner__isnull=True))
 
 
 class Preset(models.Model):

@@ -55,6 +55,12 @@ def begin_shutdown(*, grace: float) -> None:
     _shutdown_deadline = time.monotonic() + max(grace, 0.0)
 
 
+def begin_shutdown_of(consumer: Consumer) -> None:
+    """`begin_shutdown` with the grace `consumer` allows: until a second before its
+    shutdown timeout, so its graceful stop still sees each answer end cleanly."""
+    begin_shutdown(grace=max((consumer.shutdown_timeout or 0) - 1, 0))
+
+
 def cancel_shutdown() -> None:
     global _shutdown_deadline
     _shutdown_deadline = None
@@ -67,11 +73,10 @@ def shutting_down() -> bool:
 def interrupt_answers_on_stop(consumer: Consumer) -> None:
     """When `consumer` begins to stop (its stop flag, set by a graceful signal), give its
     answers until a second before its shutdown timeout, then end them as interrupted."""
-    grace = max((consumer.shutdown_timeout or 0) - 1, 0)
 
     def watch() -> None:
         consumer.stop_flag.wait()
-        begin_shutdown(grace=grace)
+        begin_shutdown_of(consumer)
 
     threading.Thread(target=watch, name="shutdown-watch", daemon=True).start()
 

@@ -269,8 +269,6 @@ def save_preset(
     name = name.strip()
     if conversation.provider is None:
         raise SendError("Send a message first: a preset needs the chat's provider.")
-    if Preset.objects.filter(owner=owner, name=name).exists():
-        raise SendError(f"You already have a preset named “{name}”. Choose another name.")
     try:
         with transaction.atomic():
             return Preset.objects.create(
@@ -283,7 +281,7 @@ def save_preset(
                 max_tokens=max_tokens,
                 thinking=thinking,
             )
-    except IntegrityError:  # the same name saved twice at once
+    except IntegrityError:  # the owner's name is taken (the unique constraint says so)
         raise SendError(f"You already have a preset named “{name}”. Choose another name.") from None
 
 

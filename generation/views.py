@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
@@ -23,12 +24,12 @@ from generation.forms import (
     RenameForm,
     SavePresetForm,
     SystemPromptForm,
-    displayable,
     plain_int,
 )
 from generation.models import Conversation, Message
 from generation.presets import Preset
 from generation.rendering import render_message
+from providers.adapters.common import well_formed
 from providers.engine import alist_models
 from providers.models import Provider
 
@@ -123,6 +124,11 @@ def conversation_detail(request: AuthenticatedHttpRequest, conversation_id: int)
     return _chat_page(request, _get_conversation_for_user(request, conversation_id))
 
 
+def _first_error(form: forms.Form) -> str:
+    """The form's first error in words, shown next to the field the user typed in."""
+    return str(next(iter(form.errors.values()))[0])
+
+
 def _composer_error(message: str) -> HttpResponse:
     response = HttpResponse(render_to_string("generation/_composer_error.html", {"error": message}))
     return reswap(retarget(response, "#composer-error"), "innerHTML")
@@ -140,8 +146,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     preset = _preset_from(request, request.POST.get("preset", "")) if conversation is None else None
     form = ComposerForm(request.POST)
     if not form.is_valid():
-        first = next(iter(form.errors.values()))[0]
-        return _composer_error(str(first))
+        return _composer_error(_first_error(form))
     data = form.cleaned_data
     try:
         sent = services.send_message(
@@ -231,8 +236,8 @@ def system_prompt(request: AuthenticatedHttpRequest, conversation_id: int) -> Ht
         ctx["saved"] = True
         ctx["draft"] = conversation.system_prompt
     else:
-        ctx["error"] = str(next(iter(form.errors.values()))[0])
-        ctx["draft"] = displayable(request.POST.get("system_prompt", ""))
+        ctx["error"] = _first_error(form)
+        ctx["draft"] = well_formed(request.POST.get("system_prompt", ""))
     return render(request, "generation/_system_prompt.html", ctx)
 
 
@@ -257,9 +262,9 @@ def save_preset(request: AuthenticatedHttpRequest, conversation_id: int) -> Http
         except services.SendError as exc:
             ctx["error"] = exc.message
     else:
-        ctx["error"] = str(next(iter(form.errors.values()))[0])
+        ctx["error"] = _first_error(form)
     if "error" in ctx:
-        ctx["draft_name"] = displayable(request.POST.get("name", ""))
+        ctx["draft_name"] = well_formed(request.POST.get("name", ""))
     return render(request, "generation/_save_preset.html", ctx)
 
 

@@ -8,12 +8,13 @@ import html
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, override_settings
+from django.utils import timezone
 from huey.consumer import Consumer
 
 from config.embedded_worker import create_consumer, start_consumer, stop_consumer
@@ -46,6 +47,25 @@ def give_budget() -> Callable[..., None]:
         UserBudget.objects.update_or_create(user=user, defaults={"monthly_limit": Decimal(limit)})
 
     return give
+
+
+@pytest.fixture
+def price_fake_model() -> Callable[[Provider], None]:
+    """Price the fake's model for a provider's kind: $2 in and $8 out per million tokens,
+    from yesterday on."""
+
+    def price(provider: Provider) -> None:
+        from usage.models import ModelPrice
+
+        ModelPrice.objects.create(
+            provider_kind=provider.kind,
+            model="fake-model",
+            input_per_mtok=Decimal("2"),
+            output_per_mtok=Decimal("8"),
+            valid_from=timezone.now() - timedelta(days=1),
+        )
+
+    return price
 
 
 @pytest.fixture

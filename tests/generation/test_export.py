@@ -4,8 +4,6 @@ nobody else can."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -17,7 +15,6 @@ from markdown_it import MarkdownIt
 from generation.models import Conversation, Message
 from providers.adapters.base import Attempt, GenerationResult, Usage
 from providers.errors import ERROR_WORDS, ErrorKind
-from usage.models import ModelPrice
 from usage.services import record_generation
 
 pytestmark = pytest.mark.django_db
@@ -42,16 +39,10 @@ def _answer(conversation, provider, user, *, attempts: list[Attempt], **fields) 
 
 
 @pytest.fixture
-def conversation(user, make_chat_provider) -> Conversation:
+def conversation(user, make_chat_provider, price_fake_model) -> Conversation:
     """Three answers: complete (priced, after a retried 429), failed, and stopped."""
     provider = make_chat_provider(name="Fake Cloud")
-    ModelPrice.objects.create(
-        provider_kind=provider.kind,
-        model="fake-model",
-        input_per_mtok=Decimal("2"),
-        output_per_mtok=Decimal("8"),
-        valid_from=timezone.now() - timedelta(days=1),
-    )
+    price_fake_model(provider)
     conversation = Conversation.objects.create(owner=user, title="Switchboards")
     _answer(
         conversation,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from generation.models import Conversation, Message
 from providers.adapters.base import Attempt, GenerationResult, Usage
-from usage.models import ModelPrice
 from usage.services import record_generation
 
 pytestmark = pytest.mark.django_db
@@ -41,15 +36,11 @@ def _page(client, message: Message) -> str:
     ).content.decode()
 
 
-def test_a_priced_answer_shows_the_cost_of_all_its_attempts(client, user, make_chat_provider):
+def test_a_priced_answer_shows_the_cost_of_all_its_attempts(
+    client, user, make_chat_provider, price_fake_model
+):
     provider = make_chat_provider()
-    ModelPrice.objects.create(
-        provider_kind=provider.kind,
-        model="fake-model",
-        input_per_mtok=Decimal("2"),
-        output_per_mtok=Decimal("8"),
-        valid_from=timezone.now() - timedelta(days=1),
-    )
+    price_fake_model(provider)
     retried = Attempt(number=1, outcome="rate_limit", status_code=429)
     ok = Attempt(number=2, outcome="ok", usage=Usage(input_tokens=1000, output_tokens=500))
     message = _answered(user, provider, retried, ok)
