@@ -73,7 +73,7 @@ def _messages(data: dict[str, Any]) -> tuple[ChatMessage, ...]:
     if prompt is not None:
         if not isinstance(prompt, str):
             raise ApiInputError("prompt must be a string.", field="prompt")
-        return (ChatMessage(role="user", content=prompt),)
+        return (ChatMessage.of_text("user", prompt),)
     if not isinstance(messages, list) or not messages:
         raise ApiInputError("messages must be a non-empty list.", field="messages")
     parsed = []
@@ -86,7 +86,7 @@ def _messages(data: dict[str, Any]) -> tuple[ChatMessage, ...]:
             raise ApiInputError(f"{field}.role must be 'user' or 'assistant'.", field=field)
         if not isinstance(content, str):
             raise ApiInputError(f"{field}.content must be a string.", field=field)
-        parsed.append(ChatMessage(role=role, content=content))
+        parsed.append(ChatMessage.of_text(role, content))
     return tuple(parsed)
 
 

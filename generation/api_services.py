@@ -17,9 +17,14 @@ from django.contrib.auth.models import User
 
 from providers import engine
 from providers.adapters.base import GenerationRequest, GenerationResult
-from providers.adapters.common import prompt_chars
 from providers.models import Provider
-from usage.budgets import BudgetExceeded, release_reservation, reserve_budget, settle_reservation
+from usage.budgets import (
+    BudgetExceeded,
+    prompt_tokens_to_hold,
+    release_reservation,
+    reserve_budget,
+    settle_reservation,
+)
 from usage.models import Reservation
 from usage.services import record_generation, record_refusal
 
@@ -36,7 +41,7 @@ def open_call(
             provider=provider,
             model=request.model,
             max_tokens=request.max_tokens,
-            prompt_chars=prompt_chars(request),
+            prompt_tokens=prompt_tokens_to_hold(request),
         )
     except BudgetExceeded:
         record_refusal(

@@ -14,12 +14,11 @@ from generation.models import Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
 from generation.tasks import generate_message
-from providers.adapters.base import ChatMessage, GenerationRequest, Role
-from providers.adapters.common import prompt_chars
+from providers.adapters.base import ChatMessage, GenerationRequest, Role, merge_turns
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
-from usage.budgets import BudgetExceeded, release_hold, reserve_budget
+from usage.budgets import BudgetExceeded, prompt_tokens_to_hold, release_hold, reserve_budget
 from usage.services import record_refusal
 
 
@@ -40,18 +39,19 @@ class Sent:
     created_conversation: bool
 
 
+def _chat_message(message: Message) -> ChatMessage:
+    """A stored message as the provider reads it: its parts, in order."""
+    role: Role = "assistant" if message.role == Message.Role.ASSISTANT else "user"
+    return ChatMessage.of_text(role, message.content)
+
+
 def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
-    turns: list[ChatMessage] = []
-    for earlier in messages:
-        if earlier.role == Message.Role.ASSISTANT and earlier.status != Message.Status.COMPLETE:
-            continue  # failed and stopped answers are not part of the dialogue
-        role: Role = "assistant" if earlier.role == Message.Role.ASSISTANT else "user"
-        if turns and turns[-1].role == role:
-            # Providers want alternating turns; two user messages in a row become one.
-            turns[-1] = ChatMessage(role, f"{turns[-1].content}\n\n{earlier.content}")
-        else:
-            turns.append(ChatMessage(role, earlier.content))
-    return tuple(turns)
+    return merge_turns(
+        _chat_message(earlier)
+        for earlier in messages
+        # Failed and stopped answers are not part of the dialogue.
+        if earlier.role == Message.Role.USER or earlier.status == Message.Status.COMPLETE
+    )
 
 
 def _history_end(message: Message) -> int | None:
@@ -94,7 +94,7 @@ def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> i
         provider=provider,
         model=request.model,
         max_tokens=request.max_tokens,
-        prompt_chars=prompt_chars(request),
+        prompt_tokens=prompt_tokens_to_hold(request),
     )
     return reservation.pk  # None for a user without a limit: nothing is held
 

@@ -30,7 +30,8 @@ def response_key(provider: Provider, request: GenerationRequest) -> str:
         "version": provider.updated_at.isoformat() if provider.updated_at else "",
         "model": request.model,
         "system": request.system,
-        "messages": [[m.role, m.content] for m in request.messages],
+        # Every part, images' bytes included (base64): another picture is another prompt.
+        "messages": request.to_json()["messages"],
         "max_tokens": request.max_tokens,
         # 0 and 0.0 are the same request: compare numbers, not their spelling.
         "temperature": None if request.temperature is None else float(request.temperature),

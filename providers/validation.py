@@ -61,7 +61,7 @@ def check_request(
     cap = limits["MAX_TOKENS_CAP"]
     if request.max_tokens is not None and not 1 <= request.max_tokens <= cap:
         raise InvalidRequest("max_tokens", f"Max tokens must be between 1 and {cap}.")
-    if not any(m.content.strip() for m in request.messages):
+    if not any(m.prompt_text().strip() or m.images for m in request.messages):
         raise InvalidRequest("messages", "The prompt is empty.")
     if prompt_chars(request) > limits["MAX_PROMPT_CHARS"]:
         raise InvalidRequest(

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from providers.adapters.base import Usage
+from providers.adapters.base import GenerationRequest, Usage
+from providers.adapters.common import IMAGE_TOKENS_ESTIMATE, prompt_chars
 from usage.models import (
     NANOS_PER_USD,
     BudgetDefault,
@@ -41,6 +42,17 @@ if TYPE_CHECKING:
 
 # English text averages ~4 characters per token; 3 errs on the side of reserving more.
 CHARS_PER_TOKEN_ESTIMATE = 3
+
+
+def prompt_tokens_to_hold(request: GenerationRequest) -> int:
+    """The prompt's tokens as a hold counts them: text at 3 characters a token, and each
+    image at the adapters' (generous) estimate."""
+    images = sum(len(message.images) for message in request.messages)
+    return math.ceil(prompt_chars(request) / CHARS_PER_TOKEN_ESTIMATE) + (
+        images * IMAGE_TOKENS_ESTIMATE
+    )
+
+
 # An active reservation older than this belongs to a call that died; it stops counting.
 RESERVATION_TTL = timedelta(hours=1)
 
@@ -92,14 +104,14 @@ def _held_nanos(*, user: User, now: datetime) -> int:
 
 
 def worst_case_nanos(
-    *, provider: Provider, model: str, max_tokens: int | None, prompt_chars: int, at: datetime
+    *, provider: Provider, model: str, max_tokens: int | None, prompt_tokens: int, at: datetime
 ) -> int | None:
     price = find_price(provider_kind=provider.kind, model=model, at=at)
     if price is None:
         return None
     output = max_tokens if max_tokens is not None else settings.SWITCHBOARD["MAX_TOKENS_CAP"]
     usage = Usage(
-        input_tokens=math.ceil(max(prompt_chars, 0) / CHARS_PER_TOKEN_ESTIMATE),
+        input_tokens=max(prompt_tokens, 0),
         output_tokens=max(output, 0),
     )
     return cost_nanos(usage, PriceSnapshot.from_price(price))
@@ -115,7 +127,7 @@ def reserve_budget(
     provider: Provider,
     model: str,
     max_tokens: int | None,
-    prompt_chars: int,
+    prompt_tokens: int,
 ) -> Reservation:
     """Hold the worst-case cost of one call, or raise BudgetExceeded before any call.
 
@@ -125,7 +137,7 @@ def reserve_budget(
     now = timezone.now()
     limit = monthly_limit(user=user)
     amount = worst_case_nanos(
-        provider=provider, model=model, max_tokens=max_tokens, prompt_chars=prompt_chars, at=now
+        provider=provider, model=model, max_tokens=max_tokens, prompt_tokens=prompt_tokens, at=now
     )
     if limit is not None and amount is None:
         # Unknown cost cannot be checked against a limit; staff can price the model (even at 0).

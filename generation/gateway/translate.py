@@ -188,7 +188,7 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
         if role == "system":
             system.append(content)
         else:
-            turns.append(ChatMessage(role=role, content=content))
+            turns.append(ChatMessage.of_text(role, content))
     return "\n\n".join(system), tuple(turns)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -14,11 +15,16 @@ from django.conf import settings
 
 from providers.adapters import sse
 from providers.adapters.base import (
+    ChatMessage,
     GenerationRequest,
     GenerationResult,
+    ImagePart,
+    ReasoningPart,
     StreamItem,
     TextDelta,
+    TextPart,
     Usage,
+    file_block,
 )
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState, well_formed
@@ -42,7 +48,7 @@ class AnthropicAdapter(SdkAdapter):
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "max_tokens": request.max_tokens
             if request.max_tokens is not None
             else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"]),
@@ -95,6 +101,30 @@ class AnthropicAdapter(SdkAdapter):
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
         state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One message in the Messages API shape: a plain string for text alone, else blocks
+    in the message's order. A thinking block goes back only with its signature (the API
+    refuses one without), and empty text blocks are left out (refused too)."""
+    if all(isinstance(part, TextPart) for part in message.parts):
+        return {"role": message.role, "content": message.text}
+    blocks: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, ReasoningPart):
+            if part.signature:
+                blocks.append(
+                    {"type": "thinking", "thinking": part.text, "signature": part.signature}
+                )
+        elif isinstance(part, ImagePart):
+            data = base64.b64encode(part.data).decode("ascii")
+            source = {"type": "base64", "media_type": part.media_type, "data": data}
+            blocks.append({"type": "image", "source": source})
+        else:
+            text = part.text if isinstance(part, TextPart) else file_block(part)
+            if text:
+                blocks.append({"type": "text", "text": text})
+    return {"role": message.role, "content": blocks}
 
 
 async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:

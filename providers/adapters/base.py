@@ -12,7 +12,8 @@ with the partial text kept and usage reported or estimated. Closing the iterator
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import base64
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -21,10 +22,113 @@ from providers.errors import ProviderError
 Role = Literal["user", "assistant"]
 
 
+# A message is a role and an ordered list of typed parts; each adapter translates the
+# parts it can send into its wire format. The parts are plain values: what a part holds
+# is what goes upstream, so an adapter never reaches back into the database.
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    media_type: str  # image/png, image/jpeg, image/webp or image/gif
+    data: bytes = field(repr=False)  # the file's bytes; base64 only on the wire
+    name: str = ""  # the uploaded file's name, for the thread and exports
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A text-like file (or a PDF's extracted text), sent as text under its name."""
+
+    name: str
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ReasoningPart:
+    """What a reasoning model thought before answering. `signature` is Anthropic's
+    proof of a thinking block, which it wants back unchanged on the next turn."""
+
+    text: str = field(repr=False)
+    signature: str = field(default="", repr=False)
+
+
+Part = TextPart | ImagePart | FilePart | ReasoningPart
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
-    content: str
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def of_text(cls, role: Role, text: str) -> ChatMessage:
+        return cls(role, (TextPart(text),))
+
+    @property
+    def text(self) -> str:
+        """The message's own text parts, joined (what a text-only view of it shows)."""
+        return "".join(part.text for part in self.parts if isinstance(part, TextPart))
+
+    def prompt_text(self) -> str:
+        """Everything textual the provider reads as prompt: text and file contents, with
+        each file's name. Estimates and limits count this; images are counted apart."""
+        pieces: list[str] = []
+        for part in self.parts:
+            if isinstance(part, TextPart):
+                pieces.append(part.text)
+            elif isinstance(part, FilePart):
+                pieces.append(file_block(part))
+        return "\n\n".join(pieces)
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        return tuple(part for part in self.parts if isinstance(part, ImagePart))
+
+
+def file_block(part: FilePart) -> str:
+    """How a file's text reaches a model: fenced under its name, one shape for every kind."""
+    return f"<file name={part.name!r}>\n{part.text}\n</file>"
+
+
+def merge_turns(messages: Iterable[ChatMessage]) -> tuple[ChatMessage, ...]:
+    """Providers want alternating turns: consecutive messages of one role become one."""
+    turns: list[ChatMessage] = []
+    for message in messages:
+        if turns and turns[-1].role == message.role:
+            joined = (*turns[-1].parts, TextPart("\n\n"), *message.parts)
+            turns[-1] = ChatMessage(message.role, joined)
+        else:
+            turns.append(message)
+    return tuple(turns)
+
+
+def _part_to_json(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        data = base64.b64encode(part.data).decode("ascii")
+        return {"type": "image", "media_type": part.media_type, "data": data, "name": part.name}
+    if isinstance(part, FilePart):
+        return {"type": "file", "name": part.name, "text": part.text}
+    return {"type": "reasoning", "text": part.text, "signature": part.signature}
+
+
+def _part_from_json(data: dict[str, Any]) -> Part:
+    kind = data["type"]
+    if kind == "text":
+        return TextPart(data["text"])
+    if kind == "image":
+        raw = base64.b64decode(data["data"])
+        return ImagePart(data["media_type"], raw, data.get("name", ""))
+    if kind == "file":
+        return FilePart(data["name"], data["text"])
+    if kind == "reasoning":
+        return ReasoningPart(data["text"], data.get("signature", ""))
+    raise ValueError(f"Unknown part type {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +148,10 @@ class GenerationRequest:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, for a request stored until a worker makes it."""
         data = asdict(self)
-        data["messages"] = [[m.role, m.content] for m in self.messages]
+        data["messages"] = [
+            {"role": m.role, "parts": [_part_to_json(part) for part in m.parts]}
+            for m in self.messages
+        ]
         data["stop"] = list(self.stop)
         return data
 
@@ -53,7 +160,10 @@ class GenerationRequest:
         return cls(
             **{
                 **data,
-                "messages": tuple(ChatMessage(role, content) for role, content in data["messages"]),
+                "messages": tuple(
+                    ChatMessage(m["role"], tuple(_part_from_json(part) for part in m["parts"]))
+                    for m in data["messages"]
+                ),
                 "stop": tuple(data.get("stop", ())),
             }
         )

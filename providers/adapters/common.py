@@ -29,15 +29,27 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
+# What an image costs as input, for estimates only: OpenAI bills a 1024x1024 image at
+# high detail as 765 tokens, Anthropic about (width x height) / 750, so ~1,400 at that size.
+# The larger, so a budget hold errs on the side of holding too much.
+IMAGE_TOKENS_ESTIMATE = 1600
+
+
 def prompt_chars(request: GenerationRequest) -> int:
-    return len(request.system) + sum(len(m.content) for m in request.messages)
+    """The prompt's characters: the system prompt, text and file contents (not images)."""
+    return len(request.system) + sum(len(m.prompt_text()) for m in request.messages)
+
+
+def prompt_tokens_estimate(request: GenerationRequest) -> int:
+    images = sum(len(m.images) for m in request.messages)
+    return estimate_tokens("x" * prompt_chars(request)) + images * IMAGE_TOKENS_ESTIMATE
 
 
 def estimate_usage(request: GenerationRequest, text: str, reported: Usage | None) -> Usage:
     """Usage for a stream that ended before the provider reported it (marked estimated)."""
     base = reported or Usage()
     return Usage(
-        input_tokens=base.input_tokens or estimate_tokens("x" * prompt_chars(request)),
+        input_tokens=base.input_tokens or prompt_tokens_estimate(request),
         output_tokens=estimate_tokens(text),
         cached_input_tokens=base.cached_input_tokens,
         cache_write_tokens=base.cache_write_tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
@@ -15,11 +16,16 @@ from openai.types.chat import ChatCompletion
 
 from providers.adapters import sse
 from providers.adapters.base import (
+    ChatMessage,
+    FilePart,
     GenerationRequest,
     GenerationResult,
+    ImagePart,
     StreamItem,
     TextDelta,
+    TextPart,
     Usage,
+    file_block,
 )
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState, well_formed
@@ -60,7 +66,7 @@ class OpenAIAdapter(SdkAdapter):
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [_message(m) for m in request.messages]
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.max_tokens is not None:
             params[self.max_tokens_param] = request.max_tokens
@@ -168,6 +174,28 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
             # A 200 whose body held no event (a web page, a JSON error object): not an
             # empty answer that completed, but a provider that did not answer.
             raise provider_error(ErrorKind.PROVIDER_ERROR)
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One message in the chat completions shape.
+
+    Text (and files, as text under their names) goes as a plain string unless there are
+    images: every compatible server reads a string, not all read a list of parts.
+    Reasoning is left out: DeepSeek refuses its own `reasoning_content` sent back, and
+    OpenAI keeps its reasoning to itself.
+    """
+    if not message.images:
+        return {"role": message.role, "content": message.prompt_text()}
+    content: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, ImagePart):
+            url = f"data:{part.media_type};base64,{base64.b64encode(part.data).decode('ascii')}"
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        elif isinstance(part, TextPart | FilePart):
+            text = part.text if isinstance(part, TextPart) else file_block(part)
+            if text:
+                content.append({"type": "text", "text": text})
+    return {"role": message.role, "content": content}
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:

@@ -138,6 +138,9 @@ class FakeUpstreamApp:
             await send({"type": "http.response.start", "status": 200, "headers": page_headers})
             await send({"type": "http.response.body", "body": page, "more_body": False})
             return
+        if knobs.text_only and isinstance(body, dict) and count_images(body):
+            await _json(send, 400, dialect.error_body(400, IMAGES_REFUSED))
+            return
         if knobs.fault in HTTP_FAULTS:
             await _json(
                 send, int(knobs.fault), dialect.error_body(int(knobs.fault)), _retry_headers(knobs)
@@ -244,9 +247,43 @@ async def _complete(dialect: Dialect, knobs: Knobs, answer: Answer, send: Send) 
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
+# What the fake bills an image as input: a fixed count, so a test can see images counted.
+IMAGE_TOKENS = 765
+IMAGES_REFUSED = "This model does not support image input."
+
+
+def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every content part or block of every message, in either wire format."""
+    messages = body.get("messages")
+    found: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            found += [block for block in content if isinstance(block, dict)]
+    return found
+
+
+def _is_image(block: dict[str, Any]) -> bool:
+    return block.get("type") in {"image_url", "image"}  # OpenAI's part, Anthropic's block
+
+
+def count_images(body: dict[str, Any]) -> int:
+    return sum(1 for block in _blocks(body) if _is_image(block))
+
+
 def _estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    text = json.dumps(body.get("messages", [])) + json.dumps(body.get("system", ""))
-    return max(1, len(text) // 4)
+    """The text at 4 characters a token, each image at IMAGE_TOKENS (not its base64)."""
+    images = count_images(body)
+    without_images = {
+        "messages": [
+            {**m, "content": [b for b in m["content"] if not _is_image(b)]}
+            if isinstance(m, dict) and isinstance(m.get("content"), list)
+            else m
+            for m in body.get("messages", []) or []
+        ]
+    }
+    text = json.dumps(without_images["messages"]) + json.dumps(body.get("system", ""))
+    return max(1, len(text) // 4) + images * IMAGE_TOKENS
 
 
 def _retry_headers(knobs: Knobs) -> list[tuple[bytes, bytes]]:

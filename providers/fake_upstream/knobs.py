@@ -26,6 +26,8 @@ Keys (times in milliseconds):
   emit and PostgreSQL refuses to store;
 - ``surrogate``: the token at that position (from 1) ends in a lone surrogate (sent as the
   JSON escape ``\\ud800``), which no UTF-8 can carry;
+- ``text_only=1``: refuse a request carrying an image with a 400, as a model without
+  vision does;
 - ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
   --api-key) does; what the client sent is still recorded (``auth_scheme``).
 
@@ -67,6 +69,7 @@ class Knobs:
     nul: int = 0  # the token at this 1-based position ends in a NUL character
     surrogate: int = 0  # the token at this 1-based position ends in a lone surrogate
     keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
+    text_only: int = 0  # 1: a request with an image is refused (400), as without vision
 
     def text_tokens(self, count: int | None = None) -> list[str]:
         """The deterministic answer for this seed, as a list of tokens (words)."""

@@ -60,9 +60,10 @@ class OpenAIDialect:
         scheme, _, token = auth.partition(" ")
         return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
-    def error_body(self, status: int) -> dict[str, Any]:
-        kind, code, message = self._ERRORS.get(status, self._ERRORS[500])
-        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    def error_body(self, status: int, message: str = "") -> dict[str, Any]:
+        kind, code, default = self._ERRORS.get(status, self._ERRORS[500])
+        error = {"message": message or default, "type": kind, "param": None, "code": code}
+        return {"error": error}
 
     def models_body(self) -> dict[str, Any]:
         created = 1_700_000_000
@@ -188,11 +189,11 @@ class AnthropicDialect:
         # The API takes ``x-api-key``; current SDKs send ``Authorization: Bearer`` instead.
         return headers.get("x-api-key") or OpenAIDialect.api_key(headers)
 
-    def error_body(self, status: int) -> dict[str, Any]:
-        kind, message = self._ERRORS.get(status, self._ERRORS[500])
+    def error_body(self, status: int, message: str = "") -> dict[str, Any]:
+        kind, default = self._ERRORS.get(status, self._ERRORS[500])
         return {
             "type": "error",
-            "error": {"type": kind, "message": message},
+            "error": {"type": kind, "message": message or default},
             "request_id": f"req_{uuid.uuid4().hex[:24]}",
         }
 

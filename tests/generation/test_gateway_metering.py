@@ -125,7 +125,7 @@ def test_a_client_leaving_while_its_budget_is_reserved_leaves_no_hold(
 
     give_budget(api_user)
     provider = make_provider("openai")
-    request = GenerationRequest(model="fake-model", messages=(ChatMessage("user", "Hi"),))
+    request = GenerationRequest(model="fake-model", messages=(ChatMessage.of_text("user", "Hi"),))
 
     async def leave_during_reservation() -> None:
         task = asyncio.create_task(

@@ -131,7 +131,7 @@ def test_hostile_model_output_cannot_run_script_or_forge_events(
     provider = make_chat_provider(cache_responses=True)
     request = GenerationRequest(
         model="fake-model",
-        messages=(ChatMessage("user", "Say it"),),
+        messages=(ChatMessage.of_text("user", "Say it"),),
         temperature=0.0,
         cache_scope=str(user.pk),  # the sender's own cached answers
     )

@@ -240,7 +240,7 @@ def test_failed_message_shows_words_and_retry_only_when_retryable(
     assert fresh.status == Message.Status.PENDING
     assert f'data-stream-url="/m/{fresh.pk}/stream/"' in body
     assert body.count(">Retry<") == 0, "the old answer loses its retry button"
-    assert services.build_request(message=fresh).messages[-1].content == "q"
+    assert services.build_request(message=fresh).messages[-1].text == "q"
 
 
 def test_complete_message_shows_markdown_model_and_tokens(logged_in, user, make_chat_provider):

@@ -49,7 +49,7 @@ def fake_provider(
 def ask(prompt: str = "Hello there", **params: object) -> GenerationRequest:
     return GenerationRequest(
         model=str(params.pop("model", "fake-model")),
-        messages=(ChatMessage("user", prompt),),
+        messages=(ChatMessage.of_text("user", prompt),),
         **params,  # type: ignore[arg-type]
     )
 

@@ -37,7 +37,10 @@ def test_cache_hit_does_not_call_upstream(fake_upstream):
         ask("Another prompt", temperature=0),
         GenerationRequest(
             model="fake-model",
-            messages=(ChatMessage("user", "Hello there"), ChatMessage("assistant", "Hi")),
+            messages=(
+                ChatMessage.of_text("user", "Hello there"),
+                ChatMessage.of_text("assistant", "Hi"),
+            ),
             temperature=0,
         ),
     ],

@@ -21,7 +21,7 @@ from usage.services import (
 
 # gpt-4o worst case for 300 prompt chars (100 tokens) and max_tokens 1000:
 # 100 * $2.50 + 1000 * $10 per million = $0.01025 = 10,250,000 nano-dollars.
-CALL = {"model": "gpt-4o", "max_tokens": 1000, "prompt_chars": 300}
+CALL = {"model": "gpt-4o", "max_tokens": 1000, "prompt_tokens": 100}
 WORST = 10_250_000
 
 
@@ -94,7 +94,7 @@ def test_unpriced_model_is_refused_under_a_budget(make_provider, user):
     local = make_provider("Local", "openai_compatible")
     UserBudget.objects.create(user=user, monthly_limit=Decimal("5"))
     with pytest.raises(BudgetExceeded, match="has no price"):
-        reserve_budget(user=user, provider=local, model="llama3", max_tokens=10, prompt_chars=1)
+        reserve_budget(user=user, provider=local, model="llama3", max_tokens=10, prompt_tokens=1)
 
 
 def _race(user, provider, n: int) -> tuple[int, list[str], list[BaseException]]:
