@@ -334,8 +334,12 @@ SWITCHBOARD = {
     "MODELS_CACHE_SECONDS": 600,
     # An idle SSE stream sends a comment this often: a proxy's read timeout must be longer.
     "SSE_HEARTBEAT_SECONDS": env.float("SSE_HEARTBEAT_SECONDS", default=10.0),
-    # Largest JSON body /api/generate accepts; larger ones get a 400 with the reason.
-    "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=1_000_000),
+    # Largest JSON body /api/generate and /v1 accept (images come inline, as base64);
+    # larger ones get a 413 with the reason. Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not
+    # apply to these: they read the body as a stream, under this limit.
+    "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=20_000_000),
+    # Images in one /v1 request (data URLs and https URLs together).
+    "MAX_API_IMAGES": env.int("MAX_API_IMAGES", default=20),
 }
 
 # Run the huey consumer inside the web process (the embedded deployment).

@@ -52,7 +52,16 @@ def check_request(
         raise InvalidRequest("model", "Choose a model: this provider has no default model.")
     if len(model) > MAX_MODEL_NAME_LENGTH or not model.isprintable():
         raise InvalidRequest("model", "That model name is not valid.")
-    max_temperature = adapter_class(provider.kind).max_temperature
+    adapter = adapter_class(provider.kind)
+    if not adapter.accepts_image_urls and any(
+        image.url for message in request.messages for image in message.images
+    ):
+        raise InvalidRequest(
+            "messages",
+            f"The provider {provider.name!r} does not take image URLs: "
+            "send the image itself, as a data URL.",
+        )
+    max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:
         raise InvalidRequest(

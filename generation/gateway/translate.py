@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from django.conf import settings
+
 from generation.gateway.errors import GatewayError, bad_request
-from providers.adapters.base import ChatMessage, GenerationRequest
+from generation.gateway.images import image_part
+from providers.adapters.base import ChatMessage, GenerationRequest, Part, TextPart
 
 # OpenAI allows at most four stop sequences; Anthropic many more: the stricter rule wins.
 MAX_STOP_SEQUENCES = 4
@@ -184,36 +187,50 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
                 param=f"{param}.role",
                 code="invalid_value",
             )
-        content = _content(item.get("content"), f"{param}.content")
+        # Images only in a user's message: OpenAI takes them nowhere else.
+        parts = _content(item.get("content"), f"{param}.content", images=role == "user")
         if role == "system":
-            system.append(content)
+            system.append(ChatMessage("user", parts).text)
         else:
-            turns.append(ChatMessage.of_text(role, content))
+            turns.append(ChatMessage(role, parts))
+    images = sum(len(turn.images) for turn in turns)
+    limit = settings.SWITCHBOARD["MAX_API_IMAGES"]
+    if images > limit:
+        raise bad_request(
+            f"Too many images: {images} in one request, at most {limit}.",
+            param="messages",
+            code="invalid_value",
+        )
     return "\n\n".join(system), tuple(turns)
 
 
-def _content(value: Any, param: str) -> str:
-    """A string, or OpenAI's list of content parts where only text parts are supported."""
+def _content(value: Any, param: str, *, images: bool) -> tuple[Part, ...]:
+    """A string, or OpenAI's list of content parts: text, and `image_url` where allowed."""
     if isinstance(value, str):
-        return value
+        return (TextPart(value),)
     if value is None:
         raise _missing(param)
     if not isinstance(value, list):
         raise _invalid_type(param, "a string or an array of content parts", value)
-    texts = []
+    parts: list[Part] = []
     for index, part in enumerate(value):
         part_param = f"{param}[{index}]"
-        if not isinstance(part, dict) or part.get("type") != "text":
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url" and images:
+            parts.append(image_part(part.get("image_url"), f"{part_param}.image_url"))
+            continue
+        if kind != "text":
+            supported = "text and image_url" if images else "text"
             raise bad_request(
-                f"Switchboard supports only text content parts ('{part_param}').",
+                f"Switchboard supports only {supported} content parts here ('{part_param}').",
                 param=part_param,
                 code="unsupported_value",
             )
         text = part.get("text")
         if not isinstance(text, str):
             raise _invalid_type(f"{part_param}.text", "a string", text)
-        texts.append(text)
-    return "".join(texts)
+        parts.append(TextPart(text))
+    return tuple(parts)
 
 
 def _max_tokens(given: dict[str, Any]) -> int | None:

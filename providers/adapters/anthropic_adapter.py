@@ -40,6 +40,7 @@ class AnthropicAdapter(SdkAdapter):
     # Spelled out so that ANTHROPIC_BASE_URL in the environment cannot redirect a key.
     sdk_default_base_url: ClassVar[str] = "https://api.anthropic.com"
     max_temperature: ClassVar[float] = 1.0
+    accepts_image_urls: ClassVar[bool] = True  # the Messages API's URL image source
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
     # Telemetry spans could carry prompt text.
@@ -117,14 +118,19 @@ def _message(message: ChatMessage) -> dict[str, Any]:
                     {"type": "thinking", "thinking": part.text, "signature": part.signature}
                 )
         elif isinstance(part, ImagePart):
-            data = base64.b64encode(part.data).decode("ascii")
-            source = {"type": "base64", "media_type": part.media_type, "data": data}
-            blocks.append({"type": "image", "source": source})
+            blocks.append({"type": "image", "source": _image_source(part)})
         else:
             text = part.text if isinstance(part, TextPart) else file_block(part)
             if text:
                 blocks.append({"type": "text", "text": text})
     return {"role": message.role, "content": blocks}
+
+
+def _image_source(part: ImagePart) -> dict[str, str]:
+    if part.url:
+        return {"type": "url", "url": part.url}
+    data = base64.b64encode(part.data).decode("ascii")
+    return {"type": "base64", "media_type": part.media_type, "data": data}
 
 
 async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:

@@ -32,11 +32,19 @@ class TextPart:
     text: str
 
 
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+
 @dataclass(frozen=True)
 class ImagePart:
-    media_type: str  # image/png, image/jpeg, image/webp or image/gif
-    data: bytes = field(repr=False)  # the file's bytes; base64 only on the wire
+    """An image as its bytes, or (from an API client) an https URL the provider fetches:
+    Switchboard itself never fetches a URL a client gave it."""
+
+    media_type: str  # one of IMAGE_TYPES; "" for a URL
+    data: bytes = field(default=b"", repr=False)  # the file's bytes; base64 only on the wire
     name: str = ""  # the uploaded file's name, for the thread and exports
+    url: str = field(default="", repr=False)
+    detail: str = ""  # OpenAI's resolution hint ("low", "high", "auto"); others ignore it
 
 
 @dataclass(frozen=True)
@@ -76,13 +84,20 @@ class ChatMessage:
     def prompt_text(self) -> str:
         """Everything textual the provider reads as prompt: text and file contents, with
         each file's name. Estimates and limits count this; images are counted apart."""
-        pieces: list[str] = []
+        # Text parts run on, as OpenAI joins them; a file stands apart as a block.
+        blocks: list[str] = []
+        run_on = False  # the last block is text that the next text part continues
         for part in self.parts:
             if isinstance(part, TextPart):
-                pieces.append(part.text)
+                if run_on:
+                    blocks[-1] += part.text
+                else:
+                    blocks.append(part.text)
+                run_on = True
             elif isinstance(part, FilePart):
-                pieces.append(file_block(part))
-        return "\n\n".join(pieces)
+                blocks.append(file_block(part))
+                run_on = False
+        return "\n\n".join(blocks)
 
     @property
     def images(self) -> tuple[ImagePart, ...]:
@@ -111,7 +126,14 @@ def _part_to_json(part: Part) -> dict[str, Any]:
         return {"type": "text", "text": part.text}
     if isinstance(part, ImagePart):
         data = base64.b64encode(part.data).decode("ascii")
-        return {"type": "image", "media_type": part.media_type, "data": data, "name": part.name}
+        return {
+            "type": "image",
+            "media_type": part.media_type,
+            "data": data,
+            "name": part.name,
+            "url": part.url,
+            "detail": part.detail,
+        }
     if isinstance(part, FilePart):
         return {"type": "file", "name": part.name, "text": part.text}
     return {"type": "reasoning", "text": part.text, "signature": part.signature}
@@ -123,7 +145,8 @@ def _part_from_json(data: dict[str, Any]) -> Part:
         return TextPart(data["text"])
     if kind == "image":
         raw = base64.b64decode(data["data"])
-        return ImagePart(data["media_type"], raw, data.get("name", ""))
+        extra = {"url": data.get("url", ""), "detail": data.get("detail", "")}
+        return ImagePart(data["media_type"], raw, data.get("name", ""), **extra)
     if kind == "file":
         return FilePart(data["name"], data["text"])
     if kind == "reasoning":

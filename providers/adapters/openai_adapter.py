@@ -63,6 +63,8 @@ class OpenAIAdapter(SdkAdapter):
     max_temperature: ClassVar[float] = 2.0
     # OpenAI's current name for the limit; compatible servers still use "max_tokens".
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    # OpenAI fetches an https image URL itself.
+    accepts_image_urls: ClassVar[bool] = True
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -143,6 +145,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     """DeepSeek and self-hosted servers (Ollama, llama.cpp, vLLM) speaking the OpenAI format."""
 
     max_tokens_param: ClassVar[str] = "max_tokens"
+    # DeepSeek takes no images at all, and local servers (Ollama, llama.cpp) read data
+    # URLs only: a URL would fail there, or worse, be fetched from inside the network.
+    accepts_image_urls: ClassVar[bool] = False
 
 
 async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
@@ -189,13 +194,17 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for part in message.parts:
         if isinstance(part, ImagePart):
-            url = f"data:{part.media_type};base64,{base64.b64encode(part.data).decode('ascii')}"
-            content.append({"type": "image_url", "image_url": {"url": url}})
+            content.append({"type": "image_url", "image_url": _image_url(part)})
         elif isinstance(part, TextPart | FilePart):
             text = part.text if isinstance(part, TextPart) else file_block(part)
             if text:
                 content.append({"type": "text", "text": text})
     return {"role": message.role, "content": content}
+
+
+def _image_url(part: ImagePart) -> dict[str, str]:
+    url = part.url or f"data:{part.media_type};base64,{base64.b64encode(part.data).decode()}"
+    return {"url": url, "detail": part.detail} if part.detail else {"url": url}
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:

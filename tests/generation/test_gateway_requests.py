@@ -60,6 +60,21 @@ BAD_BODIES = [
                 {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
             ],
         },
+        "messages[0].content[0].image_url.url",
+        "invalid_image_url",
+    ),
+    (
+        {
+            "model": "M",
+            "messages": [
+                {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+            ],
+        },
+        "messages[0].content[0]",
+        "unsupported_value",
+    ),
+    (
+        {"model": "M", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
         "messages[0].content[0]",
         "unsupported_value",
     ),
