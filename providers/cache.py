@@ -20,24 +20,22 @@ def response_cacheable(provider: Provider, request: GenerationRequest) -> bool:
     return bool(provider.cache_responses) and request.temperature == 0
 
 
+FLOAT_FIELDS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
 def response_key(provider: Provider, request: GenerationRequest) -> str:
     """A sha256 over everything that shapes an answer, so any change is a miss."""
     material = {
-        # One user's cached answers are not another's: a hit would tell them what was
-        # asked, and answer it.
-        "scope": request.cache_scope,
+        # Every field, cache_scope included: one user's cached answers are not another's
+        # (a hit would tell them what was asked, and answer it). Every part of every
+        # message too, images' bytes included: another picture is another prompt.
+        **request.to_json(),
         "provider": str(provider.pk),
         "version": provider.updated_at.isoformat() if provider.updated_at else "",
-        "model": request.model,
-        "system": request.system,
-        # Every part, images' bytes included (base64): another picture is another prompt.
-        "messages": request.to_json()["messages"],
-        "max_tokens": request.max_tokens,
-        # 0 and 0.0 are the same request: compare numbers, not their spelling.
-        "temperature": None if request.temperature is None else float(request.temperature),
-        "top_p": None if request.top_p is None else float(request.top_p),
-        "stop": list(request.stop),
     }
+    for name in FLOAT_FIELDS:  # 0 and 0.0 are the same request: numbers, not spellings
+        if material[name] is not None:
+            material[name] = float(material[name])
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
     return f"{_PREFIX}:response:{digest}"
 

@@ -61,6 +61,9 @@ def check_request(
             f"The provider {provider.name!r} does not take image URLs: "
             "send the image itself, as a data URL.",
         )
+    for name in sorted(adapter.unsupported_params):
+        if getattr(request, name) not in (None, ()):
+            raise InvalidRequest(name, f"The provider {provider.name!r} does not take {name!r}.")
     max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:

@@ -31,13 +31,15 @@ SUPPORTED = frozenset(
         "stream",
         "stream_options",
         "user",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
     }
 )
 # Parameters accepted only at the value that changes nothing (some clients always send them).
 NEUTRAL_VALUES: dict[str, object] = {
     "n": 1,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
     "logprobs": False,
 }
 ROLES: dict[str, Literal["system", "user", "assistant"]] = {
@@ -47,6 +49,7 @@ ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "assistant": "assistant",
 }
 MESSAGE_KEYS = frozenset({"role", "content", "name"})
+MAX_USER_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,18 @@ def parse_chat(data: Any) -> ChatCall:
         raise _invalid_type("model", "a non-empty string", model)
     stream = _optional(given, "stream", bool, "a boolean") or False
     include_usage = _include_usage(given, stream)
-    _optional(given, "user", str, "a string")  # accepted; never stored or logged
+    # Passed to the provider (OpenAI's `user`, Anthropic's metadata.user_id) for its
+    # abuse monitoring; never stored or logged here.
+    end_user = _optional(given, "user", str, "a string") or ""
+    if len(end_user) > MAX_USER_CHARS:
+        raise bad_request(
+            f"Invalid 'user': at most {MAX_USER_CHARS} characters.",
+            param="user",
+            code="invalid_value",
+        )
+    seed = given.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _invalid_type("seed", "an integer", seed)
     system, messages = _messages(given.get("messages"))
     return ChatCall(
         model=model.strip(),
@@ -90,6 +104,11 @@ def parse_chat(data: Any) -> ChatCall:
             temperature=_number(given, "temperature", 0, 2),
             top_p=_number(given, "top_p", 0, 1),
             stop=_stop(given.get("stop")),
+            seed=seed,
+            presence_penalty=_number(given, "presence_penalty", -2, 2),
+            frequency_penalty=_number(given, "frequency_penalty", -2, 2),
+            logit_bias=_logit_bias(given.get("logit_bias")),
+            end_user=end_user,
         ),
         stream=stream,
         include_usage=include_usage,
@@ -277,3 +296,27 @@ def _stop(value: Any) -> tuple[str, ...]:
             code="invalid_value",
         )
     return tuple(s for s in sequences if s)
+
+
+def _logit_bias(value: Any) -> tuple[tuple[str, float], ...]:
+    """OpenAI's map of token ids (as strings) to a bias from -100 to 100."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise _invalid_type("logit_bias", "an object", value)
+    pairs = []
+    for token, bias in value.items():
+        if not token.isdigit():
+            raise bad_request(
+                f"Invalid 'logit_bias': {token!r} is not a token id.",
+                param="logit_bias",
+                code="invalid_value",
+            )
+        if isinstance(bias, bool) or not isinstance(bias, int | float) or abs(bias) > 100:
+            raise bad_request(
+                f"Invalid 'logit_bias': the bias of token {token} must be between -100 and 100.",
+                param="logit_bias",
+                code="invalid_value",
+            )
+        pairs.append((token, float(bias)))
+    return tuple(pairs)

@@ -41,6 +41,10 @@ class AnthropicAdapter(SdkAdapter):
     sdk_default_base_url: ClassVar[str] = "https://api.anthropic.com"
     max_temperature: ClassVar[float] = 1.0
     accepts_image_urls: ClassVar[bool] = True  # the Messages API's URL image source
+    # OpenAI sampling controls the Messages API has no equivalent for.
+    unsupported_params: ClassVar[frozenset[str]] = frozenset(
+        {"seed", "presence_penalty", "frequency_penalty", "logit_bias"}
+    )
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
     # Telemetry spans could carry prompt text.
@@ -58,6 +62,8 @@ class AnthropicAdapter(SdkAdapter):
             params["system"] = request.system
         if request.stop:
             params["stop_sequences"] = list(request.stop)
+        if request.end_user:
+            params["metadata"] = {"user_id": request.end_user}
         # This SDK version no longer models `temperature` or `top_p`; the Messages API
         # takes them in the body, so they go there as given (0 stays 0).
         extra = {"temperature": request.temperature, "top_p": request.top_p}

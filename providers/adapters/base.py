@@ -164,6 +164,13 @@ class GenerationRequest:
     temperature: float | None = None
     top_p: float | None = None  # None: the provider's default, as for temperature
     stop: tuple[str, ...] = ()  # stop sequences; empty: none
+    # OpenAI's sampling controls; None (or empty) is "not given". A kind that cannot
+    # honour one names it in its adapter's `unsupported_params`, and is refused it.
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: tuple[tuple[str, float], ...] = ()  # (token id, bias) pairs
+    end_user: str = ""  # the API client's `user`, for the provider's abuse monitoring
     # Who may be answered from a response cached for this request (the caller's user):
     # never sent upstream, only part of the cache key.
     cache_scope: str = ""
@@ -176,6 +183,7 @@ class GenerationRequest:
             for m in self.messages
         ]
         data["stop"] = list(self.stop)
+        data["logit_bias"] = [list(pair) for pair in self.logit_bias]
         return data
 
     @classmethod
@@ -188,6 +196,7 @@ class GenerationRequest:
                     for m in data["messages"]
                 ),
                 "stop": tuple(data.get("stop", ())),
+                "logit_bias": tuple(tuple(pair) for pair in data.get("logit_bias", ())),
             }
         )
 

@@ -65,6 +65,7 @@ class OpenAIAdapter(SdkAdapter):
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     # OpenAI fetches an https image URL itself.
     accepts_image_urls: ClassVar[bool] = True
+    unsupported_params: ClassVar[frozenset[str]] = frozenset()  # every OpenAI control
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -78,6 +79,14 @@ class OpenAIAdapter(SdkAdapter):
             params["top_p"] = request.top_p
         if request.stop:
             params["stop"] = list(request.stop)
+        optional = {
+            "seed": request.seed,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
+            "logit_bias": dict(request.logit_bias) or None,
+            "user": request.end_user or None,
+        }
+        params.update({name: value for name, value in optional.items() if value is not None})
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:

@@ -112,8 +112,6 @@ def test_bad_bodies_are_400_naming_the_parameter(post, fake_upstream, body, para
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"logprobs": True}, "logprobs"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
-        ({"seed": 1}, "seed"),
-        ({"frequency_penalty": 0.5}, "frequency_penalty"),
         ({"made_up": 1}, "made_up"),
     ],
 )
@@ -290,7 +288,11 @@ def test_parameters_reach_the_provider_and_nothing_else_does(sdk, make_provider,
         temperature=0.2,
         top_p=0.9,
         stop=["END"],
-        user="someone@example.com",
+        seed=42,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        logit_bias={"50256": -100},
+        user="user-7",
         extra_headers={"X-Forward-Me": "no", "OpenAI-Organization": "org-x"},
     )
     sent = fake_upstream.requests[-1]
@@ -302,7 +304,10 @@ def test_parameters_reach_the_provider_and_nothing_else_does(sdk, make_provider,
     ]
     assert sent.body["max_completion_tokens"] == 7
     assert (sent.body["temperature"], sent.body["top_p"], sent.body["stop"]) == (0.2, 0.9, ["END"])
-    assert "user" not in sent.body
+    assert sent.body["seed"] == 42
+    assert (sent.body["presence_penalty"], sent.body["frequency_penalty"]) == (0.5, -0.5)
+    assert sent.body["logit_bias"] == {"50256": -100}
+    assert sent.body["user"] == "user-7"
     assert "x-forward-me" not in sent.headers
     assert "openai-organization" not in sent.headers
 
@@ -358,3 +363,53 @@ def test_one_model_is_retrieved_by_its_id_or_is_a_json_404(sdk, make_provider, g
     assert caught.value.response.headers["content-type"] == "application/json"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sb_wrong").models.retrieve(name)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"seed": 1}, "seed"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),
+        ({"logit_bias": {"1": 5}}, "logit_bias"),
+    ],
+)
+def test_anthropic_refuses_controls_it_has_no_equivalent_for(
+    sdk, make_provider, fake_upstream, extra, param
+):
+    provider = make_provider("anthropic")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=model_of(provider), messages=user_says(), extra_body=extra
+        )
+    assert caught.value.param == param
+    assert "does not take" in caught.value.message
+    assert generation_calls(fake_upstream) == 0
+
+
+def test_anthropic_gets_the_user_as_metadata(sdk, make_provider, fake_upstream):
+    provider = make_provider("anthropic", knobs="tokens=2")
+    sdk.chat.completions.create(model=model_of(provider), messages=user_says(), user="user-7")
+    assert fake_upstream.requests[-1].body["metadata"] == {"user_id": "user-7"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"seed": 1.5}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"logit_bias": {"abc": 1}}, "logit_bias"),
+        ({"logit_bias": {"1": 101}}, "logit_bias"),
+        ({"logit_bias": [1]}, "logit_bias"),
+        ({"user": "u" * 257}, "user"),
+    ],
+)
+def test_bad_sampling_controls_are_400(sdk, make_provider, fake_upstream, extra, param):
+    provider = make_provider("openai")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=model_of(provider), messages=user_says(), extra_body=extra
+        )
+    assert caught.value.param == param
+    assert generation_calls(fake_upstream) == 0
