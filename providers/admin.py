@@ -35,6 +35,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
         (None, {"fields": ["name", "kind", "base_url", "default_model", "is_active"]}),
         ("API key", {"fields": ["masked_key", "new_api_key", "clear_api_key"]}),
         ("Models", {"fields": ["available_models"]}),
+        ("Prompt cache", {"fields": ["prompt_caching"]}),
         (
             "Response cache",
             {

@@ -38,6 +38,7 @@ class ProviderAdminForm(forms.ModelForm[Provider]):
             "default_model",
             "is_active",
             "cache_responses",
+            "prompt_caching",
             "cache_ttl_seconds",
         ]
 

@@ -54,6 +54,14 @@ class Provider(models.Model):
     cache_responses = models.BooleanField(
         default=False, help_text="Reuse answers to identical requests made with temperature 0."
     )
+    prompt_caching = models.BooleanField(
+        default=True,
+        help_text=(
+            "Mark the system prompt and the conversation so far for the provider's prompt "
+            "cache (Anthropic; OpenAI caches on its own): later turns read it at a fraction "
+            "of the input price."
+        ),
+    )
     cache_ttl_seconds = models.PositiveIntegerField(
         default=3600, help_text="How long a cached answer is reused, in seconds."
     )

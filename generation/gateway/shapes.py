@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.adapters.base import GenerationResult, Usage
+from usage.pricing import normalized
 
 # Finish reasons in OpenAI's vocabulary. The Anthropic adapter already maps its stop
 # reasons; they are listed again so that a raw one can never leak through.
@@ -44,6 +45,9 @@ class Completion:
     """What every object of one answer shares: its id, creation time and model name."""
 
     model: str  # the name the client asked for
+    # Whose usage this reports: Anthropic counts cache reads and writes apart from its
+    # input tokens; OpenAI's prompt_tokens holds them all, so they are added back.
+    provider_kind: str = ""
     id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -61,7 +65,7 @@ class Completion:
                     "finish_reason": finish_reason(result.finish_reason),
                 }
             ],
-            "usage": usage_body(result.usage),
+            "usage": usage_body(normalized(self.provider_kind, result.usage)),
             "system_fingerprint": None,
         }
 
@@ -73,7 +77,7 @@ class Completion:
 
     def usage_chunk(self, usage: Usage) -> bytes:
         """The extra last chunk of ``stream_options.include_usage``: no choices, the usage."""
-        return self._event([], True, usage_body(usage))
+        return self._event([], True, usage_body(normalized(self.provider_kind, usage)))
 
     def _event(
         self, choices: list[dict[str, Any]], with_usage: bool, usage: dict[str, Any] | None

@@ -119,7 +119,7 @@ async def _answer(
 ) -> HttpResponseBase:
     user, provider = caller.token.user, route.provider
     request = replace(call.request, model=route.model, cache_scope=str(user.pk))
-    completion = Completion(model=call.model)
+    completion = Completion(model=call.model, provider_kind=provider.kind)
     logger.info(
         "gateway call token=%s provider=%s stream=%s messages=%d",
         caller.token.prefix,

@@ -51,15 +51,18 @@ class AnthropicAdapter(SdkAdapter):
     client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
+        messages = [_message(m) for m in request.messages]
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [_message(m) for m in request.messages],
+            "messages": messages,
             "max_tokens": request.max_tokens
             if request.max_tokens is not None
             else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"]),
         }
         if request.system:
             params["system"] = request.system
+        if self.provider.prompt_caching:
+            _mark_for_cache(params)
         if request.stop:
             params["stop_sequences"] = list(request.stop)
         if request.end_user:
@@ -130,6 +133,33 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             if text:
                 blocks.append({"type": "text", "text": text})
     return {"role": message.role, "content": blocks}
+
+
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _mark_for_cache(params: dict[str, Any]) -> None:
+    """Cache breakpoints on the system prompt and at the end of the conversation.
+
+    The end moves on with every turn; the API looks back from a breakpoint for the
+    longest prefix it has cached, so each turn reads what the one before wrote and
+    writes only what is new (Anthropic's pattern for conversations). Two of the four
+    breakpoints a request may carry.
+    """
+    if "system" in params:
+        params["system"] = [{"type": "text", "text": params["system"], "cache_control": _EPHEMERAL}]
+    messages = params["messages"]
+    if not messages:
+        return
+    last = messages[-1]
+    blocks = last["content"]
+    if isinstance(blocks, str):
+        blocks = [{"type": "text", "text": blocks}] if blocks else []
+    markable = [i for i, block in enumerate(blocks) if block["type"] != "thinking"]
+    if markable:  # thinking blocks cannot carry a breakpoint
+        blocks = list(blocks)
+        blocks[markable[-1]] = {**blocks[markable[-1]], "cache_control": _EPHEMERAL}
+        messages[-1] = {**last, "content": blocks}
 
 
 def _image_source(part: ImagePart) -> dict[str, str]:

@@ -19,7 +19,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from providers.fake_upstream.knobs import (
@@ -30,6 +30,7 @@ from providers.fake_upstream.knobs import (
     apply_knob_string,
     split_model,
 )
+from providers.fake_upstream.prompt_cache import PromptCache
 from providers.fake_upstream.wire import Answer, AnthropicDialect, Dialect, OpenAIDialect
 
 Scope = dict[str, Any]
@@ -61,6 +62,7 @@ class Records:
     """What the fake saw; shared between the server thread and the test thread."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
+    prompt_cache: PromptCache = field(default_factory=PromptCache)
     calls: int = 0
     early_closes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,6 +81,7 @@ class Records:
             self.requests.clear()
             self.calls = 0
             self.early_closes = 0
+        self.prompt_cache.clear()
 
 
 class FakeUpstreamApp:
@@ -158,7 +161,11 @@ class FakeUpstreamApp:
     async def _generate(
         self, dialect: Dialect, knobs: Knobs, body: dict[str, Any], receive: Receive, send: Send
     ) -> None:
+        read, written = self.records.prompt_cache.use(body)
         answer = _answer(dialect, knobs, body)
+        answer = replace(
+            answer, cached_tokens=answer.cached_tokens + read, cache_write_tokens=written
+        )
         if body.get("stream"):
             producer = _stream(dialect, knobs, answer, body, send)
         else:

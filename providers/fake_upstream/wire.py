@@ -26,6 +26,7 @@ class Answer:
     prompt_tokens: int
     cached_tokens: int
     reasoning_tokens: int
+    cache_write_tokens: int = 0
 
     @property
     def text(self) -> str:
@@ -222,8 +223,10 @@ class AnthropicDialect:
     def usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
         # Like the real API: input_tokens leaves out the tokens read from the cache.
         return {
-            "input_tokens": max(answer.prompt_tokens - answer.cached_tokens, 0),
-            "cache_creation_input_tokens": 0,
+            "input_tokens": max(
+                answer.prompt_tokens - answer.cached_tokens - answer.cache_write_tokens, 0
+            ),
+            "cache_creation_input_tokens": answer.cache_write_tokens,
             "cache_read_input_tokens": answer.cached_tokens,
             "output_tokens": output_tokens,
         }

@@ -66,7 +66,7 @@ def test_an_https_image_url_is_passed_on_for_the_provider_to_fetch(
     if kind == "openai":
         assert content[1] == {"type": "image_url", "image_url": {"url": HTTPS_URL, "detail": "low"}}
     else:
-        assert content[1] == {"type": "image", "source": {"type": "url", "url": HTTPS_URL}}
+        assert content[1]["source"] == {"type": "url", "url": HTTPS_URL}
 
 
 @pytest.mark.parametrize("kind", ["deepseek", "openai_compatible"])

@@ -323,8 +323,8 @@ def test_anthropic_gets_its_own_parameters(sdk, make_provider, fake_upstream):
         stop="END",
     )
     sent = fake_upstream.requests[-1].body
-    assert sent["system"] == "Be brief"
-    assert sent["messages"] == user_says()
+    assert sent["system"][0]["text"] == "Be brief"
+    assert sent["messages"][0]["content"][0]["text"] == user_says()[0]["content"]
     assert (sent["max_tokens"], sent["temperature"], sent["top_p"]) == (2, 0.5, 0.5)
     assert sent["stop_sequences"] == ["END"]
     # Anthropic's max_tokens stop reason, in OpenAI's words.

@@ -68,8 +68,12 @@ def test_anthropic_kind_gets_it_as_the_system_parameter(
 
     assert answer.status == Message.Status.COMPLETE
     (body,) = _generation_bodies(fake_upstream)
-    assert body["system"] == "Be terse."
-    assert body["messages"] == [{"role": "user", "content": "Hi"}]
+    # The chat marks both for Anthropic's prompt cache too (the provider's default).
+    ephemeral = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "Be terse.", "cache_control": ephemeral}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": ephemeral}]}
+    ]
 
 
 # --- Without a worker: the request the send stores is what the worker will make. ----

@@ -121,7 +121,8 @@ def test_temperature_zero_and_system_prompt_reach_upstream(fake_upstream, kind):
     assert request.body["temperature"] == 0
     assert "temperature" in request.body
     if kind == "anthropic":
-        assert request.body["system"] == "Be brief."
+        # As a block carrying a prompt-cache breakpoint (the provider's default).
+        assert request.body["system"][0]["text"] == "Be brief."
         assert request.body["max_tokens"] == AnthropicAdapter.default_max_tokens
     else:
         assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -234,8 +235,9 @@ def test_openai_usage_details_without_streaming(fake_upstream):
 
 
 def test_anthropic_usage_without_streaming(fake_upstream):
-    adapter = get_adapter(fake_provider(fake_upstream, "anthropic", knobs="cached=4"))
-    usage = run(adapter.complete(ask())).usage
+    # Without breakpoints, so the fake writes nothing to its prompt cache.
+    provider = fake_provider(fake_upstream, "anthropic", knobs="cached=4", prompt_caching=False)
+    usage = run(get_adapter(provider).complete(ask())).usage
     assert (usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens) == (12, 4, 0)
     assert usage.input_tokens > 0
     assert not usage.estimated

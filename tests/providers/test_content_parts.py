@@ -69,7 +69,7 @@ def test_openai_sends_image_parts_and_files_as_text(fake_upstream):
 
 
 def test_anthropic_sends_base64_image_blocks_and_file_text(fake_upstream):
-    adapter = get_adapter(fake_provider(fake_upstream, "anthropic"))
+    adapter = get_adapter(fake_provider(fake_upstream, "anthropic", prompt_caching=False))
     result = run(adapter.complete(_with_image_and_file()))
     assert result.ok
     blocks = _sent(fake_upstream)["messages"][0]["content"]
@@ -87,7 +87,7 @@ def test_anthropic_sends_base64_image_blocks_and_file_text(fake_upstream):
 def test_text_alone_stays_a_plain_string_on_both_formats(fake_upstream):
     for kind in ("openai", "anthropic"):
         fake_upstream.reset()
-        adapter = get_adapter(fake_provider(fake_upstream, kind))
+        adapter = get_adapter(fake_provider(fake_upstream, kind, prompt_caching=False))
         run(adapter.complete(_request(ChatMessage.of_text("user", "Hello"))))
         assert _sent(fake_upstream)["messages"] == [{"role": "user", "content": "Hello"}]
 
@@ -100,7 +100,7 @@ def test_reasoning_goes_back_to_anthropic_with_its_signature_and_never_to_openai
         ChatMessage("assistant", (thought, unsigned, TextPart("4"))),
         ChatMessage.of_text("user", "And 3+3?"),
     )
-    anthropic = get_adapter(fake_provider(fake_upstream, "anthropic"))
+    anthropic = get_adapter(fake_provider(fake_upstream, "anthropic", prompt_caching=False))
     run(anthropic.complete(history))
     assert _sent(fake_upstream)["messages"][1]["content"] == [
         {"type": "thinking", "thinking": "Two and two make four.", "signature": "sig-abc"},

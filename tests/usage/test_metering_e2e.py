@@ -109,7 +109,9 @@ def test_a_stream_dropped_midway_still_records_what_it_consumed(fake_upstream, u
 def test_anthropic_cache_reads_are_priced_once_at_the_cached_price(fake_upstream, user):
     # Anthropic's input_tokens leaves out cache reads (the fake says so too): the record
     # holds the whole prompt, and only the uncached part is billed at the full price.
-    provider = fake_provider(fake_upstream, "anthropic", knobs="tokens=3&cached=4")
+    provider = fake_provider(
+        fake_upstream, "anthropic", knobs="tokens=3&cached=4", prompt_caching=False
+    )
     _, result = run(collect(engine.stream_generation(provider, ask())))
     reported_input = result.usage.input_tokens
     (r,) = record_generation(
