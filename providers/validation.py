@@ -64,6 +64,14 @@ def check_request(
     for name in sorted(adapter.unsupported_params):
         if getattr(request, name) not in (None, ()):
             raise InvalidRequest(name, f"The provider {provider.name!r} does not take {name!r}.")
+    wanted = request.response_format
+    if wanted is not None and wanted.type not in adapter.response_formats:
+        takes = " or ".join(sorted(adapter.response_formats))
+        raise InvalidRequest(
+            "response_format",
+            f"The provider {provider.name!r} does not take the response format "
+            f"{wanted.type!r}; it takes {takes}.",
+        )
     max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:

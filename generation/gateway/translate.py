@@ -15,6 +15,7 @@ from django.conf import settings
 
 from generation.gateway.errors import GatewayError, bad_request
 from generation.gateway.images import image_part
+from generation.gateway.response_format import response_format
 from providers.adapters.base import ChatMessage, GenerationRequest, Part, TextPart
 
 # OpenAI allows at most four stop sequences; Anthropic many more: the stricter rule wins.
@@ -35,6 +36,7 @@ SUPPORTED = frozenset(
         "presence_penalty",
         "frequency_penalty",
         "logit_bias",
+        "response_format",
     }
 )
 # Parameters accepted only at the value that changes nothing (some clients always send them).
@@ -109,6 +111,7 @@ def parse_chat(data: Any) -> ChatCall:
             frequency_penalty=_number(given, "frequency_penalty", -2, 2),
             logit_bias=_logit_bias(given.get("logit_bias")),
             end_user=end_user,
+            response_format=response_format(given.get("response_format")),
         ),
         stream=stream,
         include_usage=include_usage,

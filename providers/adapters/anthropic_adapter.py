@@ -45,6 +45,8 @@ class AnthropicAdapter(SdkAdapter):
     unsupported_params: ClassVar[frozenset[str]] = frozenset(
         {"seed", "presence_penalty", "frequency_penalty", "logit_bias"}
     )
+    # Structured outputs need a schema: there is no "any JSON object" mode.
+    response_formats: ClassVar[frozenset[str]] = frozenset({"json_schema"})
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
     # Telemetry spans could carry prompt text.
@@ -67,6 +69,10 @@ class AnthropicAdapter(SdkAdapter):
             params["stop_sequences"] = list(request.stop)
         if request.end_user:
             params["metadata"] = {"user_id": request.end_user}
+        if request.response_format is not None and request.response_format.schema is not None:
+            # Structured outputs: the model's text follows the schema.
+            schema = {"type": "json_schema", "schema": request.response_format.schema}
+            params["output_config"] = {"format": schema}
         # This SDK version no longer models `temperature` or `top_p`; the Messages API
         # takes them in the body, so they go there as given (0 stays 0).
         extra = {"temperature": request.temperature, "top_p": request.top_p}

@@ -155,6 +155,16 @@ def _part_from_json(data: dict[str, Any]) -> Part:
 
 
 @dataclass(frozen=True)
+class ResponseFormat:
+    """A JSON answer: any object ("json_object"), or one that follows `schema`."""
+
+    type: Literal["json_object", "json_schema"]
+    name: str = ""  # the schema's name, as OpenAI asks for one
+    schema: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     model: str
     messages: tuple[ChatMessage, ...]
@@ -171,6 +181,7 @@ class GenerationRequest:
     frequency_penalty: float | None = None
     logit_bias: tuple[tuple[str, float], ...] = ()  # (token id, bias) pairs
     end_user: str = ""  # the API client's `user`, for the provider's abuse monitoring
+    response_format: ResponseFormat | None = None  # None: free text
     # Who may be answered from a response cached for this request (the caller's user):
     # never sent upstream, only part of the cache key.
     cache_scope: str = ""
@@ -197,6 +208,9 @@ class GenerationRequest:
                 ),
                 "stop": tuple(data.get("stop", ())),
                 "logit_bias": tuple(tuple(pair) for pair in data.get("logit_bias", ())),
+                "response_format": ResponseFormat(**data["response_format"])
+                if data.get("response_format")
+                else None,
             }
         )
 

@@ -21,6 +21,7 @@ from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
     ImagePart,
+    ResponseFormat,
     StreamItem,
     TextDelta,
     TextPart,
@@ -66,6 +67,7 @@ class OpenAIAdapter(SdkAdapter):
     # OpenAI fetches an https image URL itself.
     accepts_image_urls: ClassVar[bool] = True
     unsupported_params: ClassVar[frozenset[str]] = frozenset()  # every OpenAI control
+    response_formats: ClassVar[frozenset[str]] = frozenset({"json_object", "json_schema"})
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -87,6 +89,8 @@ class OpenAIAdapter(SdkAdapter):
             "user": request.end_user or None,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
+        if request.response_format is not None:
+            params["response_format"] = _response_format(request.response_format)
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
@@ -209,6 +213,15 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             if text:
                 content.append({"type": "text", "text": text})
     return {"role": message.role, "content": content}
+
+
+def _response_format(wanted: ResponseFormat) -> dict[str, Any]:
+    if wanted.type == "json_object":
+        return {"type": "json_object"}
+    schema: dict[str, Any] = {"name": wanted.name, "strict": wanted.strict}
+    if wanted.schema is not None:
+        schema["schema"] = wanted.schema
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def _image_url(part: ImagePart) -> dict[str, str]:

@@ -31,6 +31,7 @@ from providers.fake_upstream.knobs import (
     split_model,
 )
 from providers.fake_upstream.prompt_cache import PromptCache
+from providers.fake_upstream.structured import json_tokens, requested_schema
 from providers.fake_upstream.wire import Answer, AnthropicDialect, Dialect, OpenAIDialect
 
 Scope = dict[str, Any]
@@ -184,11 +185,15 @@ class FakeUpstreamApp:
 
 def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
     limit = dialect.max_tokens(body)
-    count = knobs.tokens if limit is None else min(knobs.tokens, max(limit, 0))
+    schema = requested_schema(body)
+    # A structured answer is as long as its JSON; free text as long as the knobs say.
+    tokens = knobs.text_tokens() if schema is None else json_tokens(schema)
+    full = len(tokens)
+    count = full if limit is None else min(full, max(limit, 0))
     return Answer(
         model=split_model(str(body.get("model", "")))[0],
-        tokens=knobs.text_tokens(count),
-        finished_by_length=count < knobs.tokens,
+        tokens=tokens[:count],
+        finished_by_length=count < full,
         prompt_tokens=_estimate_prompt_tokens(body),
         cached_tokens=knobs.cached,
         reasoning_tokens=knobs.reasoning,

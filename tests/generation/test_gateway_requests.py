@@ -111,7 +111,6 @@ def test_bad_bodies_are_400_naming_the_parameter(post, fake_upstream, body, para
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"logprobs": True}, "logprobs"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"made_up": 1}, "made_up"),
     ],
 )
