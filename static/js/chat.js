@@ -107,6 +107,7 @@
   // The limits are checked here only to answer at once: the server checks everything
   // again, the type of each file by its bytes.
   let attached = [];
+  let previews = []; // the object URLs of the image previews on show
 
   function sizeText(bytes) {
     if (bytes < 1024) return bytes + " bytes";
@@ -158,8 +159,8 @@
     if (image) {
       const thumb = document.createElement("img");
       thumb.src = URL.createObjectURL(file);
+      previews.push(thumb.src);
       thumb.alt = file.name;
-      thumb.addEventListener("load", () => URL.revokeObjectURL(thumb.src), { once: true });
       chip.append(thumb);
     } else {
       const icon = document.createElement("span");
@@ -187,7 +188,11 @@
 
   function renderAttached(form) {
     const list = document.getElementById("composer-attachments");
+    // The previews shown so far go with their chips (each holds its file in memory).
+    const shown = previews;
+    previews = [];
     list.replaceChildren(...attached.map(chipFor));
+    shown.forEach((url) => URL.revokeObjectURL(url));
     list.hidden = attached.length === 0;
     syncInput(form);
   }
