@@ -318,6 +318,7 @@ LOGGING = {
     },
 }
 
+_ATTACHMENTS_PER_MESSAGE = env.int("ATTACHMENTS_PER_MESSAGE", default=8)
 SWITCHBOARD = {
     # Upper bound for max_tokens accepted from users and the API.
     "MAX_TOKENS_CAP": env.int("MAX_TOKENS_CAP", default=8192),
@@ -340,7 +341,20 @@ SWITCHBOARD = {
     "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=20_000_000),
     # Images in one /v1 request (data URLs and https URLs together).
     "MAX_API_IMAGES": env.int("MAX_API_IMAGES", default=20),
+    # Files attached to a chat message (images, text files, PDFs): the largest one, how
+    # many one message may carry, and their sum. The proxy's body limit must be above the
+    # sum (deploy/nginx.conf), or it answers 413 before our message can.
+    "ATTACHMENT_MAX_BYTES": env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024),
+    "ATTACHMENTS_PER_MESSAGE": _ATTACHMENTS_PER_MESSAGE,
+    "ATTACHMENTS_MAX_TOTAL_BYTES": env.int("ATTACHMENTS_MAX_TOTAL_BYTES", default=20 * 1024 * 1024),
 }
+
+# Uploads: Django streams a file part over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file
+# and counts no file part against DATA_UPLOAD_MAX_MEMORY_SIZE, so a file over our limits
+# still reaches the composer's own check (and its words). Django refuses a body with
+# more file parts than DATA_UPLOAD_MAX_NUMBER_FILES with a bare 400 before any view runs:
+# keep that well above the per-message count, so a few too many get our message.
+DATA_UPLOAD_MAX_NUMBER_FILES = max(100, 4 * _ATTACHMENTS_PER_MESSAGE)
 
 # Run the huey consumer inside the web process (the embedded deployment).
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not REDIS_URL)

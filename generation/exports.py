@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
+from generation.attachments import for_thread
 from generation.models import Conversation, Message
 from usage.models import usd_text
 
@@ -20,8 +21,9 @@ MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 def export_messages(conversation: Conversation) -> list[Message]:
     """The thread with each answer's provider and its cost summed over its usage records,
-    in one query whatever its length."""
-    return list(conversation.messages.select_related("provider").with_cost())
+    and each question's attachments (their names), in two queries whatever its length."""
+    messages = conversation.messages.select_related("provider").prefetch_related(for_thread())
+    return list(messages.with_cost())
 
 
 def export_filename(conversation: Conversation, extension: str) -> str:
@@ -66,7 +68,7 @@ def _message_data(message: Message) -> dict[str, Any]:
         "output_tokens": message.output_tokens,
         "cost_usd": usd_text(nanos) if nanos is not None and answer else None,
         "error": _error(message),
-        "attachments": [],  # file names, once messages can carry files
+        "attachments": [attachment.name for attachment in message.attachments.all()],
     }
 
 
@@ -147,6 +149,8 @@ def _message_markdown(message: Message) -> str:
         heading = "## User"
         body = _fenced(message.content, "text")
         notes = [f"*{_iso(message.created_at)}*"]
+        if names := [_inline(attachment.name) for attachment in message.attachments.all()]:
+            notes.append("Attached: " + ", ".join(names))
     else:
         heading = _answer_heading(message)
         body = _fenced(message.content, "markdown") if message.content else "*(no text)*"

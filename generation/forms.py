@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from generation.presets import NAME_MAX
+from generation.uploads import Upload, UploadRefused, check_uploads
 from providers.models import Provider
 from providers.validation import encodable
 
@@ -43,8 +44,30 @@ def system_prompt_field() -> forms.CharField:
     )
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Any number of files under one name (Django's documented pattern for several
+    files), each checked by its bytes (uploads.check_uploads): cleans to Uploads."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Upload]:
+        files = list(data) if isinstance(data, list | tuple) else [data] if data else []
+        try:
+            return check_uploads(files)
+        except UploadRefused as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
 class ComposerForm(forms.Form):
-    text = forms.CharField(strip=False, widget=forms.Textarea, validators=[validate_encodable])
+    # Blank is fine when files are attached (clean checks that one or the other is there).
+    text = forms.CharField(
+        strip=False, required=False, widget=forms.Textarea, validators=[validate_encodable]
+    )
+    attachments = AttachmentsField(required=False)
     provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label=None)
     model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
     # Blank means "the provider's default"; 0 is a real temperature and stays 0.
@@ -64,12 +87,31 @@ class ComposerForm(forms.Form):
 
     def clean_text(self) -> str:
         text: str = self.cleaned_data["text"]
-        if not text.strip():
-            raise forms.ValidationError("Write a message first.")
         limit = int(settings.SWITCHBOARD.get("MAX_PROMPT_CHARS", 200_000))
         if len(text) > limit:
             raise forms.ValidationError(f"A message is at most {limit} characters.")
         return text
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        blank = "text" in data and not data["text"].strip()
+        if blank and "attachments" in data and not data["attachments"]:
+            self.add_error("text", "Write a message first.")
+        return data
+
+
+class RetryForm(forms.Form):
+    """Optional: the provider and model to answer with instead of the failed answer's
+    (after a model that takes no images, one picked in the composer)."""
+
+    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), required=False)
+    model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field = self.fields["provider"]
+        assert isinstance(provider_field, forms.ModelChoiceField)
+        provider_field.queryset = Provider.objects.filter(is_active=True)
 
 
 class RenameForm(forms.Form):

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Count, Q, Sum
 from django.utils.functional import cached_property
 
-from providers.errors import ERROR_WORDS, RETRYABLE_KINDS, ErrorKind
+from providers.errors import ERROR_WORDS, IMAGES_NOT_ACCEPTED, RETRYABLE_KINDS, ErrorKind
 
 TITLE_MAX = 120
 
@@ -145,9 +145,19 @@ class Message(models.Model):
 
     @property
     def retryable(self) -> bool:
-        if self.status == self.Status.CANCELLED:
+        if self.status == self.Status.CANCELLED or self.refused_images:
             return True
         return self.status == self.Status.FAILED and self.error_kind in RETRYABLE_KINDS
+
+    @property
+    def refused_images(self) -> bool:
+        """The model takes no images: the same request can go to a model with vision
+        (the retry button then sends the composer's provider and model)."""
+        return (
+            self.status == self.Status.FAILED
+            and self.error_kind == ErrorKind.BAD_REQUEST
+            and self.error_message == IMAGES_NOT_ACCEPTED
+        )
 
     @property
     def can_retry(self) -> bool:
@@ -194,6 +204,8 @@ class Message(models.Model):
         return ERROR_WORDS.get(self.error_kind, ERROR_WORDS[ErrorKind.UNKNOWN])
 
 
-# API tokens and presets live in their own modules; imported here so Django registers them.
+# API tokens, presets and attachments live in their own modules; imported here so Django
+# registers them.
 from generation.api_tokens import ApiToken  # noqa: E402, F401
+from generation.attachments import Attachment, AttachmentBlob  # noqa: E402, F401
 from generation.presets import Preset  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -10,11 +10,20 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from generation.attachments import store_attachments, with_parts
 from generation.models import Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
 from generation.tasks import generate_message
-from providers.adapters.base import ChatMessage, GenerationRequest, Role, merge_turns
+from generation.uploads import Upload
+from providers.adapters.base import (
+    ChatMessage,
+    GenerationRequest,
+    Part,
+    Role,
+    TextPart,
+    merge_turns,
+)
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
@@ -40,9 +49,18 @@ class Sent:
 
 
 def _chat_message(message: Message) -> ChatMessage:
-    """A stored message as the provider reads it: its parts, in order."""
+    """A stored message as the provider reads it: its parts, in order. Its attachments
+    come from with_parts' prefetch (a query per message without it)."""
     role: Role = "assistant" if message.role == Message.Role.ASSISTANT else "user"
-    return ChatMessage.of_text(role, message.content)
+    return _with_attached(role, message.content, [a.part() for a in message.attachments.all()])
+
+
+def _with_attached(role: Role, text: str, attached: Sequence[Part]) -> ChatMessage:
+    """The attachments first (images, files' text), then what the user wrote about them;
+    text alone stays one text part."""
+    if not attached:
+        return ChatMessage.of_text(role, text)
+    return ChatMessage(role, (*attached, *((TextPart(text),) if text.strip() else ())))
 
 
 def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
@@ -65,9 +83,11 @@ def _history_end(message: Message) -> int | None:
 
 def build_request(*, message: Message) -> GenerationRequest:
     """The request an assistant message answers: the conversation up to it."""
-    history = Message.objects.filter(
-        conversation_id=message.conversation_id, id__lt=_history_end(message)
-    ).only("role", "content", "status")
+    history = with_parts(
+        Message.objects.filter(
+            conversation_id=message.conversation_id, id__lt=_history_end(message)
+        ).only("role", "content", "status")
+    )
     return GenerationRequest(
         model=message.model,
         messages=_turns(history),
@@ -128,26 +148,35 @@ def send_message(
     max_tokens: int | None,
     system_prompt: str = "",
     preset: Preset | None = None,
+    attachments: Sequence[Upload] = (),
 ) -> Sent:
     """Store the user's message and a pending answer; the worker starts after commit.
 
     `system_prompt` and `preset` are for a new chat only: an existing one sends its own
     prompt, and keeps the preset it started from. The composer already holds the
-    preset's settings (the user may have changed them): the preset is only recorded."""
-    if not text.strip():
+    preset's settings (the user may have changed them): the preset is only recorded.
+    `attachments` are files already checked (uploads.check_uploads); a message may be
+    files alone."""
+    if not text.strip() and not attachments:
         raise SendError("Write a message first.", "text")
     if preset is not None and conversation is None:
         check_preset_usable(preset=preset)
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
-    prior = list(conversation.messages.only("role", "content", "status")) if conversation else []
+    prior = (
+        list(with_parts(conversation.messages.only("role", "content", "status")))
+        if conversation
+        else []
+    )
     if conversation is not None:
         system_prompt = conversation.system_prompt
     request = _validate(
         provider=provider,
         request=GenerationRequest(
             model=model or provider.effective_default_model,
-            messages=_turns([*prior, Message(role=Message.Role.USER, content=text)]),
+            messages=merge_turns(
+                [*_turns(prior), _with_attached("user", text, [a.part() for a in attachments])]
+            ),
             system=system_prompt,
             max_tokens=max_tokens,
             temperature=temperature,
@@ -159,7 +188,9 @@ def send_message(
         reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
             conversation = Conversation(owner=user, system_prompt=system_prompt, preset=preset)
-            conversation.title = conversation.title_from(text)
+            conversation.title = conversation.title_from(
+                text if text.strip() else attachments[0].name
+            )
         conversation.provider = provider
         conversation.model = request.model
         conversation.save()
@@ -177,22 +208,28 @@ def send_message(
         )
         # One INSERT for both (PostgreSQL and SQLite return their ids), in this order.
         Message.objects.bulk_create([user_message, assistant])
+        store_attachments(message=user_message, uploads=attachments)
         # Only the id crosses the queue: no prompt text in task arguments.
         transaction.on_commit(lambda: generate_message(assistant.pk))
     return Sent(conversation, user_message, assistant, created)
 
 
-def retry_message(*, message: Message) -> Message:
-    """A fresh answer with the same parameters, replacing a failed or stopped one."""
+def retry_message(
+    *, message: Message, provider: Provider | None = None, model: str = ""
+) -> Message:
+    """A fresh answer with the same parameters, replacing a failed or stopped one; with
+    `provider` (and `model`, blank for its default), from that model instead."""
     if not message.retryable or hasattr(message, "retried_by"):
         raise SendError("This answer cannot be retried.")
-    provider = message.provider
+    if provider is None:
+        provider, model = message.provider, message.model
     if provider is None or not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
+    model = model or provider.effective_default_model
     pending = Message(
         conversation=message.conversation,
         role=Message.Role.ASSISTANT,
-        model=message.model,
+        model=model,
         temperature=message.temperature,
         max_tokens=message.max_tokens,
         retry_of=message,  # the history up to the failed answer
@@ -211,7 +248,7 @@ def retry_message(*, message: Message) -> Message:
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.PENDING,
                 provider=provider,
-                model=message.model,
+                model=request.model,
                 temperature=message.temperature,
                 max_tokens=message.max_tokens,
                 retry_of=message,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generation import stream_views, views
+from generation import attachment_views, stream_views, views
 
 app_name = "generation"
 urlpatterns = [
@@ -20,4 +20,10 @@ urlpatterns = [
     path("m/<int:message_id>/cancel/", views.cancel, name="cancel"),
     path("m/<int:message_id>/retry/", views.retry, name="retry"),
     path("models/", views.model_options, name="model_options"),
+    path("attachments/<int:attachment_id>", attachment_views.attachment, name="attachment"),
+    path(
+        "attachments/<int:attachment_id>/thumb",
+        attachment_views.thumbnail,
+        name="attachment_thumbnail",
+    ),
 ]

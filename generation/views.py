@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
@@ -19,9 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
 from generation import exports, services
+from generation.attachments import for_thread
 from generation.forms import (
     ComposerForm,
     RenameForm,
+    RetryForm,
     SavePresetForm,
     SystemPromptForm,
     plain_int,
@@ -72,7 +75,8 @@ def _preset_from(request: AuthenticatedHttpRequest, raw: str) -> Preset | None:
 
 
 def _thread(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.select_related("retried_by", "provider").with_cost())
+    messages = conversation.messages.select_related("retried_by", "provider")
+    return list(messages.prefetch_related(for_thread()).with_cost())
 
 
 def _chat_page(
@@ -108,6 +112,8 @@ def _chat_page(
         "providers": providers,
         "selected_provider": provider,
         "selected_model": initial["model"],
+        # The composer checks them before uploading (the server checks again).
+        "attachment_limits": settings.SWITCHBOARD,
     }
     return render(request, "generation/chat.html", ctx)
 
@@ -144,7 +150,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
             return HttpResponseBadRequest()
         conversation = _get_conversation_for_user(request, conversation_id)
     preset = _preset_from(request, request.POST.get("preset", "")) if conversation is None else None
-    form = ComposerForm(request.POST)
+    form = ComposerForm(request.POST, request.FILES)
     if not form.is_valid():
         return _composer_error(_first_error(form))
     data = form.cleaned_data
@@ -159,6 +165,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
             max_tokens=data["max_tokens"],
             system_prompt=data["system_prompt"],
             preset=preset,
+            attachments=data["attachments"],
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
@@ -191,8 +198,15 @@ def cancel(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
 @require_POST
 def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     message = _get_message_for_user(request, message_id)
+    form = RetryForm(request.POST)
+    if not form.is_valid():
+        return _composer_error(_first_error(form))
     try:
-        fresh = services.retry_message(message=message)
+        fresh = services.retry_message(
+            message=message,
+            provider=form.cleaned_data["provider"],
+            model=form.cleaned_data["model"].strip(),
+        )
     except services.SendError as exc:
         return _composer_error(exc.message)
     message.refresh_from_db()

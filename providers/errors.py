@@ -40,6 +40,10 @@ ERROR_WORDS: dict[str, str] = {  # by ErrorKind (a str: a model's error_kind loo
     ErrorKind.UNKNOWN: "Something unexpected went wrong while calling the provider.",
 }
 
+# A bad request that the provider said was about images: a model without vision, sent an
+# image (the chat's attachments). The kind stays bad_request; these words say what to do.
+IMAGES_NOT_ACCEPTED = "This model does not accept images. Try a model with vision."
+
 RETRYABLE_KINDS = frozenset(
     {
         ErrorKind.RATE_LIMIT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import re
 import time
 from collections.abc import Mapping
 
@@ -16,7 +17,7 @@ import anthropic
 import httpx2
 import openai
 
-from providers.errors import ERROR_WORDS, ErrorKind, ProviderError
+from providers.errors import ERROR_WORDS, IMAGES_NOT_ACCEPTED, ErrorKind, ProviderError
 
 STATUS_KINDS: dict[int, ErrorKind] = {
     400: ErrorKind.BAD_REQUEST,
@@ -31,6 +32,16 @@ STATUS_KINDS: dict[int, ErrorKind] = {
     503: ErrorKind.OVERLOADED,
     529: ErrorKind.OVERLOADED,
 }
+
+# A 400 whose message says the model takes no images at all: "image_url is only supported
+# by certain models" (OpenAI), "does not support image input", "is not a multimodal
+# model" (vLLM), "unknown variant `image_url`" (DeepSeek). Not any mention of an image:
+# "image exceeds 5 MB maximum" is about that image, and keeps the kind's words.
+_IMAGE_REFUSAL = re.compile(
+    r"(?:does not|doesn't|do not|cannot) (?:support|accept|process) (?:image|vision)"
+    r"|image_url is only supported|not a multimodal model|unknown variant .?image_url",
+    re.IGNORECASE,
+)
 
 # Error codes that mean "out of money" whatever status they arrive with (OpenAI sends 429).
 _BILLING_CODES = frozenset({"insufficient_quota", "billing_error", "billing_hard_limit_reached"})
@@ -80,9 +91,10 @@ def _from_status(status: int, body: object, headers: Mapping[str, str]) -> Provi
     else:
         fallback = ErrorKind.PROVIDER_ERROR if status >= 500 else ErrorKind.BAD_REQUEST
         kind = STATUS_KINDS.get(status, fallback)
-    return ProviderError(
-        kind, ERROR_WORDS[kind], status_code=status, retry_after=retry_after_seconds(headers)
-    )
+    words = ERROR_WORDS[kind]
+    if status == 400 and _IMAGE_REFUSAL.search(_error_message(body)):
+        words = IMAGES_NOT_ACCEPTED  # our words: the upstream text only chose them
+    return ProviderError(kind, words, status_code=status, retry_after=retry_after_seconds(headers))
 
 
 def _error_code(body: object) -> str | None:
@@ -94,6 +106,15 @@ def _error_code(body: object) -> str | None:
         return None
     code = error.get("code") or error.get("type")
     return code if isinstance(code, str) else None
+
+
+def _error_message(body: object) -> str:
+    """`message` of the error object in an OpenAI or Anthropic error body, or ""."""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error", body)
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 def _seconds(value: float) -> float | None:

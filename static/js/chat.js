@@ -102,13 +102,162 @@
 
   htmx.onLoad(followAll);
 
+  // Attachments. The files chosen (picked, pasted or dropped) live in `attached`; the
+  // form's file input always holds exactly them, so htmx's multipart post sends them.
+  // The limits are checked here only to answer at once: the server checks everything
+  // again, the type of each file by its bytes.
+  let attached = [];
+  let previews = []; // the object URLs of the image previews on show
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + " bytes";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  function showComposerError(text) {
+    const box = document.getElementById("composer-error");
+    if (!box) return;
+    const alert = document.createElement("div");
+    alert.className = "alert alert--error";
+    alert.setAttribute("role", "alert");
+    alert.textContent = text;
+    box.replaceChildren(alert);
+  }
+
+  // The first limit `files` (added to those attached) would break, in words, or null.
+  function overLimit(form, files) {
+    const maxFiles = Number(form.dataset.maxFiles);
+    const maxFile = Number(form.dataset.maxFileBytes);
+    const maxTotal = Number(form.dataset.maxTotalBytes);
+    const all = attached.concat(files);
+    if (all.length > maxFiles) {
+      return `A message can carry at most ${maxFiles} files (this one would have ${all.length}).`;
+    }
+    const big = files.find((file) => file.size > maxFile);
+    if (big) return `“${big.name}” is ${sizeText(big.size)}: a file can be at most ${sizeText(maxFile)}.`;
+    const total = all.reduce((sum, file) => sum + file.size, 0);
+    if (total > maxTotal) {
+      return `These files come to ${sizeText(total)}: the files of one message can be at most ${sizeText(maxTotal)} together.`;
+    }
+    return null;
+  }
+
+  function syncInput(form) {
+    const input = form.querySelector("input[type=file][name=attachments]");
+    const transfer = new DataTransfer();
+    attached.forEach((file) => transfer.items.add(file));
+    input.files = transfer.files;
+  }
+
+  function chipFor(file, index) {
+    const item = document.createElement("li");
+    const chip = document.createElement("span");
+    const image = file.type.startsWith("image/");
+    chip.className = "attachment " + (image ? "attachment--image" : "attachment--file");
+    chip.title = `${file.name} · ${sizeText(file.size)}`;
+    if (image) {
+      const thumb = document.createElement("img");
+      thumb.src = URL.createObjectURL(file);
+      previews.push(thumb.src);
+      thumb.alt = file.name;
+      chip.append(thumb);
+    } else {
+      const icon = document.createElement("span");
+      icon.className = "attachment__icon";
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = /\.pdf$/i.test(file.name) ? "PDF" : "FILE";
+      const name = document.createElement("span");
+      name.className = "attachment__name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "attachment__size";
+      size.textContent = sizeText(file.size);
+      chip.append(icon, name, size);
+    }
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "attachment__remove";
+    remove.dataset.index = String(index);
+    remove.setAttribute("aria-label", "Remove " + file.name);
+    remove.textContent = "×";
+    chip.append(remove);
+    item.append(chip);
+    return item;
+  }
+
+  function renderAttached(form) {
+    const list = document.getElementById("composer-attachments");
+    // The previews shown so far go with their chips (each holds its file in memory).
+    const shown = previews;
+    previews = [];
+    list.replaceChildren(...attached.map(chipFor));
+    shown.forEach((url) => URL.revokeObjectURL(url));
+    list.hidden = attached.length === 0;
+    syncInput(form);
+  }
+
+  function attach(files) {
+    const form = composer();
+    if (!form || !files.length) return;
+    const refusal = overLimit(form, files);
+    if (refusal) {
+      showComposerError(refusal);
+      return;
+    }
+    document.getElementById("composer-error").replaceChildren();
+    attached = attached.concat(files);
+    renderAttached(form);
+  }
+
+  function clearAttached() {
+    const form = composer();
+    attached = [];
+    if (form) renderAttached(form);
+  }
+
+  document.addEventListener("change", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.closest("#composer")) return;
+    // The picker replaced the input's files with its choice: add those to the rest.
+    const picked = Array.from(input.files);
+    syncInput(composer());
+    attach(picked);
+  });
+
+  document.addEventListener("paste", (event) => {
+    if (!(event.target instanceof Element) || !event.target.closest("#composer")) return;
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []);
+    if (!files.length) return; // plain text pastes as usual
+    event.preventDefault();
+    attach(files);
+  });
+
+  // Dropping files anywhere on the chat attaches them (instead of the browser opening them).
+  const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files");
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event) || !composer() || !event.target.closest || !event.target.closest(".chat")) return;
+    event.preventDefault();
+    composer().classList.add("is-dropping");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (composer() && !event.relatedTarget) composer().classList.remove("is-dropping");
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event) || !composer() || !event.target.closest || !event.target.closest(".chat")) return;
+    event.preventDefault();
+    composer().classList.remove("is-dropping");
+    attach(Array.from(event.dataTransfer.files));
+  });
+
   document.addEventListener("keydown", (event) => {
     const area = event.target;
     if (!(area instanceof HTMLTextAreaElement) || !area.closest("#composer")) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       const form = composer();
-      if (!form.querySelector(".send").disabled && area.value.trim()) form.requestSubmit();
+      const ready = area.value.trim() || attached.length;
+      if (!form.querySelector(".send").disabled && ready) form.requestSubmit();
     }
   });
 
@@ -121,6 +270,12 @@
   });
 
   document.addEventListener("click", (event) => {
+    const remove = event.target.closest("#composer-attachments .attachment__remove");
+    if (remove) {
+      attached.splice(Number(remove.dataset.index), 1);
+      renderAttached(composer());
+      return;
+    }
     if (event.target.closest(".stop-all")) {
       const stop = activeBubble() && activeBubble().querySelector(".stop");
       if (stop) stop.click();
@@ -144,6 +299,7 @@
       area.value = "";
       area.style.height = "auto";
       document.getElementById("composer-error").replaceChildren();
+      clearAttached();
     }
     refreshComposer();
     form.querySelector("textarea").focus();

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 
+import httpx2
+import openai
 import pytest
 
 from providers.adapters import get_adapter
@@ -18,7 +20,8 @@ from providers.adapters.base import (
     merge_turns,
 )
 from providers.adapters.common import IMAGE_TOKENS_ESTIMATE, estimate_usage
-from providers.errors import ErrorKind
+from providers.adapters.error_mapping import map_exception
+from providers.errors import ERROR_WORDS, IMAGES_NOT_ACCEPTED, ErrorKind
 from providers.fake_upstream.app import IMAGE_TOKENS
 from tests.providers.fake_helpers import collect, fake_provider, run
 
@@ -119,10 +122,39 @@ def test_a_model_without_vision_refuses_an_image_as_bad_request(fake_upstream, k
     _, result = run(collect(adapter.stream(_with_image_and_file())))
     assert result.error is not None
     assert result.error.kind == ErrorKind.BAD_REQUEST
+    # Our words, chosen because the provider said it was the images.
+    assert result.error.message == IMAGES_NOT_ACCEPTED
     assert result.text == ""
     # Text alone still works on that model.
     ok = run(adapter.complete(_request(ChatMessage.of_text("user", "Hello"))))
     assert ok.ok
+
+
+@pytest.mark.parametrize(
+    ("upstream_says", "words"),
+    [
+        (
+            "Invalid content type. image_url is only supported by certain models.",
+            IMAGES_NOT_ACCEPTED,
+        ),
+        ("unknown variant `image_url`, expected `text`", IMAGES_NOT_ACCEPTED),
+        ("Model llama3 is not a multimodal model", IMAGES_NOT_ACCEPTED),
+        # About this image, not images at all: the kind's own words.
+        ("image exceeds 5 MB maximum: 6291456 bytes > 5242880 bytes", None),
+        ("max_tokens is too large", None),
+    ],
+)
+def test_only_a_refusal_of_images_gets_the_vision_words(upstream_says, words):
+    request = httpx2.Request("POST", "https://api.example.com/v1/chat/completions")
+    error = openai.BadRequestError(
+        upstream_says,
+        response=httpx2.Response(400, request=request),
+        body={"message": upstream_says, "type": "invalid_request_error"},
+    )
+    mapped = map_exception(error)
+    assert mapped.kind == ErrorKind.BAD_REQUEST
+    assert mapped.message == (words or ERROR_WORDS[ErrorKind.BAD_REQUEST])
+    assert upstream_says not in mapped.message
 
 
 def test_request_round_trips_through_json_with_every_part():
