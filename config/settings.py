@@ -336,6 +336,9 @@ SWITCHBOARD = {
     "SSE_HEARTBEAT_SECONDS": env.float("SSE_HEARTBEAT_SECONDS", default=10.0),
     # Largest JSON body /api/generate accepts; larger ones get a 400 with the reason.
     "MAX_API_BODY_BYTES": env.int("MAX_API_BODY_BYTES", default=1_000_000),
+    # Inputs one POST /v1/embeddings may embed (OpenAI's own limit); their text counts
+    # against MAX_PROMPT_CHARS in all.
+    "MAX_EMBEDDING_INPUTS": env.int("MAX_EMBEDDING_INPUTS", default=2048),
 }
 
 # Run the huey consumer inside the web process (the embedded deployment).
