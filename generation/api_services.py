@@ -4,8 +4,10 @@ A call is opened (its worst-case cost held, or refused and the refusal recorded)
 made, then closed (every attempt metered and the hold settled; released when upstream
 was never reached). `generate_for_api` does all three for a non-streamed call (and
 `generation.gateway.services.agenerate_for_api` from the event loop); a stream opens and
-closes around its own iteration (generation.gateway.streaming). A call its client
-abandons is still metered for what went upstream: hanging up does not dodge the bill.
+closes around its own iteration (generation.gateway.streaming). An embeddings call
+(`open_embedding_call` / `close_embedding_call`) holds its input alone: it has no output.
+A call its client abandons is still metered for what went upstream: hanging up does not
+dodge the bill.
 """
 
 from __future__ import annotations

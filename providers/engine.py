@@ -7,7 +7,7 @@ Other apps call these, never an adapter directly:
   `GenerationResult` (with every upstream attempt in ``result.attempts``)
 - ``await generate(provider, request)``: the same, not streamed (a `StreamTracker`
   meters it when cancelled)
-- ``await avalidate_embedding_request(provider, request)`` then
+- ``await avalidate_embedding_request(provider, request)`` /
   ``await embed(provider, request)``: an `EmbeddingResult` (an `EmbeddingTracker` meters
   it when cancelled)
 - ``list_models(provider)`` / ``await alist_models(provider)``: cached
@@ -341,13 +341,14 @@ async def embed(
 ) -> EmbeddingResult:
     """One vector per input, with every upstream attempt in ``result.attempts``.
 
-    Validate first (`avalidate_embedding_request`); upstream failures never raise, they
-    come back as ``result.error``. Not cached: vectors are cheap to ask for again and
-    large to keep.
+    An invalid request (or a provider without embeddings) raises `InvalidRequest` before
+    any call, as for `generate`; upstream failures never raise, they come back as
+    ``result.error``. Not cached: vectors are cheap to ask for again and large to keep.
     """
     tracker = tracker or EmbeddingTracker()
     if (error := _configuration_error(provider)) is not None:
         return _log_embedding(provider, request, EmbeddingResult(model=request.model, error=error))
+    request = await avalidate_embedding_request(provider, request)
     tracker.request = request
     adapter = get_adapter(provider)
 

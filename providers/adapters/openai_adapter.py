@@ -190,8 +190,8 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     """Self-hosted servers (Ollama, llama.cpp, vLLM) speaking the OpenAI format."""
 
     max_tokens_param: ClassVar[str] = "max_tokens"
-    # Their models' tokenizers are not OpenAI's: ids a client counted with tiktoken would
-    # embed other words (and Ollama refuses token arrays outright). Text only.
+    # Their models' tokenizers are not OpenAI's: ids a client counted with tiktoken (as
+    # LangChain's OpenAIEmbeddings does by default) would embed other words. Text only.
     embeds_token_arrays: ClassVar[bool] = False
     embeddings_encoding: ClassVar[str] = "float"  # base64 is not offered by every server
 
