@@ -347,6 +347,9 @@ SWITCHBOARD = {
     "ATTACHMENT_MAX_BYTES": env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024),
     "ATTACHMENTS_PER_MESSAGE": _ATTACHMENTS_PER_MESSAGE,
     "ATTACHMENTS_MAX_TOTAL_BYTES": env.int("ATTACHMENTS_MAX_TOTAL_BYTES", default=20 * 1024 * 1024),
+    # Inputs one POST /v1/embeddings may embed (OpenAI's own limit); their text counts
+    # against MAX_PROMPT_CHARS in all.
+    "MAX_EMBEDDING_INPUTS": env.int("MAX_EMBEDDING_INPUTS", default=2048),
 }
 
 # Uploads: Django streams a file part over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file

@@ -7,6 +7,9 @@ Other apps call these, never an adapter directly:
   `GenerationResult` (with every upstream attempt in ``result.attempts``)
 - ``await generate(provider, request)``: the same, not streamed (a `StreamTracker`
   meters it when cancelled)
+- ``await avalidate_embedding_request(provider, request)`` /
+  ``await embed(provider, request)``: an `EmbeddingResult` (an `EmbeddingTracker` meters
+  it when cancelled)
 - ``list_models(provider)`` / ``await alist_models(provider)``: cached
 - ``test_connection(provider)`` / ``await atest_connection(provider)``
 - ``await aclose_clients()``: close the SDK clients of the running loop; call it before
@@ -23,7 +26,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from providers import cache as response_cache
 from providers.adapters import get_adapter
@@ -37,22 +40,30 @@ from providers.adapters.base import (
 )
 from providers.adapters.clients import aclose_clients
 from providers.adapters.common import estimate_usage, prompt_chars
+from providers.adapters.embeddings import (
+    EmbeddingRequest,
+    EmbeddingResult,
+    embedding_tokens_estimate,
+)
 from providers.adapters.error_mapping import provider_error
 from providers.connection import atest_connection, test_connection
 from providers.errors import ErrorKind, ProviderError
 from providers.models_list import alist_models, cached_models, list_models
 from providers.retry import RetryPolicy
-from providers.validation import InvalidRequest, check_request
+from providers.validation import InvalidRequest, check_embedding_request, check_request
 
 if TYPE_CHECKING:
     from providers.models import Provider
 
 __all__ = [
+    "EmbeddingTracker",
     "InvalidRequest",
     "aclose_clients",
     "alist_models",
     "atest_connection",
+    "avalidate_embedding_request",
     "avalidate_request",
+    "embed",
     "generate",
     "list_models",
     "stream_generation",
@@ -81,6 +92,19 @@ async def avalidate_request(provider: Provider, request: GenerationRequest) -> G
     except ProviderError:
         known = None  # no published list, or it could not be fetched: skip the check
     return check_request(provider, request, known)
+
+
+async def avalidate_embedding_request(
+    provider: Provider, request: EmbeddingRequest
+) -> EmbeddingRequest:
+    """The request checked against the provider (NotOffered when its kind has no
+    embeddings), or InvalidRequest."""
+    check_embedding_request(provider, request, known_models=None)
+    try:
+        known = await alist_models(provider)
+    except ProviderError:
+        known = None
+    return check_embedding_request(provider, request, known)
 
 
 def _models_or_none(fetch: Callable[[Provider], list[str]], provider: Provider) -> list[str] | None:
@@ -179,7 +203,13 @@ async def stream_generation(
                 await upstream.aclose()
             attempts.append(_attempt(len(attempts) + 1, result, ttft, loop.time() - started))
             tracker.started = None  # this attempt is recorded; a retry starts a new one
-            wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
+            wait = _retry_wait(
+                policy,
+                attempts[-1],
+                result.error,
+                produced_text=bool(result.text),
+                remaining=deadline - loop.time(),
+            )
             if wait is None:
                 break
             await asyncio.sleep(wait)
@@ -214,36 +244,146 @@ async def generate(
         if hit is not None:
             return _log(provider, request, _cached_result(hit))
     adapter = get_adapter(provider)
-    result = await _with_retries(request, lambda: adapter.complete(request), tracker)
+    result = await _with_retries(
+        lambda: adapter.complete(request), lambda: _failed(request, "", ErrorKind.TIMEOUT), tracker
+    )
     tracker.finished = True
     if cache_key and result.ok:
         await response_cache.store_response(provider, cache_key, result)
     return _log(provider, request, result)
 
 
+class _Outcome(Protocol):
+    """What the retry loop reads of an attempt's result (generation or embeddings)."""
+
+    error: ProviderError | None
+    usage: Usage
+    attempts: list[Attempt]
+
+
+class _AttemptLog(Protocol):
+    """Where the retry loop keeps its attempts, for a caller that stops it early."""
+
+    attempts: list[Attempt]
+    started: float | None
+
+
+OutcomeT = TypeVar("OutcomeT", bound=_Outcome)
+
+
 async def _with_retries(
-    request: GenerationRequest,
-    call: Callable[[], Awaitable[GenerationResult]],
-    tracker: StreamTracker,
-) -> GenerationResult:
+    call: Callable[[], Awaitable[OutcomeT]],
+    timed_out: Callable[[], OutcomeT],
+    log: _AttemptLog,
+) -> OutcomeT:
+    """`call()` until it succeeds or the policy stops, within one deadline.
+
+    For calls that are not streamed: nothing of a failed attempt reached the caller, so
+    any retryable failure may be retried. `timed_out()` is the result of an attempt the
+    deadline ended.
+    """
     policy = RetryPolicy.from_settings()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + policy.deadline
-    attempts = tracker.attempts
+    attempts = log.attempts
     while True:
-        started = tracker.started = loop.time()
+        started = log.started = loop.time()
         try:
             async with asyncio.timeout_at(deadline):
                 result = await call()
         except TimeoutError:
-            result = _failed(request, "", ErrorKind.TIMEOUT)
+            result = timed_out()
         attempts.append(_attempt(len(attempts) + 1, result, None, loop.time() - started))
-        tracker.started = None  # this attempt is recorded; a retry starts a new one
-        wait = _retry_wait(policy, attempts[-1], result, deadline - loop.time())
+        log.started = None  # this attempt is recorded; a retry starts a new one
+        wait = _retry_wait(
+            policy,
+            attempts[-1],
+            result.error,
+            produced_text=False,
+            remaining=deadline - loop.time(),
+        )
         if wait is None:
             result.attempts = list(attempts)
             return result
         await asyncio.sleep(wait)
+
+
+class EmbeddingTracker:
+    """The attempts of an `embed` call, for a caller cancelled meanwhile (its client hung
+    up): `interrupted_result()` then gives every attempt made, the one cut short with its
+    input estimated (upstream may well have computed and billed it)."""
+
+    def __init__(self) -> None:
+        self.request: EmbeddingRequest | None = None
+        self.attempts: list[Attempt] = []
+        self.started: float | None = None  # loop time the current attempt began
+        self.finished = False
+
+    def interrupted_result(self) -> EmbeddingResult | None:
+        """None when the call finished (its own result counts) or never called upstream."""
+        if self.finished or self.request is None:
+            return None
+        if self.started is None and not self.attempts:
+            return None
+        result = EmbeddingResult(
+            model=self.request.model, error=provider_error(ErrorKind.CANCELLED)
+        )
+        result.attempts = list(self.attempts)
+        if self.started is not None:
+            result.usage = _embedding_estimate(self.request)
+            latency = time.monotonic() - self.started  # the event loop's clock
+            result.attempts.append(_attempt(len(self.attempts) + 1, result, None, latency))
+        return result
+
+
+async def embed(
+    provider: Provider, request: EmbeddingRequest, *, tracker: EmbeddingTracker | None = None
+) -> EmbeddingResult:
+    """One vector per input, with every upstream attempt in ``result.attempts``.
+
+    An invalid request (or a provider without embeddings) raises `InvalidRequest` before
+    any call, as for `generate`; upstream failures never raise, they come back as
+    ``result.error``. Not cached: vectors are cheap to ask for again and large to keep.
+    """
+    tracker = tracker or EmbeddingTracker()
+    if (error := _configuration_error(provider)) is not None:
+        return _log_embedding(provider, request, EmbeddingResult(model=request.model, error=error))
+    request = await avalidate_embedding_request(provider, request)
+    tracker.request = request
+    adapter = get_adapter(provider)
+
+    def timed_out() -> EmbeddingResult:
+        return EmbeddingResult(
+            model=request.model,
+            usage=_embedding_estimate(request),
+            error=provider_error(ErrorKind.TIMEOUT),
+        )
+
+    result = await _with_retries(lambda: adapter.embed(request), timed_out, tracker)
+    tracker.finished = True
+    return _log_embedding(provider, request, result)
+
+
+def _embedding_estimate(request: EmbeddingRequest) -> Usage:
+    return Usage(input_tokens=embedding_tokens_estimate(request), estimated=True)
+
+
+def _log_embedding(
+    provider: Provider, request: EmbeddingRequest, result: EmbeddingResult
+) -> EmbeddingResult:
+    # Sizes and kinds only: never the input text, never a key.
+    logger.info(
+        "embeddings provider=%s model=%s outcome=%s attempts=%d inputs=%d input_size=%d "
+        "input_tokens=%d",
+        provider.pk,
+        request.model,
+        result.error.kind.value if result.error else "ok",
+        len(result.attempts),
+        len(request.inputs),
+        request.input_size(),
+        result.usage.input_tokens,
+    )
+    return result
 
 
 def _configuration_error(provider: Provider) -> ProviderError | None:
@@ -260,19 +400,24 @@ def _configuration_error(provider: Provider) -> ProviderError | None:
 
 
 def _retry_wait(
-    policy: RetryPolicy, attempt: Attempt, result: GenerationResult, remaining: float
+    policy: RetryPolicy,
+    attempt: Attempt,
+    error: ProviderError | None,
+    *,
+    produced_text: bool,
+    remaining: float,
 ) -> float | None:
-    if result.error is None:
+    if error is None:
         return None
     wait = policy.wait_after(
-        attempt.number, result.error, produced_text=bool(result.text), remaining=remaining
+        attempt.number, error, produced_text=produced_text, remaining=remaining
     )
     if wait is not None:
         attempt.wait_before_retry = wait
     return wait
 
 
-def _attempt(number: int, result: GenerationResult, ttft: float | None, latency: float) -> Attempt:
+def _attempt(number: int, result: _Outcome, ttft: float | None, latency: float) -> Attempt:
     error = result.error
     return Attempt(
         number=number,

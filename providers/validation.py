@@ -1,4 +1,4 @@
-"""Checks a generation request must pass before any upstream call is made."""
+"""Checks a generation or embeddings request must pass before any upstream call is made."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.conf import settings
 from providers.adapters import adapter_class
 from providers.adapters.base import GenerationRequest
 from providers.adapters.common import prompt_chars
+from providers.adapters.embeddings import EmbeddingRequest
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -24,6 +25,11 @@ class InvalidRequest(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class NotOffered(InvalidRequest):
+    """A call this provider's kind cannot make at all (embeddings from Anthropic): no
+    other value of `field` would help but another provider."""
 
 
 def encodable(text: str) -> bool:
@@ -47,11 +53,7 @@ def check_request(
     or it could not be fetched).
     """
     limits = settings.SWITCHBOARD
-    model = (request.model or provider.effective_default_model).strip()
-    if not model:
-        raise InvalidRequest("model", "Choose a model: this provider has no default model.")
-    if len(model) > MAX_MODEL_NAME_LENGTH or not model.isprintable():
-        raise InvalidRequest("model", "That model name is not valid.")
+    model = _model(provider, request.model)
     adapter = adapter_class(provider.kind)
     if not adapter.accepts_image_urls and any(
         image.url for message in request.messages for image in message.images
@@ -87,6 +89,49 @@ def check_request(
         raise InvalidRequest(
             "messages", f"The prompt is too long (at most {limits['MAX_PROMPT_CHARS']} characters)."
         )
+    if known_models and model not in known_models:
+        raise InvalidRequest("model", f"This provider has no model named {model!r}.")
+    return dataclasses.replace(request, model=model)
+
+
+def _model(provider: Provider, requested: str) -> str:
+    model = (requested or provider.effective_default_model).strip()
+    if not model:
+        raise InvalidRequest("model", "Choose a model: this provider has no default model.")
+    if len(model) > MAX_MODEL_NAME_LENGTH or not model.isprintable():
+        raise InvalidRequest("model", "That model name is not valid.")
+    return model
+
+
+def check_embedding_request(
+    provider: Provider, request: EmbeddingRequest, known_models: list[str] | None
+) -> EmbeddingRequest:
+    """`request` if this provider can embed it, or InvalidRequest (NotOffered when its
+    kind cannot). The model is the one named: a default model is a chat model."""
+    adapter = adapter_class(provider.kind)
+    offered_by = f"Provider {provider.name!r} ({provider.get_kind_display()})"
+    if not adapter.supports_embeddings:
+        raise NotOffered("model", f"{offered_by} does not offer embeddings.")
+    if request.token_input and not adapter.embeds_token_arrays:
+        raise NotOffered(
+            "input",
+            f"{offered_by} takes text input only: token arrays are ids of OpenAI's "
+            "tokenizers, which its models do not share. Send the text itself.",
+        )
+    if not request.model.strip():
+        raise InvalidRequest("model", "Name an embedding model.")
+    model = _model(provider, request.model)
+    if not request.inputs or any(not item for item in request.inputs):
+        raise InvalidRequest("input", "Every input must be a non-empty string or token array.")
+    limit = settings.SWITCHBOARD["MAX_EMBEDDING_INPUTS"]
+    if len(request.inputs) > limit:
+        raise InvalidRequest("input", f"At most {limit} inputs can be embedded in one request.")
+    max_chars = settings.SWITCHBOARD["MAX_PROMPT_CHARS"]
+    if request.input_size() > max_chars:
+        unit = "tokens" if request.token_input else "characters"
+        raise InvalidRequest("input", f"The input is too long (at most {max_chars} {unit} in all).")
+    if request.dimensions is not None and request.dimensions < 1:
+        raise InvalidRequest("dimensions", "Dimensions must be a positive integer.")
     if known_models and model not in known_models:
         raise InvalidRequest("model", f"This provider has no model named {model!r}.")
     return dataclasses.replace(request, model=model)

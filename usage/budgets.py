@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from providers.adapters.base import GenerationRequest, Usage
 from providers.adapters.common import IMAGE_TOKENS_ESTIMATE, prompt_chars
+from providers.adapters.embeddings import EmbeddingRequest
 from usage.models import (
     NANOS_PER_USD,
     BudgetDefault,
@@ -50,6 +51,18 @@ def prompt_tokens_to_hold(request: GenerationRequest) -> int:
     images = sum(len(message.images) for message in request.messages)
     return math.ceil(prompt_chars(request) / CHARS_PER_TOKEN_ESTIMATE) + (
         images * IMAGE_TOKENS_ESTIMATE
+    )
+
+
+def embedding_tokens_to_hold(request: EmbeddingRequest) -> int:
+    """An embeddings input's tokens as a hold counts them: token arrays exactly, text as
+    a prompt's (each input on its own: a short one is still at least a token)."""
+    if request.token_input:
+        return request.input_size()
+    return sum(
+        math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE)
+        for text in request.inputs
+        if isinstance(text, str)
     )
 
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers.adapters.base import Attempt, GenerationResult, Usage
+from providers.adapters.embeddings import EmbeddingResult
 from usage.budgets import (
     BudgetExceeded,
     release_reservation,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BudgetExceeded",
+    "record_embedding",
     "record_generation",
     "record_refusal",
     "release_reservation",
@@ -187,24 +189,69 @@ def record_generation(
     A cache hit is a single zero-cost record. Failed and cancelled attempts are
     recorded with whatever usage they carry (reported or estimated).
     """
-    source = Source(source).value
-    key = _idempotency_key(message=message, request_id=request_id)
-    at = timezone.now()
     if result.cached:
         attempts = [Attempt(number=1, outcome=OUTCOME_OK, usage=result.usage)]
     else:
         attempts = _attempts_of(result)
+    return _record_attempts(
+        provider=provider,
+        user=user,
+        source=source,
+        model=result.model,
+        attempts=attempts,
+        cache_hit=result.cached,
+        message=message,
+        request_id=request_id,
+    )
+
+
+def record_embedding(
+    *,
+    provider: Provider,
+    user: User | None,
+    source: str,
+    result: EmbeddingResult,
+    request_id: str,
+) -> list[UsageRecord]:
+    """One priced record per upstream attempt of an embeddings call (input tokens only,
+    at the model's input price); idempotent per request id like `record_generation`."""
+    return _record_attempts(
+        provider=provider,
+        user=user,
+        source=source,
+        model=result.model,
+        attempts=result.attempts,
+        cache_hit=False,
+        message=None,
+        request_id=request_id,
+    )
+
+
+def _record_attempts(
+    *,
+    provider: Provider,
+    user: User | None,
+    source: str,
+    model: str,
+    attempts: list[Attempt],
+    cache_hit: bool,
+    message: Message | None,
+    request_id: str,
+) -> list[UsageRecord]:
+    source = Source(source).value
     if not attempts:
         return []
+    key = _idempotency_key(message=message, request_id=request_id)
+    at = timezone.now()
     records = [
         _build(
             provider=provider,
             user=user,
             source=source,
-            model=result.model,
+            model=model,
             key=key,
             attempt=attempt,
-            cache_hit=result.cached,
+            cache_hit=cache_hit,
             at=at,
             message=message,
         )

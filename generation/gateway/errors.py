@@ -23,7 +23,7 @@ from django.http import JsonResponse
 
 from generation.json_api import STATUS_BY_ERROR_KIND, TOO_LARGE, BadBody
 from providers.errors import ErrorKind, ProviderError
-from providers.validation import InvalidRequest
+from providers.validation import InvalidRequest, NotOffered
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
@@ -64,6 +64,34 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
     return GatewayError(400, message, param=param, code=code)
 
 
+def missing_parameter(param: str) -> GatewayError:
+    return bad_request(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def invalid_type(param: str, expected: str, value: object) -> GatewayError:
+    return bad_request(
+        f"Invalid type for '{param}': expected {expected}, but got {_type_name(value)} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
+    names |= {list: "an array", dict: "an object"}
+    return names.get(type(value), "a value of another type")
+
+
+def unsupported_parameter(name: str) -> GatewayError:
+    return bad_request(
+        f"Switchboard does not support the parameter '{name}'.",
+        param=name,
+        code="unsupported_parameter",
+    )
+
+
 def from_bad_body(exc: BadBody) -> GatewayError:
     """The shared body reader's refusal; a body over the size limit is OpenAI's 413."""
     return GatewayError(
@@ -86,6 +114,9 @@ def model_not_found(message: str) -> GatewayError:
 
 def from_invalid_request(exc: InvalidRequest, params: dict[str, str]) -> GatewayError:
     """The engine's pre-call validation, naming the parameter as the client sent it."""
+    if isinstance(exc, NotOffered):
+        # The model exists, or might: this provider's kind cannot make the call at all.
+        return bad_request(exc.message, param=exc.field, code="unsupported_value")
     if exc.field == "model":
         return model_not_found(exc.message)
     param = params.get(exc.field, exc.field)

@@ -1,15 +1,22 @@
 """API calls (generation.api_services) from the event loop: `aopen_call` opens one,
-`agenerate_for_api` makes a whole non-streamed one without holding a thread."""
+`agenerate_for_api` makes a whole non-streamed one without holding a thread, and
+`aembed_for_api` an embeddings call."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
-from generation.api_services import close_call, open_call
+from generation.api_services import (
+    close_call,
+    close_embedding_call,
+    open_call,
+    open_embedding_call,
+)
 from providers import engine
 from usage.budgets import release_reservation
 
@@ -17,6 +24,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from providers.adapters.base import GenerationRequest, GenerationResult
+    from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
     from providers.models import Provider
     from usage.models import Reservation
 
@@ -26,11 +34,15 @@ async def aopen_call(
 ) -> Reservation:
     """`open_call` from the loop. A client that leaves meanwhile does not leave a hold
     on its budget: the reservation is released as soon as it exists."""
-    task = asyncio.ensure_future(
+    return await _hold(
         sync_to_async(open_call)(
             user=user, provider=provider, request=request, request_id=request_id
         )
     )
+
+
+async def _hold(opening: Awaitable[Reservation]) -> Reservation:
+    task = asyncio.ensure_future(opening)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -66,3 +78,29 @@ async def agenerate_for_api(
         )
         # Shielded: the task may be cancelled again (server shutdown); the write must land.
         await asyncio.shield(meter)
+
+
+async def aembed_for_api(
+    *, user: User, provider: Provider, request: EmbeddingRequest, request_id: str
+) -> EmbeddingResult:
+    """An embeddings call already validated, budgeted and metered like `agenerate_for_api`
+    (a client that hangs up stops it, and what went upstream is still metered)."""
+    reservation = await _hold(
+        sync_to_async(open_embedding_call)(
+            user=user, provider=provider, request=request, request_id=request_id
+        )
+    )
+    tracker = engine.EmbeddingTracker()
+    result: EmbeddingResult | None = None
+    try:
+        result = await engine.embed(provider, request, tracker=tracker)
+        return result
+    finally:
+        meter = sync_to_async(close_embedding_call)(
+            user=user,
+            provider=provider,
+            reservation=reservation,
+            result=result if result is not None else tracker.interrupted_result(),
+            request_id=request_id,
+        )
+        await asyncio.shield(meter)  # as above: the write must land

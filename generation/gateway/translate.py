@@ -13,7 +13,12 @@ from typing import Any, Literal
 
 from django.conf import settings
 
-from generation.gateway.errors import GatewayError, bad_request
+from generation.gateway.errors import (
+    bad_request,
+    invalid_type,
+    missing_parameter,
+    unsupported_parameter,
+)
 from generation.gateway.images import image_part
 from generation.gateway.response_format import response_format
 from providers.adapters.base import ChatMessage, GenerationRequest, Part, TextPart
@@ -71,16 +76,12 @@ def parse_chat(data: Any) -> ChatCall:
     given = {name: value for name, value in data.items() if value is not None}
     for name, value in given.items():
         if name not in SUPPORTED and not _is_neutral(name, value):
-            raise bad_request(
-                f"Switchboard does not support the parameter '{name}'.",
-                param=name,
-                code="unsupported_parameter",
-            )
+            raise unsupported_parameter(name)
     model = given.get("model")
     if model is None:
-        raise _missing("model")
+        raise missing_parameter("model")
     if not isinstance(model, str) or not model.strip():
-        raise _invalid_type("model", "a non-empty string", model)
+        raise invalid_type("model", "a non-empty string", model)
     stream = _optional(given, "stream", bool, "a boolean") or False
     include_usage = _include_usage(given, stream)
     # Passed to the provider (OpenAI's `user`, Anthropic's metadata.user_id) for its
@@ -94,7 +95,7 @@ def parse_chat(data: Any) -> ChatCall:
         )
     seed = given.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _invalid_type("seed", "an integer", seed)
+        raise invalid_type("seed", "an integer", seed)
     system, messages = _messages(given.get("messages"))
     return ChatCall(
         model=model.strip(),
@@ -128,30 +129,10 @@ def _is_neutral(name: str, value: object) -> bool:
     return isinstance(value, bool) == isinstance(neutral, bool) and value == neutral
 
 
-def _missing(param: str) -> GatewayError:
-    return bad_request(
-        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
-def _invalid_type(param: str, expected: str, value: object) -> GatewayError:
-    return bad_request(
-        f"Invalid type for '{param}': expected {expected}, but got {_type_name(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def _type_name(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
-    names |= {list: "an array", dict: "an object"}
-    return names.get(type(value), "a value of another type")
-
-
 def _optional(given: dict[str, Any], name: str, kind: type, expected: str) -> Any:
     value = given.get(name)
     if value is not None and not isinstance(value, kind):
-        raise _invalid_type(name, expected, value)
+        raise invalid_type(name, expected, value)
     return value
 
 
@@ -173,16 +154,16 @@ def _include_usage(given: dict[str, Any], stream: bool) -> bool:
         )
     value = options.get("include_usage")
     if value is not None and not isinstance(value, bool):
-        raise _invalid_type("stream_options.include_usage", "a boolean", value)
+        raise invalid_type("stream_options.include_usage", "a boolean", value)
     return bool(value)
 
 
 def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
     """The system prompt (every system/developer message, in order) and the turns."""
     if value is None:
-        raise _missing("messages")
+        raise missing_parameter("messages")
     if not isinstance(value, list):
-        raise _invalid_type("messages", "an array", value)
+        raise invalid_type("messages", "an array", value)
     if not value:
         raise bad_request(
             "'messages' must contain at least one message.", param="messages", code="empty_array"
@@ -192,7 +173,7 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
     for index, item in enumerate(value):
         param = f"messages[{index}]"
         if not isinstance(item, dict):
-            raise _invalid_type(param, "an object", item)
+            raise invalid_type(param, "an object", item)
         unknown = sorted(name for name in set(item) - MESSAGE_KEYS if item[name] is not None)
         if unknown:
             raise bad_request(
@@ -231,9 +212,9 @@ def _content(value: Any, param: str, *, images: bool) -> tuple[Part, ...]:
     if isinstance(value, str):
         return (TextPart(value),)
     if value is None:
-        raise _missing(param)
+        raise missing_parameter(param)
     if not isinstance(value, list):
-        raise _invalid_type(param, "a string or an array of content parts", value)
+        raise invalid_type(param, "a string or an array of content parts", value)
     parts: list[Part] = []
     for index, part in enumerate(value):
         part_param = f"{param}[{index}]"
@@ -250,7 +231,7 @@ def _content(value: Any, param: str, *, images: bool) -> tuple[Part, ...]:
             )
         text = part.get("text")
         if not isinstance(text, str):
-            raise _invalid_type(f"{part_param}.text", "a string", text)
+            raise invalid_type(f"{part_param}.text", "a string", text)
         parts.append(TextPart(text))
     return tuple(parts)
 
@@ -262,7 +243,7 @@ def _max_tokens(given: dict[str, Any]) -> int | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _invalid_type(name, "an integer", value)
+            raise invalid_type(name, "an integer", value)
         if value < 1:
             raise bad_request(
                 f"Invalid '{name}': it must be at least 1.", param=name, code="invalid_value"
@@ -276,7 +257,7 @@ def _number(given: dict[str, Any], name: str, low: float, high: float) -> float 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid_type(name, "a decimal", value)
+        raise invalid_type(name, "a decimal", value)
     if not low <= value <= high:
         raise bad_request(
             f"Invalid '{name}': it must be between {low:g} and {high:g}.",
@@ -291,7 +272,7 @@ def _stop(value: Any) -> tuple[str, ...]:
         return ()
     sequences = [value] if isinstance(value, str) else value
     if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise _invalid_type("stop", "a string or an array of strings", value)
+        raise invalid_type("stop", "a string or an array of strings", value)
     if len(sequences) > MAX_STOP_SEQUENCES:
         raise bad_request(
             f"Invalid 'stop': at most {MAX_STOP_SEQUENCES} sequences.",
@@ -306,7 +287,7 @@ def _logit_bias(value: Any) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise _invalid_type("logit_bias", "an object", value)
+        raise invalid_type("logit_bias", "an object", value)
     pairs = []
     for token, bias in value.items():
         if not token.isdigit():

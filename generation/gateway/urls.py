@@ -11,4 +11,5 @@ urlpatterns = [
     # A model id may hold slashes: "Provider name/model".
     path("models/<path:model_id>", views.retrieve_model, name="model"),
     path("chat/completions", views.chat_completions, name="chat_completions"),
+    path("embeddings", views.embeddings, name="embeddings"),
 ]

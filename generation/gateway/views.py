@@ -1,5 +1,5 @@
-"""GET /v1/models (and /v1/models/{id}) and POST /v1/chat/completions, in OpenAI's wire
-format.
+"""GET /v1/models (and /v1/models/{id}), POST /v1/chat/completions and POST
+/v1/embeddings, in OpenAI's wire format.
 
 Plain async function views: auth is the bearer token only (no session, so no CSRF),
 and nothing from the request (no header, no base URL) reaches the provider call but
@@ -23,6 +23,7 @@ from django.http import (
 from django.views.decorators.csrf import csrf_exempt
 
 from generation.gateway import routing
+from generation.gateway.embeddings import EmbeddingCall, embeddings_body, parse_embeddings
 from generation.gateway.errors import (
     GatewayError,
     from_bad_body,
@@ -30,7 +31,7 @@ from generation.gateway.errors import (
     from_provider_error,
     over_budget,
 )
-from generation.gateway.services import agenerate_for_api, aopen_call
+from generation.gateway.services import aembed_for_api, agenerate_for_api, aopen_call
 from generation.gateway.shapes import Completion
 from generation.gateway.streaming import GatewayStream
 from generation.gateway.translate import ChatCall, parse_chat
@@ -154,3 +155,50 @@ async def _answer(
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
     return response
+
+
+@csrf_exempt
+async def embeddings(request: HttpRequest) -> HttpResponseBase:
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    request_id = uuid.uuid4().hex
+    response = await _embeddings(request, request_id)
+    response["x-request-id"] = request_id  # the key of the call's usage records
+    return response
+
+
+async def _embeddings(request: HttpRequest, request_id: str) -> HttpResponseBase:
+    try:
+        caller = await _admit(request)
+        call = parse_embeddings(read_json_body(request))
+        route = await routing.resolve(call.model, caller.providers)
+        return await _embed(caller, route, call, request_id)
+    except GatewayError as error:
+        return error.response()
+    except BadBody as exc:
+        return from_bad_body(exc).response()
+    except InvalidRequest as exc:
+        return from_invalid_request(exc, {}).response()
+    except BudgetExceeded as exc:
+        return over_budget(exc.reason).response()
+
+
+async def _embed(
+    caller: routing.Caller, route: routing.Route, call: EmbeddingCall, request_id: str
+) -> HttpResponseBase:
+    provider = route.provider
+    request = await engine.avalidate_embedding_request(
+        provider, replace(call.request, model=route.model)
+    )
+    logger.info(
+        "gateway embeddings token=%s provider=%s inputs=%d",
+        caller.token.prefix,
+        provider.pk,
+        len(request.inputs),
+    )
+    result = await aembed_for_api(
+        user=caller.token.user, provider=provider, request=request, request_id=request_id
+    )
+    if result.error is not None:
+        return from_provider_error(result.error).response()
+    return JsonResponse(embeddings_body(call, result))

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from providers.adapters.anthropic_adapter import AnthropicAdapter
-from providers.adapters.openai_adapter import OpenAIAdapter, OpenAICompatibleAdapter
+from providers.adapters.openai_adapter import (
+    DeepSeekAdapter,
+    OpenAIAdapter,
+    OpenAICompatibleAdapter,
+)
 from providers.kinds import ProviderKind
 
 if TYPE_CHECKING:
@@ -15,7 +19,7 @@ AdapterClass = type[OpenAIAdapter] | type[AnthropicAdapter]
 
 ADAPTERS: dict[str, AdapterClass] = {
     ProviderKind.OPENAI: OpenAIAdapter,
-    ProviderKind.DEEPSEEK: OpenAICompatibleAdapter,
+    ProviderKind.DEEPSEEK: DeepSeekAdapter,
     ProviderKind.OPENAI_COMPATIBLE: OpenAICompatibleAdapter,
     ProviderKind.ANTHROPIC: AnthropicAdapter,
 }

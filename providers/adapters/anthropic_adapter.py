@@ -51,6 +51,8 @@ class AnthropicAdapter(SdkAdapter):
     default_max_tokens: ClassVar[int] = 4096
     # Telemetry spans could carry prompt text.
     client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}
+    # Anthropic has no embeddings API (its documentation points to Voyage AI).
+    supports_embeddings: ClassVar[bool] = False
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [_message(m) for m in request.messages]

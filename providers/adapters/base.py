@@ -15,9 +15,12 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
 
 Role = Literal["user", "assistant"]
 
@@ -268,8 +271,15 @@ StreamItem = TextDelta | GenerationResult
 class Adapter(Protocol):
     """One attempt at one provider. Built per provider with its decrypted key."""
 
+    # Whether `embed` can be called (the engine refuses the call before it otherwise).
+    supports_embeddings: ClassVar[bool]
+
     def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]: ...
 
     async def complete(self, request: GenerationRequest) -> GenerationResult: ...
 
     async def list_models(self) -> list[str]: ...
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """One embeddings attempt; like `complete`, a failure comes back as ``error``."""
+        ...

@@ -24,6 +24,7 @@ import httpx2
 from providers.redaction import NO_KEY_PLACEHOLDER
 
 if TYPE_CHECKING:
+    from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
     from providers.models import Provider
 
 
@@ -112,6 +113,11 @@ class SdkAdapter:
     sdk_class: ClassVar[Callable[..., Any]]
     sdk_default_base_url: ClassVar[str]
     client_options: ClassVar[dict[str, Any]] = {}
+    # Embeddings are an API of their own that not every provider has; an adapter that
+    # implements `embed` says so. Token arrays (OpenAI's token input) are ids of one
+    # tokenizer, so only an API that shares it may take them.
+    supports_embeddings: ClassVar[bool] = False
+    embeds_token_arrays: ClassVar[bool] = False
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
@@ -133,3 +139,7 @@ class SdkAdapter:
 
     async def list_models(self) -> list[str]:
         return sorted([model.id async for model in self._client().models.list()])
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        # The engine checks `supports_embeddings` first: reaching this is a bug.
+        raise NotImplementedError(f"{type(self).__name__} does not offer embeddings.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
@@ -12,6 +13,7 @@ from typing import Any, ClassVar
 import anyio
 import httpx2
 import openai
+from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
 from providers.adapters import sse
@@ -30,6 +32,12 @@ from providers.adapters.base import (
 )
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState, well_formed
+from providers.adapters.embeddings import (
+    EmbeddingRequest,
+    EmbeddingResult,
+    embedding_tokens_estimate,
+    float32_bytes,
+)
 from providers.adapters.error_mapping import map_exception, provider_error
 from providers.errors import ErrorKind
 from providers.redaction import NO_KEY_PLACEHOLDER
@@ -68,6 +76,11 @@ class OpenAIAdapter(SdkAdapter):
     accepts_image_urls: ClassVar[bool] = True
     unsupported_params: ClassVar[frozenset[str]] = frozenset()  # every OpenAI control
     response_formats: ClassVar[frozenset[str]] = frozenset({"json_object", "json_schema"})
+    supports_embeddings: ClassVar[bool] = True
+    embeds_token_arrays: ClassVar[bool] = True  # ids of OpenAI's own tokenizers
+    # Vectors asked for as base64: the float32 values themselves, at a third of the JSON
+    # (the SDK's own default). Compatible servers are asked for floats, which all speak.
+    embeddings_encoding: ClassVar[str] = "base64"
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -149,18 +162,62 @@ class OpenAIAdapter(SdkAdapter):
             state.usage_complete = True
         return state.result(None)
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "input": [item if isinstance(item, str) else list(item) for item in request.inputs],
+            # Always named: the SDK then hands the data back as sent, for `_vector` to read.
+            "encoding_format": self.embeddings_encoding,
+        }
+        if request.dimensions is not None:
+            params["dimensions"] = request.dimensions
+        try:
+            client = self._client()
+            response = await client.embeddings.create(**params, **_auth_options(client))
+            # A 200 that is not an answer (a web page, which the SDK hands back as a str),
+            # or vectors that do not pair one to one with the inputs, is no answer.
+            if not isinstance(response, CreateEmbeddingResponse):
+                raise provider_error(ErrorKind.PROVIDER_ERROR)
+            data = sorted(response.data, key=lambda item: item.index)
+            if [item.index for item in data] != list(range(len(request.inputs))):
+                raise provider_error(ErrorKind.PROVIDER_ERROR)
+            vectors = [_vector(item.embedding) for item in data]
+        except Exception as exc:
+            # Refused or unreadable: no usage can be known, and a refusal consumed none.
+            return EmbeddingResult(model=request.model, error=map_exception(exc))
+        # Typed as never None, but a compatible server may leave usage out: then estimated.
+        usage = getattr(response, "usage", None)
+        tokens = getattr(usage, "prompt_tokens", None)
+        return EmbeddingResult(
+            model=request.model,
+            vectors=vectors,
+            usage=Usage(input_tokens=tokens)
+            if isinstance(tokens, int)
+            else Usage(input_tokens=embedding_tokens_estimate(request), estimated=True),
+        )
+
     async def list_models(self) -> list[str]:
         client = self._client()
         return sorted([model.id async for model in client.models.list(**_auth_options(client))])
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):
-    """DeepSeek and self-hosted servers (Ollama, llama.cpp, vLLM) speaking the OpenAI format."""
+    """Self-hosted servers (Ollama, llama.cpp, vLLM) speaking the OpenAI format."""
 
     max_tokens_param: ClassVar[str] = "max_tokens"
     # DeepSeek takes no images at all, and local servers (Ollama, llama.cpp) read data
     # URLs only: a URL would fail there, or worse, be fetched from inside the network.
     accepts_image_urls: ClassVar[bool] = False
+    # Their models' tokenizers are not OpenAI's: ids a client counted with tiktoken (as
+    # LangChain's OpenAIEmbeddings does by default) would embed other words. Text only.
+    embeds_token_arrays: ClassVar[bool] = False
+    embeddings_encoding: ClassVar[str] = "float"  # base64 is not offered by every server
+
+
+class DeepSeekAdapter(OpenAICompatibleAdapter):
+    """DeepSeek: OpenAI's chat format, and no embeddings API."""
+
+    supports_embeddings: ClassVar[bool] = False
 
 
 async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
@@ -239,3 +296,20 @@ def _usage(usage: Mapping[str, Any]) -> Usage:
         cached_input_tokens=prompt_details.get("cached_tokens") or 0,
         reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
     )
+
+
+def _vector(embedding: object) -> bytes:
+    """One vector as little-endian float32 bytes, from base64 or a list of numbers."""
+    if isinstance(embedding, str):
+        try:
+            raw = base64.b64decode(embedding, validate=True)
+        except binascii.Error:
+            raise provider_error(ErrorKind.PROVIDER_ERROR) from None
+        if len(raw) % 4:
+            raise provider_error(ErrorKind.PROVIDER_ERROR)
+        return raw
+    if isinstance(embedding, list) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in embedding
+    ):
+        return float32_bytes(embedding)
+    raise provider_error(ErrorKind.PROVIDER_ERROR)

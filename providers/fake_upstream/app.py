@@ -6,6 +6,7 @@ Routes (after an optional ``/knobs/<knob string>`` prefix, see `knobs.py`):
   ``Authorization: Bearer``.
 - ``POST /v1/messages``: Anthropic messages, streamed or not; auth by ``x-api-key`` or
   ``Authorization: Bearer`` (what the current SDK sends).
+- ``POST /v1/embeddings``: OpenAI embeddings (see `embeddings.py`).
 - ``GET /v1/models``: the Anthropic shape when the request carries ``anthropic-version``
   or ``x-api-key``, the OpenAI shape otherwise.
 
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from providers.fake_upstream import embeddings
 from providers.fake_upstream.knobs import (
     HTML_FAULT,
     HTTP_FAULTS,
@@ -156,6 +158,14 @@ class FakeUpstreamApp:
             scope["method"] == "POST" and path == dialect.generation_path and isinstance(body, dict)
         ):
             await self._generate(dialect, knobs, body, receive, send)
+        elif (
+            scope["method"] == "POST"
+            and path == embeddings.EMBEDDINGS_PATH
+            and isinstance(body, dict)
+        ):
+            await embeddings.respond(
+                knobs, body, receive, send, on_early_close=self.records.early_close
+            )
         else:
             await _json(send, 404, dialect.error_body(404))
 

@@ -11,7 +11,11 @@ import pytest
 from providers.adapters import ADAPTERS, get_adapter
 from providers.adapters.anthropic_adapter import AnthropicAdapter
 from providers.adapters.base import GenerationResult, TextDelta
-from providers.adapters.openai_adapter import OpenAIAdapter, OpenAICompatibleAdapter
+from providers.adapters.openai_adapter import (
+    DeepSeekAdapter,
+    OpenAIAdapter,
+    OpenAICompatibleAdapter,
+)
 from providers.errors import ErrorKind
 from providers.fake_upstream import Knobs
 from providers.kinds import ProviderKind
@@ -34,7 +38,7 @@ FAULT_KINDS = [
 def test_registry_maps_every_kind():
     assert set(ADAPTERS) == set(ProviderKind.values)
     assert ADAPTERS[ProviderKind.OPENAI] is OpenAIAdapter
-    assert ADAPTERS[ProviderKind.DEEPSEEK] is OpenAICompatibleAdapter
+    assert ADAPTERS[ProviderKind.DEEPSEEK] is DeepSeekAdapter
     assert ADAPTERS[ProviderKind.OPENAI_COMPATIBLE] is OpenAICompatibleAdapter
     assert ADAPTERS[ProviderKind.ANTHROPIC] is AnthropicAdapter
 
