@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
+from generation import branching
 from generation.models import Conversation, Message
 from usage.models import usd_text
 
@@ -19,9 +20,11 @@ MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
 def export_messages(conversation: Conversation) -> list[Message]:
-    """The thread with each answer's provider and its cost summed over its usage records,
-    in one query whatever its length."""
-    return list(conversation.messages.select_related("provider").with_cost())
+    """The active branch (what the chat shows; other versions are left out) with each
+    answer's provider and its cost summed over its usage records, in one query whatever
+    its length."""
+    messages = list(conversation.messages.select_related("provider").with_cost())
+    return branching.active_branch(conversation, messages)
 
 
 def export_filename(conversation: Conversation, extension: str) -> str:

@@ -62,6 +62,12 @@
       const url = bubble.dataset.streamUrl + "?after=" + encodeURIComponent(bubble.dataset.after || "0");
       const source = new EventSource(url);
       source.addEventListener("delta", (event) => {
+        if (!bubble.isConnected) {
+          // Swapped out (another version is shown now): the answer goes on without us,
+          // and showing its version again follows it from what was saved.
+          source.close();
+          return;
+        }
         failures = 0;
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
