@@ -110,11 +110,14 @@
 
   document.addEventListener("keydown", (event) => {
     const area = event.target;
-    if (!(area instanceof HTMLTextAreaElement) || !area.closest("#composer")) return;
+    if (!(area instanceof HTMLTextAreaElement)) return;
+    // The composer and a message being edited send on Enter alike (Shift+Enter: a new line).
+    const form = area.closest("#composer, form.edit");
+    if (!form) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      const form = composer();
-      if (!form.querySelector(".send").disabled && area.value.trim()) form.requestSubmit();
+      const send = form.querySelector("button[type=submit]");
+      if (!send.disabled && area.value.trim()) form.requestSubmit();
     }
   });
 
