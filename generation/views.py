@@ -56,7 +56,7 @@ def _get_message_for_user(
     """One of the user's messages (an answer unless `role` says otherwise; None: either)."""
     roles = {"role": role} if role is not None else {}
     return get_object_or_404(
-        Message.objects.select_related("conversation", "retried_by"),
+        Message.objects.select_related("conversation", "retried_by", "provider"),
         pk=message_id,
         conversation__owner=request.user,
         **roles,
@@ -231,7 +231,6 @@ def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
 def message_bubble(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     """One message as the thread shows it (an edit or a picker cancelled puts it back)."""
     message = _get_message_for_user(request, message_id, role=None)
-    message = Message.objects.select_related("retried_by", "provider").get(pk=message.pk)
     return HttpResponse(render_message(message, request))
 
 
