@@ -103,6 +103,6 @@ def show_version(*, message: Message) -> None:
     """Make the chat show the branch through `message` (one of a place's versions): the
     newest branch below it becomes the active one. Nothing is asked of any provider, and
     the chat keeps its place in the list (update() leaves updated_at alone)."""
-    tree = list(Message.objects.filter(conversation_id=message.conversation_id).only("parent_id"))
+    tree = list(Message.objects.filter(conversation_id=message.conversation_id).only("parent"))
     leaf_id = newest_leaf_under(tree, message.pk)
     Conversation.objects.filter(pk=message.conversation_id).update(current_leaf_id=leaf_id)

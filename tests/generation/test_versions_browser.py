@@ -84,9 +84,11 @@ def test_edit_switch_and_regenerate_with_another_model(chat, make_chat_provider,
     last.get_by_role("button", name="With another model…").click()
     picker = page.locator(".regenerate-form")
     picker.locator("select[name=provider]").select_option(label="Other (Anthropic)")
+    # Its model list (both providers list the same models here): loaded, none under way.
     page.wait_for_function(
         "[...document.querySelectorAll('.regenerate-form select[name=model] option')]"
         ".some(o => o.value === 'fake-model-large')"
+        " && !document.querySelector('.regenerate-form .htmx-request')"
     )
     picker.locator("select[name=model]").select_option("fake-model-large")
     screenshot(page, "versions-regenerate-picker")
