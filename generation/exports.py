@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
+from generation import branching
 from generation.attachments import for_thread
 from generation.models import Conversation, Message
 from usage.models import usd_text
@@ -20,10 +21,11 @@ MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#|~&])")
 
 
 def export_messages(conversation: Conversation) -> list[Message]:
-    """The thread with each answer's provider and its cost summed over its usage records,
-    and each question's attachments (their names), in two queries whatever its length."""
+    """The active branch (what the chat shows; other versions are left out) with each
+    answer's provider and its cost summed over its usage records, and each question's
+    attachments (their names), in two queries whatever its length."""
     messages = conversation.messages.select_related("provider").prefetch_related(for_thread())
-    return list(messages.with_cost())
+    return branching.active_branch(conversation, list(messages.with_cost()))
 
 
 def export_filename(conversation: Conversation, extension: str) -> str:

@@ -114,6 +114,33 @@ class RetryForm(forms.Form):
         provider_field.queryset = Provider.objects.filter(is_active=True)
 
 
+class EditForm(ComposerForm):
+    """An edited user message. The provider, model and parameters come from the composer
+    (htmx includes them); a plain post without them answers with the chat's last ones."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].required = False
+        del self.fields["system_prompt"]  # an existing chat's prompt is edited in the header
+
+
+class RegenerateForm(forms.Form):
+    """Regenerate an answer: blank means the answer's own provider and model."""
+
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(),
+        required=False,
+        error_messages={"invalid_choice": "That provider is no longer available."},
+    )
+    model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field = self.fields["provider"]
+        assert isinstance(provider_field, forms.ModelChoiceField)
+        provider_field.queryset = Provider.objects.filter(is_active=True)
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=120, validators=[validate_encodable])
 

@@ -47,6 +47,12 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="conversations",
     )
+    # The end of the branch the chat shows: the active branch is the path from the first
+    # message to this one (see branching.py). Sending appends to it; editing a message,
+    # regenerating an answer or switching versions moves it.
+    current_leaf = models.ForeignKey(
+        "generation.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -83,6 +89,12 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The message this one follows: null for a first message. Messages form a tree: an
+    # edit is a user message beside the one it rewrites (same parent), a regeneration an
+    # answer beside the one it replaces; both are "versions" of that place in the chat.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     # For an assistant message, len(content) is also the SSE event id of the last
     # delta persisted: event ids are text offsets, so a client resuming after id N
@@ -112,7 +124,8 @@ class Message(models.Model):
     # (GenerationRequest.to_json): the worker makes exactly that. Cleared once the answer
     # ends, so a long conversation does not store its history again with every answer.
     request = models.JSONField(null=True, blank=True, editable=False)
-    # Which earlier failed message this one retries, so the old one hides its button.
+    # Which failed (or stopped) answer this one retries, so that one hides its Retry
+    # button; a retry is a regeneration with the same model (a version beside it).
     retry_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
     )

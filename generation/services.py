@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from generation import branching
 from generation.attachments import store_attachments, with_parts
 from generation.models import Conversation, Message
 from generation.presets import Preset
@@ -72,22 +73,11 @@ def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
     )
 
 
-def _history_end(message: Message) -> int | None:
-    """The id a message's history stops before: its own, or for a retry, that of the
-    answer it replaces (followed down a chain of retries). A retry answers the question
-    the failed answer was for, not the messages sent since."""
-    while message.retry_of is not None:  # a query per retry in the chain, none for a send
-        message = message.retry_of
-    return message.id
-
-
 def build_request(*, message: Message) -> GenerationRequest:
-    """The request an assistant message answers: the conversation up to it."""
-    history = with_parts(
-        Message.objects.filter(
-            conversation_id=message.conversation_id, id__lt=_history_end(message)
-        ).only("role", "content", "status")
-    )
+    """The request an assistant message answers: its own branch of the conversation, from
+    the first message to the one it answers (its parent). Versions on other branches, and
+    messages sent after it, are not part of it."""
+    history = _branch_before(message.conversation_id, message.parent_id)
     return GenerationRequest(
         model=message.model,
         messages=_turns(history),
@@ -96,6 +86,14 @@ def build_request(*, message: Message) -> GenerationRequest:
         temperature=message.temperature,
         cache_scope=str(message.conversation.owner_id),
     )
+
+
+def _branch_before(conversation_id: int, parent_id: int | None) -> list[Message]:
+    """The branch a new message after `parent_id` continues (versions on other branches,
+    and messages sent after it, are not part of it), with the parts of its messages."""
+    messages = Message.objects.filter(conversation_id=conversation_id)
+    with_history = with_parts(messages.only("role", "content", "status", "parent"))
+    return branching.path_to(list(with_history), parent_id)
 
 
 def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRequest:
@@ -150,26 +148,83 @@ def send_message(
     preset: Preset | None = None,
     attachments: Sequence[Upload] = (),
 ) -> Sent:
-    """Store the user's message and a pending answer; the worker starts after commit.
+    """Store the user's message at the end of the chat's active branch and a pending
+    answer; the worker starts after commit.
 
     `system_prompt` and `preset` are for a new chat only: an existing one sends its own
     prompt, and keeps the preset it started from. The composer already holds the
     preset's settings (the user may have changed them): the preset is only recorded.
     `attachments` are files already checked (uploads.check_uploads); a message may be
     files alone."""
-    if not text.strip() and not attachments:
-        raise SendError("Write a message first.", "text")
     if preset is not None and conversation is None:
         check_preset_usable(preset=preset)
-    if not provider.is_active:
-        raise SendError("That provider is no longer available.", "provider")
-    prior = (
-        list(with_parts(conversation.messages.only("role", "content", "status")))
-        if conversation
-        else []
-    )
+    prior: list[Message] = []
     if conversation is not None:
         system_prompt = conversation.system_prompt
+        messages = with_parts(conversation.messages.only("role", "content", "status", "parent"))
+        prior = branching.active_branch(conversation, list(messages))
+    return _ask(
+        user=user,
+        conversation=conversation,
+        prior=prior,
+        text=text,
+        provider=provider,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        system_prompt=system_prompt,
+        preset=preset,
+        attachments=attachments,
+    )
+
+
+def edit_message(
+    *,
+    question: Message,
+    text: str,
+    provider: Provider,
+    model: str,
+    temperature: float | None,
+    max_tokens: int | None,
+) -> Sent:
+    """A new version of a user message, beside it (the same parent), with a pending answer
+    of its own: the chat branches there and shows the new branch. The old version, its
+    answers and their usage records stay, one switch away."""
+    conversation = question.conversation
+    return _ask(
+        user=conversation.owner,
+        conversation=conversation,
+        prior=_branch_before(conversation.pk, question.parent_id),
+        text=text,
+        provider=provider,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        system_prompt=conversation.system_prompt,
+    )
+
+
+def _ask(
+    *,
+    user: User,
+    conversation: Conversation | None,
+    prior: list[Message],
+    text: str,
+    provider: Provider,
+    model: str,
+    temperature: float | None,
+    max_tokens: int | None,
+    system_prompt: str,
+    preset: Preset | None = None,
+    attachments: Sequence[Upload] = (),
+) -> Sent:
+    """Store `text` (and its attachments) as a user message after the branch `prior` (its
+    last message is the parent), with a pending answer that becomes the chat's current
+    leaf."""
+    if not text.strip() and not attachments:
+        raise SendError("Write a message first.", "text")
+    if not provider.is_active:
+        raise SendError("That provider is no longer available.", "provider")
     request = _validate(
         provider=provider,
         request=GenerationRequest(
@@ -191,12 +246,16 @@ def send_message(
             conversation.title = conversation.title_from(
                 text if text.strip() else attachments[0].name
             )
-        conversation.provider = provider
-        conversation.model = request.model
-        conversation.save()
-        user_message = Message(conversation=conversation, role=Message.Role.USER, content=text)
-        assistant = Message(
+            conversation.save()
+        user_message = Message.objects.create(
             conversation=conversation,
+            parent=prior[-1] if prior else None,
+            role=Message.Role.USER,
+            content=text,
+        )
+        assistant = Message.objects.create(
+            conversation=conversation,
+            parent=user_message,
             role=Message.Role.ASSISTANT,
             status=Message.Status.PENDING,
             provider=provider,
@@ -206,56 +265,65 @@ def send_message(
             reservation_id=reservation_id,
             request=request.to_json(),
         )
-        # One INSERT for both (PostgreSQL and SQLite return their ids), in this order.
-        Message.objects.bulk_create([user_message, assistant])
         store_attachments(message=user_message, uploads=attachments)
+        conversation.provider = provider
+        conversation.model = request.model
+        conversation.current_leaf = assistant
+        conversation.save()
         # Only the id crosses the queue: no prompt text in task arguments.
         transaction.on_commit(lambda: generate_message(assistant.pk))
     return Sent(conversation, user_message, assistant, created)
 
 
-def retry_message(
-    *, message: Message, provider: Provider | None = None, model: str = ""
+def regenerate_answer(
+    *,
+    answer: Message,
+    provider: Provider | None = None,
+    model: str = "",
+    retry: bool = False,
 ) -> Message:
-    """A fresh answer with the same parameters, replacing a failed or stopped one; with
-    `provider` (and `model`, blank for its default), from that model instead."""
-    if not message.retryable or hasattr(message, "retried_by"):
+    """A new version of an answer, beside it (the same question and branch above), by the
+    same model or by `provider`/`model`; the chat shows it. Its attempts are metered on
+    the new answer; the old one and its usage records stay.
+
+    `retry` is the Retry button of a failed or stopped answer: once per answer (that
+    answer then hides the button), the same model, the same path."""
+    if retry and (not answer.retryable or hasattr(answer, "retried_by")):
         raise SendError("This answer cannot be retried.")
+    if answer.is_active:
+        raise SendError("This answer is still being written. Stop it first.")
     if provider is None:
-        provider, model = message.provider, message.model
+        provider, model = answer.provider, model or answer.model
     if provider is None or not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
-    model = model or provider.effective_default_model
-    pending = Message(
-        conversation=message.conversation,
+    conversation = answer.conversation
+    fresh = Message(
+        conversation=conversation,
+        parent_id=answer.parent_id,
         role=Message.Role.ASSISTANT,
-        model=model,
-        temperature=message.temperature,
-        max_tokens=message.max_tokens,
-        retry_of=message,  # the history up to the failed answer
+        status=Message.Status.PENDING,
+        provider=provider,
+        model=model or provider.effective_default_model,
+        temperature=answer.temperature,
+        max_tokens=answer.max_tokens,
+        retry_of=answer if retry else None,
     )
-    request = _validate(provider=provider, request=build_request(message=pending))
-    owner = message.conversation.owner
+    request = _validate(provider=provider, request=build_request(message=fresh))
+    owner = conversation.owner
     try:
         with (
             _refusal_recorded(user=owner, provider=provider, request=request),
             transaction.atomic(),
         ):
-            reservation_id = _reserve(user=owner, provider=provider, request=request)
-            fresh = Message.objects.create(
-                reservation_id=reservation_id,
-                conversation=message.conversation,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.PENDING,
+            fresh.reservation_id = _reserve(user=owner, provider=provider, request=request)
+            fresh.model = request.model
+            fresh.request = request.to_json()
+            fresh.save()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                current_leaf=fresh,
                 provider=provider,
                 model=request.model,
-                temperature=message.temperature,
-                max_tokens=message.max_tokens,
-                retry_of=message,
-                request=request.to_json(),
-            )
-            Conversation.objects.filter(pk=message.conversation_id).update(
-                updated_at=timezone.now()
+                updated_at=timezone.now(),
             )
             transaction.on_commit(lambda: generate_message(fresh.pk))
     except IntegrityError:
@@ -263,6 +331,15 @@ def retry_message(
         # hold went with the rolled-back transaction).
         raise SendError("This answer is already being retried.") from None
     return fresh
+
+
+def retry_message(
+    *, message: Message, provider: Provider | None = None, model: str = ""
+) -> Message:
+    """A fresh answer with the same parameters beside a failed or stopped one; with
+    `provider` (and `model`, blank for its default), from that model instead (a model
+    that refused the question's images is retried with one picked in the composer)."""
+    return regenerate_answer(answer=message, provider=provider, model=model, retry=True)
 
 
 def cancel_message(*, message: Message) -> None:

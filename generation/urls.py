@@ -19,6 +19,10 @@ urlpatterns = [
     path("m/<int:message_id>/stream/", stream_views.stream, name="stream"),
     path("m/<int:message_id>/cancel/", views.cancel, name="cancel"),
     path("m/<int:message_id>/retry/", views.retry, name="retry"),
+    path("m/<int:message_id>/", views.message_bubble, name="message"),
+    path("m/<int:message_id>/edit/", views.edit, name="edit"),
+    path("m/<int:message_id>/regenerate/", views.regenerate, name="regenerate"),
+    path("m/<int:message_id>/show/", views.show_version, name="show_version"),
     path("models/", views.model_options, name="model_options"),
     path("attachments/<int:attachment_id>", attachment_views.attachment, name="attachment"),
     path(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -16,13 +17,15 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, re
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, reswap, retarget
 
-from generation import exports, services
+from generation import branching, exports, services
 from generation.attachments import for_thread
 from generation.forms import (
     ComposerForm,
+    EditForm,
+    RegenerateForm,
     RenameForm,
     RetryForm,
     SavePresetForm,
@@ -48,12 +51,18 @@ def _get_conversation_for_user(
     return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
-def _get_message_for_user(request: AuthenticatedHttpRequest, message_id: int) -> Message:
+def _get_message_for_user(
+    request: AuthenticatedHttpRequest,
+    message_id: int,
+    role: Message.Role | None = Message.Role.ASSISTANT,
+) -> Message:
+    """One of the user's messages (an answer unless `role` says otherwise; None: either)."""
+    roles = {"role": role} if role is not None else {}
     return get_object_or_404(
-        Message.objects.select_related("conversation", "retried_by"),
+        Message.objects.select_related("conversation", "retried_by", "provider"),
         pk=message_id,
-        role=Message.Role.ASSISTANT,
         conversation__owner=request.user,
+        **roles,
     )
 
 
@@ -74,9 +83,28 @@ def _preset_from(request: AuthenticatedHttpRequest, raw: str) -> Preset | None:
     return _get_preset_for_user(request, preset_id)
 
 
-def _thread(conversation: Conversation) -> list[Message]:
-    messages = conversation.messages.select_related("retried_by", "provider")
-    return list(messages.prefetch_related(for_thread()).with_cost())
+@dataclass(frozen=True)
+class ThreadEntry:
+    message: Message
+    versions: branching.Versions | None
+
+
+def _thread(conversation: Conversation) -> list[ThreadEntry]:
+    """The active branch, each message with its versions, from one query."""
+    query = conversation.messages.select_related("retried_by", "provider")
+    messages = list(query.prefetch_related(for_thread()).with_cost())
+    branch = branching.active_branch(conversation, messages)
+    versions = branching.versions_on(branch, messages)
+    return [ThreadEntry(message, versions.get(message.pk)) for message in branch]
+
+
+def _thread_response(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    """After the active branch changed: the thread for htmx to swap in, or the chat page."""
+    if not request.htmx:
+        return redirect(reverse("generation:conversation", args=[conversation_id]))
+    conversation = _get_conversation_for_user(request, conversation_id)
+    ctx = {"conversation": conversation, "thread": _thread(conversation)}
+    return render(request, "generation/_thread.html", ctx)
 
 
 def _chat_page(
@@ -202,17 +230,109 @@ def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
     if not form.is_valid():
         return _composer_error(_first_error(form))
     try:
-        fresh = services.retry_message(
+        services.retry_message(
             message=message,
             provider=form.cleaned_data["provider"],
             model=form.cleaned_data["model"].strip(),
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
-    message.refresh_from_db()
-    fresh = Message.objects.select_related("retried_by").get(pk=fresh.pk)
-    html = render_message(message, request) + render_message(fresh, request)
-    return HttpResponse(html)
+    return _thread_response(request, message.conversation_id)
+
+
+@login_required
+@require_GET
+def message_bubble(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    """One message as the thread shows it (an edit or a picker cancelled puts it back)."""
+    message = _get_message_for_user(request, message_id, role=None)
+    return HttpResponse(render_message(message, request))
+
+
+def _edit_form(
+    request: AuthenticatedHttpRequest, message: Message, draft: str, error: str = ""
+) -> HttpResponse:
+    ctx = {"message": message, "draft": draft, "error": error}
+    if not error or not request.htmx:
+        return render(request, "generation/_edit_form.html", ctx, status=400 if error else 200)
+    # The form stays in place, with the text as typed and the reason.
+    response = render(request, "generation/_edit_form.html", ctx)
+    return reswap(retarget(response, f"#message-{message.pk}"), "outerHTML")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    """GET: a user message's inline edit form. POST: send the edit as a new version of the
+    message, with an answer of its own; the thread then shows that branch."""
+    question = _get_message_for_user(request, message_id, role=Message.Role.USER)
+    if request.method == "GET":
+        return _edit_form(request, question, question.content)
+    form = EditForm(request.POST)
+    draft = well_formed(request.POST.get("text", ""))
+    if not form.is_valid():
+        return _edit_form(request, question, draft, _first_error(form))
+    data = form.cleaned_data
+    conversation = question.conversation
+    provider, model = data["provider"], data["model"].strip()
+    if provider is None:  # a plain post: the chat's last provider and model
+        provider, model = conversation.provider, conversation.model
+    if provider is None:
+        return _edit_form(request, question, draft, "Pick a provider in the composer first.")
+    try:
+        services.edit_message(
+            question=question,
+            text=data["text"],
+            provider=provider,
+            model=model,
+            temperature=data["temperature"],
+            max_tokens=data["max_tokens"],
+        )
+    except services.SendError as exc:
+        return _edit_form(request, question, draft, exc.message)
+    return _thread_response(request, conversation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def regenerate(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    """GET: the picker of another provider and model. POST: a new version of the answer
+    (by its own model, or the one picked); the thread then shows it."""
+    answer = _get_message_for_user(request, message_id)
+    if request.method == "GET":
+        providers = list(Provider.objects.filter(is_active=True))
+        provider = answer.provider if answer.provider in providers else None
+        model = answer.model if provider is not None else ""
+        if provider is None and providers:
+            provider = providers[0]
+            model = provider.effective_default_model
+        ctx = {
+            "message": answer,
+            "providers": providers,
+            "selected_provider": provider,
+            "selected_model": model,
+        }
+        return render(request, "generation/_regenerate_form.html", ctx)
+    form = RegenerateForm(request.POST)
+    if not form.is_valid():
+        return _composer_error(_first_error(form))
+    try:
+        services.regenerate_answer(
+            answer=answer,
+            provider=form.cleaned_data["provider"],
+            model=form.cleaned_data["model"].strip(),
+        )
+    except services.SendError as exc:
+        return _composer_error(exc.message)
+    return _thread_response(request, answer.conversation_id)
+
+
+@login_required
+@require_POST
+def show_version(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
+    """The versions switcher: show the branch through this version. No provider is called."""
+    message = _get_message_for_user(request, message_id, role=None)
+    branching.show_version(message=message)
+    return _thread_response(request, message.conversation_id)
 
 
 @login_required

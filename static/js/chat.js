@@ -62,6 +62,12 @@
       const url = bubble.dataset.streamUrl + "?after=" + encodeURIComponent(bubble.dataset.after || "0");
       const source = new EventSource(url);
       source.addEventListener("delta", (event) => {
+        if (!bubble.isConnected) {
+          // Swapped out (another version is shown now): the answer goes on without us,
+          // and showing its version again follows it from what was saved.
+          source.close();
+          return;
+        }
         failures = 0;
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
@@ -252,12 +258,16 @@
 
   document.addEventListener("keydown", (event) => {
     const area = event.target;
-    if (!(area instanceof HTMLTextAreaElement) || !area.closest("#composer")) return;
+    if (!(area instanceof HTMLTextAreaElement)) return;
+    // The composer and a message being edited send on Enter alike (Shift+Enter: a new line).
+    const form = area.closest("#composer, form.edit");
+    if (!form) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      const form = composer();
-      const ready = area.value.trim() || attached.length;
-      if (!form.querySelector(".send").disabled && ready) form.requestSubmit();
+      const send = form.querySelector("button[type=submit]");
+      // The composer may send files alone; an edit needs its text.
+      const ready = area.value.trim() || (form.id === "composer" && attached.length);
+      if (!send.disabled && ready) form.requestSubmit();
     }
   });
 

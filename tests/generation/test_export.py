@@ -24,9 +24,15 @@ EXPORTS = ["generation:export_markdown", "generation:export_json"]
 
 def _answer(conversation, provider, user, *, attempts: list[Attempt], **fields) -> Message:
     """An assistant message with usage records written by the real metering service."""
-    Message.objects.create(conversation=conversation, role="user", content=fields.pop("question"))
+    question = Message.objects.create(
+        conversation=conversation,
+        parent=conversation.messages.last(),  # one branch, as the chat makes it
+        role="user",
+        content=fields.pop("question"),
+    )
     message = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         provider=provider,
         model="fake-model",

@@ -158,11 +158,12 @@ def test_sweeper_recovers_a_killed_workers_messages(
 ):
     provider = make_chat_provider("tokens=6")
     conversation = Conversation.objects.create(owner=user)
-    Message.objects.create(conversation=conversation, role="user", content="Hi")
+    hi = Message.objects.create(conversation=conversation, role="user", content="Hi")
     # What a killed worker leaves: a message stuck streaming with the text it saved,
     # and a message whose task was lost before any worker took it.
     stuck = Message.objects.create(
         conversation=conversation,
+        parent=hi,
         role="assistant",
         status=Message.Status.STREAMING,
         content="partial answer",
@@ -171,6 +172,7 @@ def test_sweeper_recovers_a_killed_workers_messages(
     )
     lost = Message.objects.create(
         conversation=conversation,
+        parent=stuck,
         role="assistant",
         status=Message.Status.PENDING,
         provider=provider,

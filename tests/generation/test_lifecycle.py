@@ -195,7 +195,7 @@ def test_a_send_whose_insert_fails_leaves_no_budget_held(
     def refuse(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(Message.objects, "bulk_create", refuse)
+    monkeypatch.setattr(Message.objects, "create", refuse)
     with pytest.raises(DatabaseError):
         _send(user, provider)
 

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.django_db
 
 def _answered(user, provider, *attempts: Attempt) -> Message:
     conversation = Conversation.objects.create(owner=user, title="t")
-    Message.objects.create(conversation=conversation, role="user", content="q")
+    question = Message.objects.create(conversation=conversation, role="user", content="q")
     message = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         provider=provider,
         model="fake-model",

@@ -30,9 +30,12 @@ HOSTILE = (
 def others_chat(other_user, make_chat_provider):
     provider = make_chat_provider("tokens=3")
     conversation = Conversation.objects.create(owner=other_user, title="theirs")
-    Message.objects.create(conversation=conversation, role="user", content="secret question")
+    question = Message.objects.create(
+        conversation=conversation, role="user", content="secret question"
+    )
     answer = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         status=Message.Status.COMPLETE,
         content="secret answer",
@@ -101,9 +104,10 @@ def test_get_never_starts_generation(client, user, make_chat_provider, read_sse,
 
     provider = make_chat_provider()
     conversation = Conversation.objects.create(owner=user)
-    Message.objects.create(conversation=conversation, role="user", content="hi")
+    question = Message.objects.create(conversation=conversation, role="user", content="hi")
     pending = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         status=Message.Status.PENDING,
         provider=provider,

@@ -21,9 +21,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 def _streaming(user, content: str = "") -> Message:
     conversation = Conversation.objects.create(owner=user)
-    Message.objects.create(conversation=conversation, role="user", content="q")
+    question = Message.objects.create(conversation=conversation, role="user", content="q")
     return Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         status=Message.Status.STREAMING,
         content=content,

@@ -140,9 +140,10 @@ def test_the_header_shows_and_edits_the_prompt_in_place(logged_in, user):
 def test_a_retry_is_sent_with_the_prompt_of_now(logged_in, user, make_chat_provider):
     provider = make_chat_provider()
     conversation = Conversation.objects.create(owner=user, system_prompt="Old")
-    Message.objects.create(conversation=conversation, role="user", content="q")
+    question = Message.objects.create(conversation=conversation, role="user", content="q")
     failed = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         provider=provider,
         model="fake-model",

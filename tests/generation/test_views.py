@@ -215,9 +215,14 @@ def test_list_is_newest_first_and_rename_and_delete(logged_in, user):
 
 def _finished(user, provider, **fields) -> Message:
     conversation = Conversation.objects.create(owner=user, title="t")
-    Message.objects.create(conversation=conversation, role="user", content="q")
+    question = Message.objects.create(conversation=conversation, role="user", content="q")
     return Message.objects.create(
-        conversation=conversation, role="assistant", provider=provider, model="fake-model", **fields
+        conversation=conversation,
+        parent=question,
+        role="assistant",
+        provider=provider,
+        model="fake-model",
+        **fields,
     )
 
 
