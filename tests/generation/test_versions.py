@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from generation import services
 from generation.models import Conversation, Message
+from providers.adapters.base import GenerationRequest
 from tests.generation.conftest import expected_text, send_hello, wait_for
 from usage.models import UsageRecord
 
@@ -269,7 +270,7 @@ def test_regenerating_an_earlier_answer_branches_there(logged_in, user, make_cha
     fresh = _newest_answer()
     assert _shown_ids(response.content.decode()) == [first.parent_id, fresh.pk]
     # The request the worker will make (stored at send time): up to the first question.
-    assert fresh.request["messages"] == [["user", "One"]]
+    assert _turns_of(fresh) == [("user", "One")]
     # Regenerate is refused in words while an answer is being written.
     refused = logged_in.post(reverse("generation:regenerate", args=[fresh.pk]), headers=HX)
     assert refused["HX-Retarget"] == "#composer-error"
@@ -490,13 +491,19 @@ def test_the_data_migration_keeps_an_existing_linear_conversation_as_it_was(
     assert "versions__count" not in page
     # The next message is asked with the whole chat, as before (the failed answer aside).
     sent = send_hello(user, provider, "Three", conversation=old)
-    assert sent.request["messages"] == [
-        ["user", "One"],
-        ["assistant", "Answer one"],
-        ["user", "Two"],
-        ["assistant", "Answer two"],
-        ["user", "Three"],
+    assert _turns_of(sent) == [
+        ("user", "One"),
+        ("assistant", "Answer one"),
+        ("user", "Two"),
+        ("assistant", "Answer two"),
+        ("user", "Three"),
     ]
     newer = Message.objects.get(pk=newer.pk)
     assert newer.parent.parent_id is None
     assert newer.conversation.current_leaf_id == newer.pk
+
+
+def _turns_of(answer: Message) -> list[tuple[str, str]]:
+    """The (role, text) turns of the request an answer will make, as stored at send time."""
+    request = GenerationRequest.from_json(answer.request)
+    return [(turn.role, turn.text) for turn in request.messages]
