@@ -22,7 +22,7 @@ def response_cacheable(provider: Provider, request: GenerationRequest) -> bool:
 
 def response_key(provider: Provider, request: GenerationRequest) -> str:
     """A sha256 over everything that shapes an answer, so any change is a miss."""
-    material = {
+    material: dict[str, Any] = {
         # One user's cached answers are not another's: a hit would tell them what was
         # asked, and answer it.
         "scope": request.cache_scope,
@@ -38,6 +38,8 @@ def response_key(provider: Provider, request: GenerationRequest) -> str:
         "top_p": None if request.top_p is None else float(request.top_p),
         "stop": list(request.stop),
     }
+    if request.thinking_budget is not None:  # named only when set: older keys stay valid
+        material["thinking_budget"] = request.thinking_budget
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
     return f"{_PREFIX}:response:{digest}"
 
@@ -48,7 +50,13 @@ async def get_response(key: str) -> dict[str, Any] | None:
 
 
 async def store_response(provider: Provider, key: str, result: GenerationResult) -> None:
-    value = {"text": result.text, "model": result.model, "finish_reason": result.finish_reason}
+    value = {
+        "text": result.text,
+        "model": result.model,
+        "finish_reason": result.finish_reason,
+        # With signatures: a replayed answer's thinking can go back on the next turn.
+        "reasoning": [part.to_json() for part in result.reasoning],
+    }
     await cache.aset(key, value, timeout=provider.cache_ttl_seconds)
 
 

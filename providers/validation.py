@@ -52,7 +52,8 @@ def check_request(
         raise InvalidRequest("model", "Choose a model: this provider has no default model.")
     if len(model) > MAX_MODEL_NAME_LENGTH or not model.isprintable():
         raise InvalidRequest("model", "That model name is not valid.")
-    max_temperature = adapter_class(provider.kind).max_temperature
+    adapter = adapter_class(provider.kind)
+    max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:
         raise InvalidRequest(
@@ -61,6 +62,13 @@ def check_request(
     cap = limits["MAX_TOKENS_CAP"]
     if request.max_tokens is not None and not 1 <= request.max_tokens <= cap:
         raise InvalidRequest("max_tokens", f"Max tokens must be between 1 and {cap}.")
+    budget = request.thinking_budget
+    if budget is not None and adapter.supports_thinking_budget:
+        low, high = adapter.min_thinking_budget, adapter.max_thinking_budget
+        if not low <= budget <= high:
+            raise InvalidRequest(
+                "thinking_budget", f"The thinking budget must be between {low} and {high} tokens."
+            )
     if not any(m.prompt_text().strip() or m.images for m in request.messages):
         raise InvalidRequest("messages", "The prompt is empty.")
     if prompt_chars(request) > limits["MAX_PROMPT_CHARS"]:

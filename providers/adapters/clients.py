@@ -112,6 +112,11 @@ class SdkAdapter:
     sdk_class: ClassVar[Callable[..., Any]]
     sdk_default_base_url: ClassVar[str]
     client_options: ClassVar[dict[str, Any]] = {}
+    # Whether a request's thinking_budget is sent (and within which limits); an adapter
+    # without it ignores the budget.
+    supports_thinking_budget: ClassVar[bool] = False
+    min_thinking_budget: ClassVar[int] = 0
+    max_thinking_budget: ClassVar[int] = 0
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
