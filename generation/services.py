@@ -6,15 +6,25 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generation.models import Conversation, Message
+from generation.models import DEFAULT_THINKING_BUDGET, Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
 from generation.tasks import generate_message
-from providers.adapters.base import ChatMessage, GenerationRequest, Role, merge_turns
+from providers.adapters import adapter_class
+from providers.adapters.base import (
+    ChatMessage,
+    GenerationRequest,
+    Part,
+    ReasoningPart,
+    Role,
+    TextPart,
+    merge_turns,
+)
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
@@ -42,7 +52,29 @@ class Sent:
 def _chat_message(message: Message) -> ChatMessage:
     """A stored message as the provider reads it: its parts, in order."""
     role: Role = "assistant" if message.role == Message.Role.ASSISTANT else "user"
+    if role == "assistant" and message.status == Message.Status.COMPLETE:
+        return ChatMessage(role, (*_reasoning_parts(message), TextPart(message.content)))
     return ChatMessage.of_text(role, message.content)
+
+
+def _reasoning_parts(message: Message) -> tuple[Part, ...]:
+    # The blocks with their signatures when there are any (Anthropic wants them back
+    # unchanged), else the text alone (which the OpenAI format leaves out).
+    if message.reasoning_parts:
+        return tuple(ReasoningPart.from_json(part) for part in message.reasoning_parts)
+    return (ReasoningPart(message.reasoning),) if message.reasoning else ()
+
+
+# What a message of the history needs to become a ChatMessage.
+HISTORY_FIELDS = ("role", "content", "status", "reasoning", "reasoning_parts")
+
+
+def thinking_budget_for(*, provider: Provider, enabled: bool, budget: int) -> int | None:
+    """The budget an answer asks for: the chat's, when its thinking is on and the
+    provider's adapter takes a budget; else None (thinking off)."""
+    if not enabled or not adapter_class(provider.kind).supports_thinking_budget:
+        return None
+    return budget
 
 
 def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
@@ -67,13 +99,14 @@ def build_request(*, message: Message) -> GenerationRequest:
     """The request an assistant message answers: the conversation up to it."""
     history = Message.objects.filter(
         conversation_id=message.conversation_id, id__lt=_history_end(message)
-    ).only("role", "content", "status")
+    ).only(*HISTORY_FIELDS)
     return GenerationRequest(
         model=message.model,
         messages=_turns(history),
         system=message.conversation.system_prompt,
         max_tokens=message.max_tokens,
         temperature=message.temperature,
+        thinking_budget=message.thinking_budget,
         cache_scope=str(message.conversation.owner_id),
     )
 
@@ -89,11 +122,16 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
 def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> int | None:
     """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
     that stores the answer: a failed insert then leaves no hold behind."""
+    max_tokens = request.max_tokens
+    if request.thinking_budget is not None:
+        # Thinking is output on top of the answer's room (the adapter sends the sum).
+        cap = int(settings.SWITCHBOARD["MAX_TOKENS_CAP"])
+        max_tokens = (max_tokens or cap) + request.thinking_budget
     reservation = reserve_budget(
         user=user,
         provider=provider,
         model=request.model,
-        max_tokens=request.max_tokens,
+        max_tokens=max_tokens,
         prompt_tokens=prompt_tokens_to_hold(request),
     )
     return reservation.pk  # None for a user without a limit: nothing is held
@@ -133,16 +171,22 @@ def send_message(
 
     `system_prompt` and `preset` are for a new chat only: an existing one sends its own
     prompt, and keeps the preset it started from. The composer already holds the
-    preset's settings (the user may have changed them): the preset is only recorded."""
+    preset's settings (the user may have changed them): the preset is only recorded,
+    and its thinking flag turns thinking on for the new chat."""
     if not text.strip():
         raise SendError("Write a message first.", "text")
     if preset is not None and conversation is None:
         check_preset_usable(preset=preset)
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
-    prior = list(conversation.messages.only("role", "content", "status")) if conversation else []
+    prior = list(conversation.messages.only(*HISTORY_FIELDS)) if conversation else []
     if conversation is not None:
         system_prompt = conversation.system_prompt
+    if conversation is not None:
+        thinking, budget = conversation.thinking_enabled, conversation.thinking_budget
+    else:
+        thinking, budget = preset is not None and preset.thinking, DEFAULT_THINKING_BUDGET
+    thinking_budget = thinking_budget_for(provider=provider, enabled=thinking, budget=budget)
     request = _validate(
         provider=provider,
         request=GenerationRequest(
@@ -151,6 +195,7 @@ def send_message(
             system=system_prompt,
             max_tokens=max_tokens,
             temperature=temperature,
+            thinking_budget=thinking_budget,
         ),
     )
     created = conversation is None
@@ -158,7 +203,12 @@ def send_message(
     with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
         reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
-            conversation = Conversation(owner=user, system_prompt=system_prompt, preset=preset)
+            conversation = Conversation(
+                owner=user,
+                system_prompt=system_prompt,
+                preset=preset,
+                thinking_enabled=thinking,
+            )
             conversation.title = conversation.title_from(text)
         conversation.provider = provider
         conversation.model = request.model
@@ -172,6 +222,7 @@ def send_message(
             model=request.model,
             temperature=temperature,
             max_tokens=max_tokens,
+            thinking_budget=thinking_budget,
             reservation_id=reservation_id,
             request=request.to_json(),
         )
@@ -195,6 +246,7 @@ def retry_message(*, message: Message) -> Message:
         model=message.model,
         temperature=message.temperature,
         max_tokens=message.max_tokens,
+        thinking_budget=message.thinking_budget,
         retry_of=message,  # the history up to the failed answer
     )
     request = _validate(provider=provider, request=build_request(message=pending))
@@ -214,6 +266,7 @@ def retry_message(*, message: Message) -> Message:
                 model=message.model,
                 temperature=message.temperature,
                 max_tokens=message.max_tokens,
+                thinking_budget=message.thinking_budget,
                 retry_of=message,
                 request=request.to_json(),
             )
@@ -294,6 +347,14 @@ def set_system_prompt(*, conversation: Conversation, system_prompt: str) -> None
     """Used from the next answer on: answers already sent keep the request they made."""
     conversation.system_prompt = system_prompt
     conversation.save(update_fields=["system_prompt", "updated_at"])
+
+
+def set_thinking(*, conversation: Conversation, enabled: bool, budget: int) -> None:
+    """Thinking on or off, and its budget, from the next answer on (the form checked the
+    budget against the adapter's limits)."""
+    conversation.thinking_enabled = enabled
+    conversation.thinking_budget = budget
+    conversation.save(update_fields=["thinking_enabled", "thinking_budget", "updated_at"])
 
 
 def delete_conversation(*, conversation: Conversation) -> None:
