@@ -183,6 +183,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     ctx = {
         "sent": sent,
         "conversation": sent.conversation,
+        "thinking_limits": _thinking_limits(sent.conversation),
         # The page's list shows "No chats yet" only when this is the user's first chat.
         "first_conversation": sent.created_conversation
         and not request.user.conversations.exclude(pk=sent.conversation.pk).exists(),
