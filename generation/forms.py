@@ -149,6 +149,29 @@ class SystemPromptForm(forms.Form):
     system_prompt = system_prompt_field()
 
 
+class ThinkingForm(forms.Form):
+    """A chat's extended thinking: on or off, and its budget within the adapter's
+    limits (`low`, `high`). A blank budget keeps the chat's own."""
+
+    thinking = forms.BooleanField(required=False)
+    budget = forms.IntegerField(required=False)
+
+    def __init__(self, *args: Any, low: int, high: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.low, self.high = low, high
+        budget = self.fields["budget"]
+        budget.widget.attrs.update(min=low, max=high, step=256)
+        budget.error_messages["invalid"] = "The thinking budget is a whole number of tokens."
+
+    def clean_budget(self) -> int | None:
+        budget: int | None = self.cleaned_data["budget"]
+        if budget is not None and not self.low <= budget <= self.high:
+            raise forms.ValidationError(
+                f"The thinking budget must be between {self.low} and {self.high} tokens."
+            )
+        return budget
+
+
 class SavePresetForm(forms.Form):
     """A personal preset from a chat: the name, and the composer's temperature and max
     tokens (the chat itself gives the provider, model and system prompt)."""

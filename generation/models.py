@@ -6,11 +6,14 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from providers.errors import ERROR_WORDS, IMAGES_NOT_ACCEPTED, RETRYABLE_KINDS, ErrorKind
 
 TITLE_MAX = 120
+# Tokens a model may think for when a chat turns thinking on (the adapter's limits apply).
+DEFAULT_THINKING_BUDGET = 4096
 
 # The cost of an answer: summed over its usage records (one per upstream attempt).
 COST_ANNOTATIONS = {
@@ -53,6 +56,10 @@ class Conversation(models.Model):
     current_leaf = models.ForeignKey(
         "generation.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Extended thinking, for a provider whose adapter takes a thinking budget (set from
+    # the header, used from the next answer on; each answer keeps the budget it had).
+    thinking_enabled = models.BooleanField(default=False)
+    thinking_budget = models.PositiveIntegerField(default=DEFAULT_THINKING_BUDGET)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,10 +103,20 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
-    # For an assistant message, len(content) is also the SSE event id of the last
-    # delta persisted: event ids are text offsets, so a client resuming after id N
-    # needs exactly content[N:] and nothing else.
+    # For an assistant message, SSE event ids are offsets into reasoning + content (the
+    # reasoning always comes first): `stream_offset` is the id of the last delta
+    # persisted, and a client resuming after id N needs exactly (reasoning + content)[N:].
     content = models.TextField(blank=True)
+    # What a reasoning model thought before answering, as streamed (shown collapsed).
+    reasoning = models.TextField(blank=True)
+    # The reasoning blocks with what a provider needs to take them back on the next
+    # turn (ReasoningPart.to_json: Anthropic's signatures, redacted data); None when
+    # nothing can go back (DeepSeek's reasoning, or none). Written when the answer ends.
+    reasoning_parts = models.JSONField(null=True, blank=True, editable=False)
+    # When the thinking began and ended (the answer's first text, or its end): "Thought
+    # for N s".
+    reasoning_started_at = models.DateTimeField(null=True, blank=True)
+    reasoning_ended_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     # Names this message's stream in the relay (ids can be reused by SQLite; this not).
     stream_key = models.UUIDField(default=uuid.uuid4, editable=False)
@@ -113,6 +130,7 @@ class Message(models.Model):
     # Parameters used: None means "the provider's default" (0 is a real temperature).
     temperature = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    thinking_budget = models.PositiveIntegerField(null=True, blank=True)  # None: not asked
     finish_reason = models.CharField(max_length=32, blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -151,6 +169,38 @@ class Message(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def stream_offset(self) -> int:
+        """The SSE event id of everything persisted: reasoning, then the answer."""
+        return len(self.reasoning) + len(self.content)
+
+    @property
+    def reasoning_redacted(self) -> bool:
+        """Whether the provider held back some of the thinking (Anthropic's redacted
+        blocks: there is nothing to show of them, only that they were there)."""
+        return any(part.get("redacted") for part in self.reasoning_parts or ())
+
+    @property
+    def has_reasoning(self) -> bool:
+        return bool(self.reasoning) or self.reasoning_redacted
+
+    @property
+    def thinking_elapsed(self) -> float:
+        """Seconds since the thinking began, for a page shown while it goes on (the
+        browser then counts on from there, on its own clock), or 0."""
+        if self.reasoning_started_at is None:
+            return 0.0
+        return max((timezone.now() - self.reasoning_started_at).total_seconds(), 0.0)
+
+    @property
+    def thought_seconds(self) -> int | None:
+        """How long the model thought, in whole seconds (at least 1), or None."""
+        started = self.reasoning_started_at
+        ended = self.reasoning_ended_at or self.finished_at
+        if started is None or ended is None:
+            return None
+        return max(1, round((ended - started).total_seconds()))
 
     @property
     def is_assistant(self) -> bool:

@@ -43,8 +43,8 @@ class Preset(models.Model):
     # None means "the provider's default", as on Message.
     temperature = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
-    # Stored and shown only: reasoning/thinking is not sent upstream yet, so this flag
-    # changes nothing about the request a chat started from the preset makes.
+    # A chat started from the preset has extended thinking on (its default budget), for
+    # a provider whose adapter takes a thinking budget.
     thinking = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

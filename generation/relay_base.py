@@ -1,8 +1,10 @@
 """What every stream relay backend shares: the event, the interface, the limits.
 
-Event ids are text offsets: an event with id N ends at character N of the message, so
-`id - len(text)` is where it starts. The database keeps the same text, which makes a
-resume exact: a client that saw id N needs `content[N:]`, wherever it comes from.
+Event ids are text offsets: an event with id N ends at character N of the message's
+reasoning followed by its answer (one offset space: a model's reasoning always comes
+before its answer), so `id - len(text)` is where it starts, and `reasoning` says which
+of the two it belongs to. The database keeps the same texts, which makes a resume exact:
+a client that saw id N needs `(reasoning + content)[N:]`, wherever it comes from.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ MAX_EVENTS = 20_000  # per message; older ones are read back from the database
 class RelayEvent:
     id: int  # text offset where this delta ends
     text: str
+    reasoning: bool = False  # a piece of the thinking, not of the answer
 
     @property
     def start(self) -> int:
@@ -55,12 +58,13 @@ class Relay(Protocol):
 
 def merge_contiguous(events: list[RelayEvent]) -> list[RelayEvent]:
     """Deltas that follow each other as one: a reader that fell behind (a busy server)
-    catches up with one SSE frame, not one per token. Offsets keep it exact."""
+    catches up with one SSE frame, not one per token. Offsets keep it exact; reasoning
+    and answer stay apart."""
     merged: list[RelayEvent] = []
     for event in events:
         last = merged[-1] if merged else None
-        if last is not None and event.start == last.id:
-            merged[-1] = RelayEvent(event.id, last.text + event.text)
+        if last is not None and event.start == last.id and event.reasoning == last.reasoning:
+            merged[-1] = RelayEvent(event.id, last.text + event.text, event.reasoning)
         else:
             merged.append(event)
     return merged

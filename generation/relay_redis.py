@@ -1,8 +1,9 @@
 """The Redis Streams relay: one stream per message, entry id "<offset>-0" = SSE event id.
 
 Delta entries carry explicit ids (the text offset), so any web process can resume a
-reader with XREAD from "<last id>-0". Completion appends an entry with an automatic
-(millisecond clock) id, always above any text offset, then the stream expires.
+reader with XREAD from "<last id>-0"; an answer's text is field "t", reasoning field "r".
+Completion appends an entry with an automatic (millisecond clock) id, always above any
+text offset, then the stream expires.
 
 Readers: every `follow()` on an event loop is served by that loop's `SharedReader`
 (relay_redis_reader.py), one blocking XREAD over all the streams followed there.
@@ -91,7 +92,8 @@ class RedisRelay:
 
     def _entry(self, key: str, event: RelayEvent) -> tuple[str, dict[FieldT, EncodableT], str]:
         """XADD's stream, fields and explicit id (the text offset) for a delta."""
-        return self.stream_name(key), {"t": event.text}, f"{event.id}-0"
+        field = "r" if event.reasoning else "t"
+        return self.stream_name(key), {field: event.text}, f"{event.id}-0"
 
     def _cancel_name(self, key: str) -> str:
         return f"{self.prefix}{key}:cancel"

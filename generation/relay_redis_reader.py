@@ -272,6 +272,12 @@ def _deliver(entries: Sequence[tuple[str, dict[str, str]]], followers: Iterable[
     for entry_id, fields in entries:
         position = parse_entry_id(entry_id)
         # A delta's id is its text offset; the "done" entry has a clock id above them all.
-        event = None if "done" in fields else RelayEvent(position[0], fields.get("t", ""))
+        event = None if "done" in fields else _event(position[0], fields)
         for follower in followers:
             follower.deliver(position, event)
+
+
+def _event(offset: int, fields: dict[str, str]) -> RelayEvent:
+    if "r" in fields:  # a piece of the reasoning (see relay_redis)
+        return RelayEvent(offset, fields["r"], reasoning=True)
+    return RelayEvent(offset, fields.get("t", ""))

@@ -1,9 +1,10 @@
 """Model output to HTML and to SSE frames, without ever trusting the output.
 
 Markdown is rendered with raw HTML disabled, then sanitized with nh3 as a second,
-independent line of defence. Streaming deltas are HTML-escaped text, and an SSE frame
-writes every line of its data behind its own `data:` prefix, so no output can end a
-frame early or forge an event.
+independent line of defence. Streaming deltas (the answer's `delta` events and the
+thinking's `reasoning` events) are HTML-escaped text, and an SSE frame writes every line
+of its data behind its own `data:` prefix, so no output can end a frame early or forge
+an event.
 """
 
 from __future__ import annotations
@@ -69,20 +70,40 @@ def sse_frame(*, event: str, data: str, id: int | None = None) -> bytes:
 CACHED_DELTA_CHARS = 256
 
 
-def delta_frame(*, text: str, id: int) -> bytes:
+def delta_frame(*, text: str, id: int, reasoning: bool = False) -> bytes:
+    """A piece of the answer (event `delta`) or of the thinking (event `reasoning`);
+    both carry ids in the one offset space of reasoning followed by answer."""
     if len(text) <= CACHED_DELTA_CHARS:
-        return _cached_delta_frame(text, id)
-    return _delta_frame(text, id)
+        return _cached_delta_frame(text, id, reasoning)
+    return _delta_frame(text, id, reasoning)
 
 
-def _delta_frame(text: str, id: int) -> bytes:
+def _delta_frame(text: str, id: int, reasoning: bool) -> bytes:
     # Escaped: the browser inserts the data as HTML, and it must stay text. A carriage
     # return would end an SSE line, so it travels as a character reference instead.
     data = html.escape(text, quote=False).replace("\r", "&#13;")
-    return sse_frame(event="delta", data=data, id=id)
+    return sse_frame(event="reasoning" if reasoning else "delta", data=data, id=id)
 
 
 _cached_delta_frame = functools.lru_cache(maxsize=4096)(_delta_frame)
+
+
+def frames_after(*, reasoning: str, content: str, after: int) -> tuple[list[bytes], int]:
+    """The frames for what a client that saw id `after` lacks of persisted texts, and
+    the id it then has. Offsets count the reasoning first, then the answer; `after` may
+    be past what is persisted (the client heard the relay before a save): then nothing.
+    """
+    frames: list[bytes] = []
+    cursor = after
+    if cursor < len(reasoning):
+        frames.append(delta_frame(text=reasoning[cursor:], id=len(reasoning), reasoning=True))
+        cursor = len(reasoning)
+    end = len(reasoning) + len(content)
+    # An answer begun means the reasoning is whole: an offset past it is in the answer.
+    if content and cursor < end:
+        frames.append(delta_frame(text=content[cursor - len(reasoning) :], id=end))
+        cursor = end
+    return frames, cursor
 
 
 HEARTBEAT = b": keep-alive\n\n"

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -23,7 +24,13 @@ from config.db import return_pooled_connection
 from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
-from providers.adapters.base import GenerationRequest, GenerationResult, TextDelta
+from providers.adapters.base import (
+    GenerationRequest,
+    GenerationResult,
+    ReasoningDelta,
+    StreamItem,
+    TextDelta,
+)
 from providers.engine import StreamTracker, stream_generation
 from providers.errors import ErrorKind, ProviderError
 
@@ -35,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SAVE_INTERVAL = 0.25  # seconds between saves of the accumulated text
+SAVE_INTERVAL = 0.25  # seconds between saves of the accumulated text (and reasoning)
 HEARTBEAT_INTERVAL = 5.0  # a save even without new text, so the sweeper sees us alive
 CANCEL_POLL = 0.1  # relay flag check (cheap)
 DB_CANCEL_POLL = 1.0  # database check: a deleted row, or a flag the relay missed
@@ -112,7 +119,7 @@ def run_generation(*, message_id: int) -> bool:
 
 def _stream(
     provider: Provider, stored_request: dict[str, Any], tracker: StreamTracker
-) -> AsyncIterator[TextDelta | GenerationResult]:
+) -> AsyncIterator[StreamItem]:
     # The request the send built and validated, made as it was stored.
     request = GenerationRequest.from_json(stored_request)
     return stream_generation(provider, request, tracker=tracker)
@@ -127,8 +134,13 @@ class _Generation:
     def __init__(self, message: Message, relay: Relay) -> None:
         self.message = message
         self.relay = relay
+        # The answer and the reasoning before it, as relayed: each a str replaced whole
+        # by the stream loop's thread and read by the worker thread's saves (see _texts).
         self.text = ""
-        self.saved_length = 0
+        self.reasoning = ""
+        self.reasoning_started: datetime | None = None
+        self.reasoning_ended: datetime | None = None  # at the answer's first text
+        self.saved_offset = 0
         self.last_save = self.last_flag_check = self.last_db_check = time.monotonic()
         self.cancelled = False
         self.interrupted = False
@@ -207,7 +219,7 @@ class _Generation:
             async for item in stream:
                 if isinstance(item, GenerationResult):
                     return item
-                await self._apublish(item.text)
+                await self._apublish(item)
             return None
         finally:
             try:
@@ -218,15 +230,38 @@ class _Generation:
                 ended.set()
                 self.wake.set()
 
-    def _append(self, text: str) -> RelayEvent:
-        text = _storable(text)
-        self.text += text  # read by the worker thread's saves: a str, replaced whole
-        return RelayEvent(len(self.text), text)
+    def _append(self, item: TextDelta | ReasoningDelta) -> RelayEvent | None:
+        """Add a delta to the texts; the relay event for it, at its offset in the one
+        space of reasoning then answer, or None when it is not relayed."""
+        text = _storable(item.text)
+        if isinstance(item, ReasoningDelta):
+            if self.text:
+                # Thinking after the answer began (between tool calls, not in a chat):
+                # offsets put all the reasoning first, so it is not streamed; the
+                # result's parts keep it to send back.
+                return None
+            if self.reasoning_started is None:
+                self.reasoning_started = timezone.now()
+            self.reasoning += text
+            return RelayEvent(len(self.reasoning), text, reasoning=True)
+        if self.reasoning_started is not None and self.reasoning_ended is None:
+            self.reasoning_ended = timezone.now()  # set before the text: see _texts
+        self.text += text
+        return RelayEvent(len(self.reasoning) + len(self.text), text)
 
-    async def _apublish(self, text: str) -> None:
-        if not text:
+    def _texts(self) -> tuple[str, str]:
+        """(reasoning, answer) as one consistent reading from another thread. The answer
+        first: once it has begun, the reasoning no longer grows, so a saved answer is
+        never saved with part of the reasoning missing."""
+        text = self.text
+        return self.reasoning, text
+
+    async def _apublish(self, item: TextDelta | ReasoningDelta) -> None:
+        if not item.text:
             return
-        event = self._append(text)
+        event = self._append(item)
+        if event is None:
+            return
         try:
             await self.relay.apublish(self.message.relay_key, event)
         except Exception as exc:
@@ -257,28 +292,31 @@ class _Generation:
         return self.cancelled or self.gone
 
     def _maybe_save(self) -> None:
-        # One reading of the text: the stream loop's thread keeps appending to it.
-        text = self.text
+        # One reading of the texts: the stream loop's thread keeps appending to them.
+        reasoning, text = self._texts()
+        offset = len(reasoning) + len(text)
         elapsed = time.monotonic() - self.last_save
-        changed = len(text) != self.saved_length
+        changed = offset != self.saved_offset
         if (changed and elapsed >= SAVE_INTERVAL) or elapsed >= HEARTBEAT_INTERVAL:
+            fields: dict[str, Any] = {"content": text, "updated_at": timezone.now()}
+            if reasoning:
+                fields.update(
+                    reasoning=reasoning,
+                    reasoning_started_at=self.reasoning_started,
+                    reasoning_ended_at=self.reasoning_ended if text else None,
+                )
             updated = Message.objects.filter(
                 pk=self.message.pk, status=Message.Status.STREAMING
-            ).update(content=text, updated_at=timezone.now())
+            ).update(**fields)
             return_pooled_connection()
             self.gone = self.gone or not updated
-            self.saved_length = len(text)
+            self.saved_offset = offset
             self.last_save = time.monotonic()
 
     def _finish(self, result: GenerationResult | None) -> None:
         message = self.message
         if result is not None:
-            result.text = _storable(result.text)
-            if result.text.startswith(self.text) and result.text != self.text:
-                # e.g. a cached answer delivered whole: relay it so readers see it too
-                # (from this thread: the stream task has ended).
-                rest = result.text[len(self.text) :]
-                self.relay.publish(self.message.relay_key, self._append(rest))
+            self._catch_up(result)
         error = result.error if result is not None else None
         if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
             status, error = Message.Status.CANCELLED, None
@@ -290,8 +328,14 @@ class _Generation:
         else:
             status = Message.Status.FAILED if error else Message.Status.COMPLETE
         usage = result.usage if result is not None else None
+        now = timezone.now()
         fields: dict[str, Any] = {
             "content": self.text,
+            "reasoning": self.reasoning,
+            "reasoning_started_at": self.reasoning_started,
+            # Thinking that never reached an answer ended with the answer.
+            "reasoning_ended_at": self.reasoning_ended or (now if self.reasoning_started else None),
+            "reasoning_parts": _returnable(result),
             "status": status,
             "finish_reason": (result.finish_reason if result else "")[:32],
             "error_kind": error.kind.value if error else "",
@@ -299,8 +343,8 @@ class _Generation:
             "input_tokens": usage.input_tokens if usage else None,
             "output_tokens": usage.output_tokens if usage else None,
             "usage_estimated": usage.estimated if usage else False,
-            "finished_at": timezone.now(),
-            "updated_at": timezone.now(),
+            "finished_at": now,
+            "updated_at": now,
             "request": None,  # made: the thread keeps the conversation itself
         }
         if result is not None and result.model:
@@ -314,6 +358,21 @@ class _Generation:
             self._record_usage(result)
             return
         self._record_usage(result)
+
+    def _catch_up(self, result: GenerationResult) -> None:
+        """Relay what the result holds beyond the deltas seen (e.g. an answer delivered
+        whole), from this thread: the stream task has ended."""
+        result.text = _storable(result.text)
+        thought = _storable(result.reasoning_text)
+        if not self.text and thought.startswith(self.reasoning) and thought != self.reasoning:
+            self._publish(ReasoningDelta(thought[len(self.reasoning) :]))
+        if result.text.startswith(self.text) and result.text != self.text:
+            self._publish(TextDelta(result.text[len(self.text) :]))
+
+    def _publish(self, item: TextDelta | ReasoningDelta) -> None:
+        event = self._append(item)
+        if event is not None:
+            self.relay.publish(self.message.relay_key, event)
 
     def _record_usage(self, result: GenerationResult | None) -> None:
         from usage.budgets import settle_reservation
@@ -343,3 +402,12 @@ class _Generation:
         except Exception as exc:  # metering must not lose the answer
             kind = type(exc).__name__
             logger.error("Recording usage of message %s failed: %s", self.message.pk, kind)
+
+
+def _returnable(result: GenerationResult | None) -> list[dict[str, str]] | None:
+    """The reasoning parts to keep for the next turn: only when one of them can go back
+    (a signature, redacted data); DeepSeek's text alone is in `reasoning` already."""
+    parts = result.reasoning if result is not None else ()
+    if not any(part.returnable for part in parts):
+        return None
+    return [part.to_json() for part in parts]

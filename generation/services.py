@@ -6,21 +6,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation import branching
 from generation.attachments import store_attachments, with_parts
-from generation.models import Conversation, Message
+from generation.models import DEFAULT_THINKING_BUDGET, Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
 from generation.tasks import generate_message
 from generation.uploads import Upload
+from providers.adapters import adapter_class
 from providers.adapters.base import (
     ChatMessage,
     GenerationRequest,
     Part,
+    ReasoningPart,
     Role,
     TextPart,
     merge_turns,
@@ -53,6 +56,8 @@ def _chat_message(message: Message) -> ChatMessage:
     """A stored message as the provider reads it: its parts, in order. Its attachments
     come from with_parts' prefetch (a query per message without it)."""
     role: Role = "assistant" if message.role == Message.Role.ASSISTANT else "user"
+    if role == "assistant" and message.status == Message.Status.COMPLETE:
+        return ChatMessage(role, (*_reasoning_parts(message), TextPart(message.content)))
     return _with_attached(role, message.content, [a.part() for a in message.attachments.all()])
 
 
@@ -62,6 +67,26 @@ def _with_attached(role: Role, text: str, attached: Sequence[Part]) -> ChatMessa
     if not attached:
         return ChatMessage.of_text(role, text)
     return ChatMessage(role, (*attached, *((TextPart(text),) if text.strip() else ())))
+
+
+def _reasoning_parts(message: Message) -> tuple[Part, ...]:
+    # The blocks with their signatures when there are any (Anthropic wants them back
+    # unchanged), else the text alone (which the OpenAI format leaves out).
+    if message.reasoning_parts:
+        return tuple(ReasoningPart.from_json(part) for part in message.reasoning_parts)
+    return (ReasoningPart(message.reasoning),) if message.reasoning else ()
+
+
+# What a message of the history needs to become a ChatMessage.
+HISTORY_FIELDS = ("role", "content", "status", "parent", "reasoning", "reasoning_parts")
+
+
+def thinking_budget_for(*, provider: Provider, enabled: bool, budget: int) -> int | None:
+    """The budget an answer asks for: the chat's, when its thinking is on and the
+    provider's adapter takes a budget; else None (thinking off)."""
+    if not enabled or not adapter_class(provider.kind).supports_thinking_budget:
+        return None
+    return budget
 
 
 def _turns(messages: Iterable[Message]) -> tuple[ChatMessage, ...]:
@@ -84,6 +109,7 @@ def build_request(*, message: Message) -> GenerationRequest:
         system=message.conversation.system_prompt,
         max_tokens=message.max_tokens,
         temperature=message.temperature,
+        thinking_budget=message.thinking_budget,
         cache_scope=str(message.conversation.owner_id),
     )
 
@@ -92,7 +118,7 @@ def _branch_before(conversation_id: int, parent_id: int | None) -> list[Message]
     """The branch a new message after `parent_id` continues (versions on other branches,
     and messages sent after it, are not part of it), with the parts of its messages."""
     messages = Message.objects.filter(conversation_id=conversation_id)
-    with_history = with_parts(messages.only("role", "content", "status", "parent"))
+    with_history = with_parts(messages.only(*HISTORY_FIELDS))
     return branching.path_to(list(with_history), parent_id)
 
 
@@ -107,11 +133,16 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
 def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> int | None:
     """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
     that stores the answer: a failed insert then leaves no hold behind."""
+    max_tokens = request.max_tokens
+    if request.thinking_budget is not None:
+        # Thinking is output on top of the answer's room (the adapter sends the sum).
+        cap = int(settings.SWITCHBOARD["MAX_TOKENS_CAP"])
+        max_tokens = (max_tokens or cap) + request.thinking_budget
     reservation = reserve_budget(
         user=user,
         provider=provider,
         model=request.model,
-        max_tokens=request.max_tokens,
+        max_tokens=max_tokens,
         prompt_tokens=prompt_tokens_to_hold(request),
     )
     return reservation.pk  # None for a user without a limit: nothing is held
@@ -153,15 +184,15 @@ def send_message(
 
     `system_prompt` and `preset` are for a new chat only: an existing one sends its own
     prompt, and keeps the preset it started from. The composer already holds the
-    preset's settings (the user may have changed them): the preset is only recorded.
-    `attachments` are files already checked (uploads.check_uploads); a message may be
-    files alone."""
+    preset's settings (the user may have changed them): the preset is only recorded,
+    and its thinking flag turns thinking on for the new chat. `attachments` are files
+    already checked (uploads.check_uploads); a message may be files alone."""
     if preset is not None and conversation is None:
         check_preset_usable(preset=preset)
     prior: list[Message] = []
     if conversation is not None:
         system_prompt = conversation.system_prompt
-        messages = with_parts(conversation.messages.only("role", "content", "status", "parent"))
+        messages = with_parts(conversation.messages.only(*HISTORY_FIELDS))
         prior = branching.active_branch(conversation, list(messages))
     return _ask(
         user=user,
@@ -225,6 +256,11 @@ def _ask(
         raise SendError("Write a message first.", "text")
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
+    if conversation is not None:
+        thinking, budget = conversation.thinking_enabled, conversation.thinking_budget
+    else:
+        thinking, budget = preset is not None and preset.thinking, DEFAULT_THINKING_BUDGET
+    thinking_budget = thinking_budget_for(provider=provider, enabled=thinking, budget=budget)
     request = _validate(
         provider=provider,
         request=GenerationRequest(
@@ -235,6 +271,7 @@ def _ask(
             system=system_prompt,
             max_tokens=max_tokens,
             temperature=temperature,
+            thinking_budget=thinking_budget,
         ),
     )
     created = conversation is None
@@ -242,7 +279,12 @@ def _ask(
     with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
         reservation_id = _reserve(user=user, provider=provider, request=request)
         if conversation is None:
-            conversation = Conversation(owner=user, system_prompt=system_prompt, preset=preset)
+            conversation = Conversation(
+                owner=user,
+                system_prompt=system_prompt,
+                preset=preset,
+                thinking_enabled=thinking,
+            )
             conversation.title = conversation.title_from(
                 text if text.strip() else attachments[0].name
             )
@@ -262,6 +304,7 @@ def _ask(
             model=request.model,
             temperature=temperature,
             max_tokens=max_tokens,
+            thinking_budget=thinking_budget,
             reservation_id=reservation_id,
             request=request.to_json(),
         )
@@ -306,6 +349,14 @@ def regenerate_answer(
         model=model or provider.effective_default_model,
         temperature=answer.temperature,
         max_tokens=answer.max_tokens,
+        # A retry asks as the answer did; a new version with the chat's thinking now.
+        thinking_budget=answer.thinking_budget
+        if retry
+        else thinking_budget_for(
+            provider=provider,
+            enabled=conversation.thinking_enabled,
+            budget=conversation.thinking_budget,
+        ),
         retry_of=answer if retry else None,
     )
     request = _validate(provider=provider, request=build_request(message=fresh))
@@ -408,6 +459,14 @@ def set_system_prompt(*, conversation: Conversation, system_prompt: str) -> None
     """Used from the next answer on: answers already sent keep the request they made."""
     conversation.system_prompt = system_prompt
     conversation.save(update_fields=["system_prompt", "updated_at"])
+
+
+def set_thinking(*, conversation: Conversation, enabled: bool, budget: int) -> None:
+    """Thinking on or off, and its budget, from the next answer on (the form checked the
+    budget against the adapter's limits)."""
+    conversation.thinking_enabled = enabled
+    conversation.thinking_budget = budget
+    conversation.save(update_fields=["thinking_enabled", "thinking_budget", "updated_at"])
 
 
 def delete_conversation(*, conversation: Conversation) -> None:

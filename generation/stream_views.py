@@ -1,8 +1,10 @@
 """The SSE stream of one assistant message: an async view.
 
 The stream never starts or restarts generation: it only reads the database row and
-follows the relay. Event ids are text offsets (see relay.py), so a resume from
-`Last-Event-ID` N replays `content[N:]` from the database and then tails the relay.
+follows the relay. Event ids are offsets into the message's reasoning followed by its
+answer (see relay_base.py), so a resume from `Last-Event-ID` N replays
+`(reasoning + content)[N:]` from the database, as `reasoning` then `delta` events, and
+then tails the relay.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from config.db import arelease_connection
 from generation.forms import plain_int
 from generation.models import Message
 from generation.relay import get_relay
-from generation.rendering import HEARTBEAT, delta_frame, render_message, sse_frame
+from generation.rendering import (
+    HEARTBEAT,
+    delta_frame,
+    frames_after,
+    render_message,
+    sse_frame,
+)
 
 
 def _heartbeat_seconds() -> float:
@@ -30,7 +38,7 @@ def _heartbeat_seconds() -> float:
 
 def _resume_offset(request: HttpRequest) -> int:
     # The browser sends Last-Event-ID on its own reconnects; a page (re)load passes
-    # the length of the text it already shows as ?after=.
+    # the length of the texts it already shows (reasoning and answer) as ?after=.
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     return plain_int(raw) or 0
 
@@ -44,23 +52,24 @@ async def _status(message_id: int) -> str | None:
         await arelease_connection()
 
 
-async def _saved_content(message_id: int) -> str:
+async def _saved_texts(message_id: int) -> tuple[str, str]:
+    """The persisted reasoning and answer."""
     try:
-        return await Message.objects.values_list("content", flat=True).aget(pk=message_id)
+        return await Message.objects.values_list("reasoning", "content").aget(pk=message_id)
     except Message.DoesNotExist:
-        return ""
+        return "", ""
     finally:
         await arelease_connection()
 
 
-def _final_html(message_id: int) -> tuple[str, str] | None:
+def _final_html(message_id: int) -> tuple[Message, str] | None:
     # Not with_cost(): its grouped join over every column was the costliest query of a
     # chat answer (py-spy, chat_ttft); the bubble reads its few usage rows instead.
     try:
         message = Message.objects.select_related("provider").get(pk=message_id)
     except Message.DoesNotExist:
         return None
-    return message.content, render_message(message)
+    return message, render_message(message)
 
 
 async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
@@ -68,12 +77,11 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     # from here on the stream holds no database connection while it waits.
     await arelease_connection()
     # The client may be ahead of the database (saves lag the relay): trust its offset.
-    cursor = after
     # First: persisted text the client has not seen. The offsets make it exact.
-    if len(message.content) > cursor:
-        yield delta_frame(text=message.content[cursor:], id=len(message.content))
-        cursor = len(message.content)
-    else:
+    frames, cursor = frames_after(reasoning=message.reasoning, content=message.content, after=after)
+    for frame in frames:
+        yield frame
+    if not frames:
         # Bytes at once, so the browser (and any proxy) sees the stream open now rather
         # than at the first token or heartbeat, which may be seconds away.
         yield HEARTBEAT
@@ -91,13 +99,14 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
                 continue
             if event.start > cursor:
                 # The relay dropped events we need (trimmed): fill from the database.
-                saved = await _saved_content(message.pk)
-                if len(saved) > cursor:
-                    yield delta_frame(text=saved[cursor:], id=len(saved))
-                    cursor = len(saved)
+                reasoning, content = await _saved_texts(message.pk)
+                frames, cursor = frames_after(reasoning=reasoning, content=content, after=cursor)
+                for frame in frames:
+                    yield frame
                 if event.id <= cursor or event.start > cursor:
                     continue  # still a hole: the final event carries the whole text
-            yield delta_frame(text=event.text[cursor - event.start :], id=event.id)
+            text = event.text[cursor - event.start :]
+            yield delta_frame(text=text, id=event.id, reasoning=event.reasoning)
             cursor = event.id
     try:
         final = await sync_to_async(_final_html)(message.pk)
@@ -109,9 +118,10 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
         gone = render_to_string("generation/_message_deleted.html", {"message_id": message.pk})
         yield sse_frame(event="done", data=gone)
         return
-    content, html = final
-    if len(content) > cursor:
-        yield delta_frame(text=content[cursor:], id=len(content))
+    saved, html = final
+    frames, cursor = frames_after(reasoning=saved.reasoning, content=saved.content, after=cursor)
+    for frame in frames:
+        yield frame
     # No id on the final event: a reconnect after it resumes from the last delta.
     yield sse_frame(event="done", data=html)
 

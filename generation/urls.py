@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<int:conversation_id>/rename/", views.rename, name="rename"),
     path("c/<int:conversation_id>/system-prompt/", views.system_prompt, name="system_prompt"),
+    path("c/<int:conversation_id>/thinking/", views.thinking, name="thinking"),
     path("c/<int:conversation_id>/save-preset/", views.save_preset, name="save_preset"),
     path("presets/<int:preset_id>/delete/", views.delete_preset, name="delete_preset"),
     path("c/<int:conversation_id>/delete/", views.delete, name="delete"),

@@ -30,11 +30,13 @@ from generation.forms import (
     RetryForm,
     SavePresetForm,
     SystemPromptForm,
+    ThinkingForm,
     plain_int,
 )
 from generation.models import Conversation, Message
 from generation.presets import Preset
 from generation.rendering import render_message
+from providers.adapters import adapter_class
 from providers.adapters.common import well_formed
 from providers.engine import alist_models
 from providers.models import Provider
@@ -81,6 +83,18 @@ def _preset_from(request: AuthenticatedHttpRequest, raw: str) -> Preset | None:
     if preset_id is None:
         raise Http404("No such preset.")
     return _get_preset_for_user(request, preset_id)
+
+
+def _thinking_limits(conversation: Conversation | None) -> dict[str, int] | None:
+    """The thinking budget's limits when the chat's provider takes one (its adapter
+    says so): only then does the header offer the thinking control."""
+    provider = conversation.provider if conversation is not None else None
+    if provider is None:
+        return None
+    adapter = adapter_class(provider.kind)
+    if not adapter.supports_thinking_budget:
+        return None
+    return {"low": adapter.min_thinking_budget, "high": adapter.max_thinking_budget}
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,7 @@ def _chat_page(
         "presets": list(Preset.objects.visible_to(request.user)) if conversation is None else [],
         "draft": preset.system_prompt if preset is not None else "",
         "conversation": conversation,
+        "thinking_limits": _thinking_limits(conversation),
         "conversations": request.user.conversations.all()[:200],
         "thread": _thread(conversation) if conversation else [],
         "form": ComposerForm(initial=initial),
@@ -203,6 +218,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     ctx = {
         "sent": sent,
         "conversation": sent.conversation,
+        "thinking_limits": _thinking_limits(sent.conversation),
         # The page's list shows "No chats yet" only when this is the user's first chat.
         "first_conversation": sent.created_conversation
         and not request.user.conversations.exclude(pk=sent.conversation.pk).exists(),
@@ -373,6 +389,32 @@ def system_prompt(request: AuthenticatedHttpRequest, conversation_id: int) -> Ht
         ctx["error"] = _first_error(form)
         ctx["draft"] = well_formed(request.POST.get("system_prompt", ""))
     return render(request, "generation/_system_prompt.html", ctx)
+
+
+@login_required
+@require_POST
+def thinking(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+    """Turn the chat's extended thinking on or off and set its budget, from the header;
+    the header part comes back in place, with the error and the values as typed."""
+    conversation = _get_conversation_for_user(request, conversation_id)
+    limits = _thinking_limits(conversation)
+    if limits is None:
+        return HttpResponseBadRequest("This chat's provider takes no thinking budget.")
+    form = ThinkingForm(request.POST, **limits)
+    ctx: dict[str, Any] = {"conversation": conversation, "thinking_limits": limits, "open": True}
+    if form.is_valid():
+        data = form.cleaned_data
+        services.set_thinking(
+            conversation=conversation,
+            enabled=data["thinking"],
+            budget=data["budget"] if data["budget"] is not None else conversation.thinking_budget,
+        )
+        ctx["saved"] = True
+    else:
+        ctx["error"] = _first_error(form)
+        ctx["draft_enabled"] = bool(request.POST.get("thinking"))
+        ctx["draft_budget"] = well_formed(request.POST.get("budget", ""))[:20]
+    return render(request, "generation/_thinking.html", ctx)
 
 
 @login_required

@@ -46,7 +46,13 @@ async def get_response(key: str) -> dict[str, Any] | None:
 
 
 async def store_response(provider: Provider, key: str, result: GenerationResult) -> None:
-    value = {"text": result.text, "model": result.model, "finish_reason": result.finish_reason}
+    value = {
+        "text": result.text,
+        "model": result.model,
+        "finish_reason": result.finish_reason,
+        # With signatures: a replayed answer's thinking can go back on the next turn.
+        "reasoning": [part.to_json() for part in result.reasoning],
+    }
     await cache.aset(key, value, timeout=provider.cache_ttl_seconds)
 
 

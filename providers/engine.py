@@ -3,8 +3,9 @@
 Other apps call these, never an adapter directly:
 
 - ``validate_request(provider, request)`` / ``await avalidate_request(...)``
-- ``stream_generation(provider, request)``: an async iterator of `TextDelta` then one
-  `GenerationResult` (with every upstream attempt in ``result.attempts``)
+- ``stream_generation(provider, request)``: an async iterator of `ReasoningDelta` and
+  `TextDelta` items then one `GenerationResult` (with every upstream attempt in
+  ``result.attempts``)
 - ``await generate(provider, request)``: the same, not streamed (a `StreamTracker`
   meters it when cancelled)
 - ``await avalidate_embedding_request(provider, request)`` /
@@ -26,7 +27,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from providers import cache as response_cache
 from providers.adapters import get_adapter
@@ -34,6 +35,8 @@ from providers.adapters.base import (
     Attempt,
     GenerationRequest,
     GenerationResult,
+    ReasoningDelta,
+    ReasoningPart,
     StreamItem,
     TextDelta,
     Usage,
@@ -128,6 +131,7 @@ class StreamTracker:
         self.request: GenerationRequest | None = None
         self.attempts: list[Attempt] = []
         self.parts: list[str] = []
+        self.reasoning: list[str] = []  # the current attempt's reasoning so far
         self.started: float | None = None  # loop time the current attempt began
         self.ttft: float | None = None
         self.finished = False
@@ -140,7 +144,8 @@ class StreamTracker:
             return None  # stopped before calling upstream (or while replaying the cache)
         started = self.started  # None: no attempt in flight
         text = "".join(self.parts) if started is not None else ""
-        result = _failed(self.request, text, ErrorKind.CANCELLED)
+        reasoning = "".join(self.reasoning) if started is not None else ""
+        result = _failed(self.request, text, ErrorKind.CANCELLED, reasoning=reasoning)
         result.attempts = list(self.attempts)
         if started is not None:
             # The event loop's clock is time.monotonic().
@@ -154,7 +159,8 @@ class StreamTracker:
 async def stream_generation(
     provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
 ) -> AsyncGenerator[StreamItem, None]:
-    """Text deltas, then one result. Pass a `StreamTracker` to meter an early stop."""
+    """Reasoning and text deltas, then one result. Pass a `StreamTracker` to meter an
+    early stop."""
     tracker = tracker or StreamTracker()
     if (error := _configuration_error(provider)) is not None:
         yield _log(provider, request, GenerationResult(text="", model=request.model, error=error))
@@ -166,9 +172,13 @@ async def stream_generation(
         cache_key = response_cache.response_key(provider, request)
         hit = await response_cache.get_response(cache_key)
         if hit is not None:
-            for piece in _replay_pieces(hit["text"]):
+            cached = _cached_result(hit)
+            if cached.reasoning_text:
+                for piece in _replay_pieces(cached.reasoning_text):
+                    yield ReasoningDelta(piece)
+            for piece in _replay_pieces(cached.text):
                 yield TextDelta(piece)
-            yield _log(provider, request, _cached_result(hit))
+            yield _log(provider, request, cached)
             return
     adapter = get_adapter(provider)
     policy = RetryPolicy.from_settings()
@@ -178,8 +188,10 @@ async def stream_generation(
     try:
         while True:
             parts: list[str] = []
+            thoughts: list[str] = []
             started, ttft = loop.time(), None
-            tracker.started, tracker.ttft, tracker.parts = started, None, parts
+            tracker.started, tracker.ttft = started, None
+            tracker.parts, tracker.reasoning = parts, thoughts
             upstream = adapter.stream(request)
             try:
                 result = None
@@ -188,14 +200,19 @@ async def stream_generation(
                         async with asyncio.timeout_at(deadline):
                             item = await anext(upstream)
                     except TimeoutError:
-                        result = _failed(request, "".join(parts), ErrorKind.TIMEOUT)
+                        result = _failed(
+                            request, "".join(parts), ErrorKind.TIMEOUT, reasoning="".join(thoughts)
+                        )
                     except StopAsyncIteration:  # an adapter that broke its contract
-                        result = _failed(request, "".join(parts), ErrorKind.UNKNOWN)
+                        result = _failed(
+                            request, "".join(parts), ErrorKind.UNKNOWN, reasoning="".join(thoughts)
+                        )
                     else:
-                        if isinstance(item, TextDelta):
+                        if isinstance(item, TextDelta | ReasoningDelta):
+                            # Reasoning is the first output a user sees: it ends the wait.
                             ttft = loop.time() - started if ttft is None else ttft
                             tracker.ttft = ttft
-                            parts.append(item.text)
+                            (parts if isinstance(item, TextDelta) else thoughts).append(item.text)
                             yield item
                         else:
                             result = item
@@ -207,7 +224,9 @@ async def stream_generation(
                 policy,
                 attempts[-1],
                 result.error,
-                produced_text=bool(result.text),
+                # Reasoning already handed on counts as text: another attempt would
+                # think again, and its reader would get the thinking twice.
+                produced_text=bool(result.text or result.reasoning_text),
                 remaining=deadline - loop.time(),
             )
             if wait is None:
@@ -429,20 +448,28 @@ def _attempt(number: int, result: _Outcome, ttft: float | None, latency: float) 
     )
 
 
-def _failed(request: GenerationRequest, text: str, kind: ErrorKind) -> GenerationResult:
-    """A result for an attempt the engine ended (the deadline): usage can only be estimated."""
+def _failed(
+    request: GenerationRequest, text: str, kind: ErrorKind, *, reasoning: str = ""
+) -> GenerationResult:
+    """A result for an attempt the engine ended (the deadline): usage can only be estimated.
+    Reasoning cut off is kept to show, unsigned (never sent back)."""
     return GenerationResult(
         text=text,
         model=request.model,
-        usage=estimate_usage(request, text, None),
+        usage=estimate_usage(request, text, None, reasoning=reasoning),
         error=provider_error(kind),
+        reasoning=(ReasoningPart(reasoning),) if reasoning else (),
     )
 
 
-def _cached_result(hit: dict[str, str]) -> GenerationResult:
+def _cached_result(hit: dict[str, Any]) -> GenerationResult:
     # No upstream attempt and no tokens consumed: metering records a cache hit at zero cost.
     return GenerationResult(
-        text=hit["text"], model=hit["model"], finish_reason=hit["finish_reason"], cached=True
+        text=hit["text"],
+        model=hit["model"],
+        finish_reason=hit["finish_reason"],
+        cached=True,
+        reasoning=tuple(ReasoningPart.from_json(part) for part in hit.get("reasoning", ())),
     )
 
 
@@ -457,7 +484,7 @@ def _log(
     # Lengths and kinds only: never prompt or answer text, never a key.
     logger.info(
         "generation provider=%s model=%s outcome=%s attempts=%d cached=%s "
-        "prompt_chars=%d response_chars=%d input_tokens=%d output_tokens=%d",
+        "prompt_chars=%d response_chars=%d reasoning_chars=%d input_tokens=%d output_tokens=%d",
         provider.pk,
         request.model,
         result.error.kind.value if result.error else "ok",
@@ -465,6 +492,7 @@ def _log(
         result.cached,
         prompt_chars(request),
         len(result.text),
+        len(result.reasoning_text),
         result.usage.input_tokens,
         result.usage.output_tokens,
     )

@@ -83,6 +83,13 @@ def check_request(
     cap = limits["MAX_TOKENS_CAP"]
     if request.max_tokens is not None and not 1 <= request.max_tokens <= cap:
         raise InvalidRequest("max_tokens", f"Max tokens must be between 1 and {cap}.")
+    budget = request.thinking_budget
+    if budget is not None and adapter.supports_thinking_budget:
+        low, high = adapter.min_thinking_budget, adapter.max_thinking_budget
+        if not low <= budget <= high:
+            raise InvalidRequest(
+                "thinking_budget", f"The thinking budget must be between {low} and {high} tokens."
+            )
     if not any(m.prompt_text().strip() or m.images for m in request.messages):
         raise InvalidRequest("messages", "The prompt is empty.")
     if prompt_chars(request) > limits["MAX_PROMPT_CHARS"]:

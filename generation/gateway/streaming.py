@@ -69,8 +69,10 @@ class GatewayStream:
         try:
             item = first
             yield completion.chunk({"role": "assistant", "content": ""}, with_usage=with_usage)
-            while isinstance(item, TextDelta):
-                yield completion.chunk({"content": item.text}, with_usage=with_usage)
+            while not isinstance(item, GenerationResult):
+                # Reasoning is not in the chunks yet (issue 16 exposes it): skipped.
+                if isinstance(item, TextDelta):
+                    yield completion.chunk({"content": item.text}, with_usage=with_usage)
                 item = await anext(self.items)
             self.result = result = item
             # Metered before the last chunks: a client that saw [DONE] finds its record.

@@ -19,6 +19,7 @@ from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
     ImagePart,
+    ReasoningDelta,
     ReasoningPart,
     StreamItem,
     TextDelta,
@@ -49,20 +50,37 @@ class AnthropicAdapter(SdkAdapter):
     response_formats: ClassVar[frozenset[str]] = frozenset({"json_schema"})
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
+    # Extended thinking takes a budget of tokens (the API's minimum is 1,024); ours caps
+    # it so that one answer's worst case stays a sane amount to hold against a budget.
+    supports_thinking_budget: ClassVar[bool] = True
+    min_thinking_budget: ClassVar[int] = 1024
+    max_thinking_budget: ClassVar[int] = 32_000
     # Telemetry spans could carry prompt text.
     client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}
     # Anthropic has no embeddings API (its documentation points to Voyage AI).
     supports_embeddings: ClassVar[bool] = False
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
+        answer_tokens = (
+            request.max_tokens
+            if request.max_tokens is not None
+            else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"])
+        )
         messages = [_message(m) for m in request.messages]
         params: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
-            "max_tokens": request.max_tokens
-            if request.max_tokens is not None
-            else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"]),
+            "max_tokens": answer_tokens,
         }
+        temperature = request.temperature
+        if request.thinking_budget is not None:
+            budget = request.thinking_budget
+            params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            # Thinking counts against max_tokens, which must exceed the budget: the
+            # request's max_tokens stays what it meant, room for the answer, on top.
+            params["max_tokens"] = budget + answer_tokens
+            # The API refuses any temperature but 1 with thinking on: left unset.
+            temperature = None
         if request.system:
             params["system"] = request.system
         if self.provider.prompt_caching:
@@ -77,7 +95,7 @@ class AnthropicAdapter(SdkAdapter):
             params["output_config"] = {"format": schema}
         # This SDK version no longer models `temperature` or `top_p`; the Messages API
         # takes them in the body, so they go there as given (0 stays 0).
-        extra = {"temperature": request.temperature, "top_p": request.top_p}
+        extra = {"temperature": temperature, "top_p": request.top_p}
         extra = {name: value for name, value in extra.items() if value is not None}
         if extra:
             params["extra_body"] = extra
@@ -97,10 +115,9 @@ class AnthropicAdapter(SdkAdapter):
                 state.opened = True
                 async with aclosing(_events(response.http_response)) as events:
                     async for event in events:
-                        text = _apply_event(state, event)
-                        if text:
-                            state.parts.append(text)
-                            yield TextDelta(text)
+                        item = _apply_event(state, event)
+                        if item is not None:
+                            yield item
         except Exception as exc:
             error = map_exception(exc)
         yield state.result(error)
@@ -117,6 +134,13 @@ class AnthropicAdapter(SdkAdapter):
         text = "".join(block.text for block in message.content if block.type == "text")
         text = well_formed(text)
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
+        for block in message.content:
+            if block.type == "thinking":
+                state.think(block.thinking)
+                state.sign(block.signature)
+                state.close_thinking()
+            elif block.type == "redacted_thinking":
+                state.redacted(block.data)
         state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
 
@@ -124,13 +148,16 @@ class AnthropicAdapter(SdkAdapter):
 def _message(message: ChatMessage) -> dict[str, Any]:
     """One message in the Messages API shape: a plain string for text alone, else blocks
     in the message's order. A thinking block goes back only with its signature (the API
-    refuses one without), and empty text blocks are left out (refused too)."""
+    refuses one without), a redacted one with its data, and empty text blocks are left
+    out (refused too)."""
     if all(isinstance(part, TextPart) for part in message.parts):
         return {"role": message.role, "content": message.text}
     blocks: list[dict[str, Any]] = []
     for part in message.parts:
         if isinstance(part, ReasoningPart):
-            if part.signature:
+            if part.redacted:
+                blocks.append({"type": "redacted_thinking", "data": part.redacted})
+            elif part.signature:
                 blocks.append(
                     {"type": "thinking", "thinking": part.text, "signature": part.signature}
                 )
@@ -209,21 +236,43 @@ def _body(data: bytes) -> object:
         return data.decode(errors="replace")
 
 
-def _apply_event(state: StreamState, event: dict[str, Any]) -> str:
-    """Fold one stream event into `state`; return its text, if it carries any."""
+def _apply_event(state: StreamState, event: dict[str, Any]) -> TextDelta | ReasoningDelta | None:
+    """Fold one stream event into `state`; return the delta it carries, if any.
+
+    Extended thinking streams as `thinking` blocks (thinking_delta pieces, then a
+    signature_delta) before the text; a `redacted_thinking` block arrives whole, its
+    opaque data kept to go back on the next turn."""
     kind = event.get("type")
     if kind == "message_start":
         state.usage = _usage(event["message"]["usage"])
+    elif kind == "content_block_start":
+        block = event.get("content_block") or {}
+        if block.get("type") == "redacted_thinking":
+            state.redacted(str(block.get("data", "")))
+        elif block.get("type") == "thinking":
+            state.close_thinking()
+            if block.get("thinking"):
+                return state.think(str(block["thinking"]))
     elif kind == "content_block_delta":
         delta = event["delta"]
-        if delta.get("type") == "text_delta":
-            return well_formed(str(delta["text"]))
+        delta_type = delta.get("type")
+        if delta_type == "text_delta":
+            text = well_formed(str(delta["text"]))
+            if text:
+                state.parts.append(text)
+                return TextDelta(text)
+        elif delta_type == "thinking_delta" and delta.get("thinking"):
+            return state.think(str(delta["thinking"]))
+        elif delta_type == "signature_delta":
+            state.sign(str(delta.get("signature", "")))
+    elif kind == "content_block_stop":
+        state.close_thinking()
     elif kind == "message_delta":
         # message_delta usage is cumulative: it replaces what message_start said, never adds.
         state.usage = _usage(event["usage"], previous=state.usage)
         state.usage_complete = True
         state.finish_reason = _finish(event["delta"].get("stop_reason"))
-    return ""
+    return None
 
 
 def _usage(usage: Mapping[str, Any], previous: Usage | None = None) -> Usage:

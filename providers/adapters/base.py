@@ -4,7 +4,8 @@ Consumers (the chat task, the JSON API, the /v1 gateway) do not call adapters
 directly: they call `providers.engine.stream_generation` / `generate`, which adds
 validation, retries and caching on top of one adapter attempt.
 
-A stream yields `TextDelta` items and then exactly one `GenerationResult`. Upstream
+A stream yields `ReasoningDelta` items (a reasoning model's thinking, as it arrives),
+`TextDelta` items and then exactly one `GenerationResult`. Upstream
 failures never raise out of a stream: the result carries `error` (a `ProviderError`)
 with the partial text kept and usage reported or estimated. Closing the iterator
 (`aclose()`, or a cancelled task) stops reading upstream at once.
@@ -61,10 +62,34 @@ class FilePart:
 @dataclass(frozen=True)
 class ReasoningPart:
     """What a reasoning model thought before answering. `signature` is Anthropic's
-    proof of a thinking block, which it wants back unchanged on the next turn."""
+    proof of a thinking block, which it wants back unchanged on the next turn;
+    `redacted` is the opaque data of a block Anthropic redacted (no readable text),
+    which goes back unchanged too."""
 
     text: str = field(repr=False)
     signature: str = field(default="", repr=False)
+    redacted: str = field(default="", repr=False)
+
+    @property
+    def returnable(self) -> bool:
+        """Whether a provider can be given this part back (it carries its proof)."""
+        return bool(self.signature or self.redacted)
+
+    def to_json(self) -> dict[str, str]:
+        data = {"text": self.text}
+        if self.signature:
+            data["signature"] = self.signature
+        if self.redacted:
+            data["redacted"] = self.redacted
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReasoningPart:
+        return cls(
+            str(data.get("text", "")),
+            str(data.get("signature", "")),
+            str(data.get("redacted", "")),
+        )
 
 
 Part = TextPart | ImagePart | FilePart | ReasoningPart
@@ -139,7 +164,7 @@ def _part_to_json(part: Part) -> dict[str, Any]:
         }
     if isinstance(part, FilePart):
         return {"type": "file", "name": part.name, "text": part.text}
-    return {"type": "reasoning", "text": part.text, "signature": part.signature}
+    return {"type": "reasoning", **part.to_json()}
 
 
 def _part_from_json(data: dict[str, Any]) -> Part:
@@ -153,7 +178,7 @@ def _part_from_json(data: dict[str, Any]) -> Part:
     if kind == "file":
         return FilePart(data["name"], data["text"])
     if kind == "reasoning":
-        return ReasoningPart(data["text"], data.get("signature", ""))
+        return ReasoningPart.from_json(data)
     raise ValueError(f"Unknown part type {kind!r}")
 
 
@@ -185,6 +210,10 @@ class GenerationRequest:
     logit_bias: tuple[tuple[str, float], ...] = ()  # (token id, bias) pairs
     end_user: str = ""  # the API client's `user`, for the provider's abuse monitoring
     response_format: ResponseFormat | None = None  # None: free text
+    # Tokens a model may think for before answering, for the adapters whose class says
+    # `supports_thinking_budget`; None: thinking off (a model that always reasons, such
+    # as DeepSeek's reasoner, still does). Others ignore it.
+    thinking_budget: int | None = None
     # Who may be answered from a response cached for this request (the caller's user):
     # never sent upstream, only part of the cache key.
     cache_scope: str = ""
@@ -237,6 +266,13 @@ class TextDelta:
     text: str
 
 
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of a reasoning model's thinking. Reasoning comes before the answer's text."""
+
+    text: str
+
+
 @dataclass
 class Attempt:
     """One upstream call. Retries are separate attempts; metering writes one record each."""
@@ -259,13 +295,20 @@ class GenerationResult:
     error: ProviderError | None = None
     cached: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    # What the model thought, block by block, with what is needed to send it back
+    # (signatures, redacted data); empty for a model that does not reason.
+    reasoning: tuple[ReasoningPart, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(part.text for part in self.reasoning)
 
-StreamItem = TextDelta | GenerationResult
+
+StreamItem = TextDelta | ReasoningDelta | GenerationResult
 
 
 class Adapter(Protocol):

@@ -118,6 +118,11 @@ class SdkAdapter:
     # tokenizer, so only an API that shares it may take them.
     supports_embeddings: ClassVar[bool] = False
     embeds_token_arrays: ClassVar[bool] = False
+    # Whether a request's thinking_budget is sent (and within which limits); an adapter
+    # without it ignores the budget.
+    supports_thinking_budget: ClassVar[bool] = False
+    min_thinking_budget: ClassVar[int] = 0
+    max_thinking_budget: ClassVar[int] = 0
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider

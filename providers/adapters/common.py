@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from providers.adapters.base import GenerationRequest, GenerationResult, Usage
+from providers.adapters.base import (
+    GenerationRequest,
+    GenerationResult,
+    ReasoningDelta,
+    ReasoningPart,
+    Usage,
+)
 from providers.errors import ProviderError
 
 # A rough, provider-neutral tokens-per-character ratio for estimates only.
@@ -45,14 +51,21 @@ def prompt_tokens_estimate(request: GenerationRequest) -> int:
     return estimate_tokens("x" * prompt_chars(request)) + images * IMAGE_TOKENS_ESTIMATE
 
 
-def estimate_usage(request: GenerationRequest, text: str, reported: Usage | None) -> Usage:
-    """Usage for a stream that ended before the provider reported it (marked estimated)."""
+def estimate_usage(
+    request: GenerationRequest, text: str, reported: Usage | None, *, reasoning: str = ""
+) -> Usage:
+    """Usage for a stream that ended before the provider reported it (marked estimated).
+
+    Reasoning is output the provider bills (Anthropic's thinking, DeepSeek's reasoning):
+    it counts as output, and as reasoning within it."""
     base = reported or Usage()
+    thought = estimate_tokens(reasoning)
     return Usage(
         input_tokens=base.input_tokens or prompt_tokens_estimate(request),
-        output_tokens=estimate_tokens(text),
+        output_tokens=estimate_tokens(text) + thought,
         cached_input_tokens=base.cached_input_tokens,
         cache_write_tokens=base.cache_write_tokens,
+        reasoning_tokens=thought,
         estimated=True,
     )
 
@@ -67,18 +80,46 @@ class StreamState:
     usage_complete: bool = False  # the provider's final usage arrived
     finish_reason: str = ""
     opened: bool = False  # the provider accepted the request (a 2xx came back)
+    # Reasoning blocks already closed, and the text and signature of the one streaming.
+    reasoning: list[ReasoningPart] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    thinking_signature: str = ""
+
+    def think(self, text: str) -> ReasoningDelta:
+        """A piece of reasoning joins the block being streamed (opened by the first)."""
+        text = well_formed(text)
+        self.thinking.append(text)
+        return ReasoningDelta(text)
+
+    def sign(self, signature: str) -> None:
+        self.thinking_signature += signature  # signature_delta: usually one piece
+
+    def close_thinking(self) -> None:
+        """The block being streamed ended (a content_block_stop, or the stream's end)."""
+        if self.thinking or self.thinking_signature:
+            self.reasoning.append(ReasoningPart("".join(self.thinking), self.thinking_signature))
+        self.thinking, self.thinking_signature = [], ""
+
+    def redacted(self, data: str) -> None:
+        self.close_thinking()
+        self.reasoning.append(ReasoningPart("", redacted=data))
 
     def result(self, error: ProviderError | None) -> GenerationResult:
+        # A block cut off mid-stream keeps its text (shown), unsigned (never sent back).
+        self.close_thinking()
         text = "".join(self.parts)
+        reasoning = tuple(self.reasoning)
         usage = self.usage
         if usage is None and not self.opened:
             usage = Usage()  # refused before any work: nothing was consumed
         elif usage is None or not self.usage_complete:
-            usage = estimate_usage(self.request, text, usage)
+            thought = "".join(part.text for part in reasoning)
+            usage = estimate_usage(self.request, text, usage, reasoning=thought)
         return GenerationResult(
             text=text,
             model=self.request.model,
             finish_reason="" if error else self.finish_reason,
             usage=usage,
             error=error,
+            reasoning=reasoning,
         )

@@ -81,6 +81,9 @@ class OpenAIAdapter(SdkAdapter):
     # Vectors asked for as base64: the float32 values themselves, at a third of the JSON
     # (the SDK's own default). Compatible servers are asked for floats, which all speak.
     embeddings_encoding: ClassVar[str] = "base64"
+    # No budget to send: OpenAI's reasoning models and DeepSeek's reasoner think on their
+    # own, and a request's thinking_budget is ignored. Their reasoning still streams.
+    supports_thinking_budget: ClassVar[bool] = False
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -130,7 +133,10 @@ class OpenAIAdapter(SdkAdapter):
                         for choice in chunk.get("choices") or ():
                             if choice.get("finish_reason"):
                                 state.finish_reason = choice["finish_reason"]
-                            content = (choice.get("delta") or {}).get("content")
+                            delta = choice.get("delta") or {}
+                            if thought := _reasoning(delta):
+                                yield state.think(thought)
+                            content = delta.get("content")
                             if content:
                                 content = well_formed(content)
                                 state.parts.append(content)
@@ -157,6 +163,8 @@ class OpenAIAdapter(SdkAdapter):
         # Typed as never None, but a compatible server may send null: read it as sent.
         finish_reason = getattr(choice, "finish_reason", None) or ""
         state = StreamState(request, parts=[text], finish_reason=finish_reason)
+        if thought := _reasoning(choice.message.model_extra or {}):
+            state.think(thought)
         if response.usage is not None:
             state.usage = _usage(response.usage.to_dict(warnings=False))
             state.usage_complete = True
@@ -249,6 +257,16 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
             # A 200 whose body held no event (a web page, a JSON error object): not an
             # empty answer that completed, but a provider that did not answer.
             raise provider_error(ErrorKind.PROVIDER_ERROR)
+
+
+def _reasoning(delta: Mapping[str, Any]) -> str:
+    """The reasoning a chunk's delta (or a whole message) carries: DeepSeek's
+    `reasoning_content`, or `reasoning` as newer vLLM and Ollama name it."""
+    for name in ("reasoning_content", "reasoning"):
+        value = delta.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:

@@ -34,7 +34,14 @@ from providers.fake_upstream.knobs import (
 )
 from providers.fake_upstream.prompt_cache import PromptCache
 from providers.fake_upstream.structured import json_tokens, requested_schema
-from providers.fake_upstream.wire import Answer, AnthropicDialect, Dialect, OpenAIDialect
+from providers.fake_upstream.wire import (
+    REDACTED_DATA,
+    Answer,
+    AnthropicDialect,
+    Dialect,
+    OpenAIDialect,
+    blocks,
+)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -147,6 +154,9 @@ class FakeUpstreamApp:
         if knobs.text_only and isinstance(body, dict) and count_images(body):
             await _json(send, 400, dialect.error_body(400, IMAGES_REFUSED))
             return
+        if isinstance(body, dict) and (reason := dialect.refusal(body)):
+            await _json(send, 400, dialect.error_body(400, reason))
+            return
         if knobs.fault in HTTP_FAULTS:
             await _json(
                 send, int(knobs.fault), dialect.error_body(int(knobs.fault)), _retry_headers(knobs)
@@ -195,18 +205,25 @@ class FakeUpstreamApp:
 
 def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
     limit = dialect.max_tokens(body)
+    thinks = dialect.thinks(body)
+    think = knobs.think if thinks else 0
+    # Reasoning counts against max_tokens, as on both real APIs; the answer gets the rest.
+    think = think if limit is None else min(think, max(limit, 0))
+    room = None if limit is None else max(limit - think, 0)
     schema = requested_schema(body)
     # A structured answer is as long as its JSON; free text as long as the knobs say.
     tokens = knobs.text_tokens() if schema is None else json_tokens(schema)
     full = len(tokens)
-    count = full if limit is None else min(full, max(limit, 0))
+    count = full if room is None else min(full, room)
     return Answer(
         model=split_model(str(body.get("model", "")))[0],
         tokens=tokens[:count],
         finished_by_length=count < full,
         prompt_tokens=_estimate_prompt_tokens(body),
         cached_tokens=knobs.cached,
-        reasoning_tokens=knobs.reasoning,
+        reasoning_tokens=knobs.reasoning or think,
+        reasoning=tuple(knobs.thought_tokens(think)),
+        redacted=REDACTED_DATA if knobs.redacted and thinks and dialect.name == "anthropic" else "",
     )
 
 
@@ -221,13 +238,16 @@ async def _stream(
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await _send_chunks(send, writer.head())
     await asyncio.sleep(knobs.ttft_ms / 1000)
-    for index, token in enumerate(answer.tokens):
+    # Reasoning first, then the answer: one sequence for the timing and fault knobs.
+    pieces = [(writer.thought, text) for text in answer.reasoning]
+    pieces += [(writer.token, text) for text in answer.tokens]
+    for index, (write, piece) in enumerate(pieces):
         if index == knobs.after and await _stream_fault(knobs, writer, send):
             return
         if index > 0:
             await asyncio.sleep(knobs.delay_ms / 1000)
-        await _send_chunks(send, writer.token(token))
-    if knobs.after >= len(answer.tokens) and await _stream_fault(knobs, writer, send):
+        await _send_chunks(send, write(piece))
+    if knobs.after >= len(pieces) and await _stream_fault(knobs, writer, send):
         return
     await _send_chunks(send, writer.tail())
     await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -248,7 +268,8 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
 
 
 async def _complete(dialect: Dialect, knobs: Knobs, answer: Answer, send: Send) -> None:
-    await asyncio.sleep((knobs.ttft_ms + knobs.delay_ms * max(len(answer.tokens) - 1, 0)) / 1000)
+    pieces = len(answer.reasoning) + len(answer.tokens)
+    await asyncio.sleep((knobs.ttft_ms + knobs.delay_ms * max(pieces - 1, 0)) / 1000)
     if knobs.fault == "stall":
         await asyncio.Event().wait()
     if knobs.fault == "error":
@@ -274,23 +295,12 @@ IMAGE_TOKENS = 765
 IMAGES_REFUSED = "This model does not support image input."
 
 
-def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every content part or block of every message, in either wire format."""
-    messages = body.get("messages")
-    found: list[dict[str, Any]] = []
-    for message in messages if isinstance(messages, list) else ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            found += [block for block in content if isinstance(block, dict)]
-    return found
-
-
 def _is_image(block: dict[str, Any]) -> bool:
     return block.get("type") in {"image_url", "image"}  # OpenAI's part, Anthropic's block
 
 
 def count_images(body: dict[str, Any]) -> int:
-    return sum(1 for block in _blocks(body) if _is_image(block))
+    return sum(1 for block in blocks(body) if _is_image(block))
 
 
 def _estimate_prompt_tokens(body: dict[str, Any]) -> int:

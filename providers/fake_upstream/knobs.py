@@ -29,7 +29,19 @@ Keys (times in milliseconds):
 - ``text_only=1``: refuse a request carrying an image with a 400, as a model without
   vision does;
 - ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
-  --api-key) does; what the client sent is still recorded (``auth_scheme``).
+  --api-key) does; what the client sent is still recorded (``auth_scheme``);
+- ``think``: reasoning tokens streamed before the answer (the timing knobs and
+  ``after`` count them as tokens): DeepSeek's ``reasoning_content`` on the OpenAI
+  format, always; on the Anthropic format only for a request with thinking enabled, as
+  a ``thinking`` block closed by a ``signature_delta`` (a deterministic fake signature,
+  `fake_signature`), and counted in the usage's output tokens either way (OpenAI's
+  ``reasoning_tokens`` too, unless ``reasoning`` says otherwise);
+- ``redacted=1``: with thinking on the Anthropic format, a ``redacted_thinking`` block
+  (opaque data, `REDACTED_DATA`) before the thinking block.
+
+On the Anthropic format, a request with thinking enabled is refused (400) as the real API
+refuses it: ``budget_tokens`` under 1,024 or not below ``max_tokens``, a temperature other
+than 1, or a thinking block sent back whose signature is not the one the fake made.
 
 A key containing the word ``invalid`` is always rejected with 401.
 """
@@ -52,6 +64,11 @@ _PROSE = (
     "tokens arrive one by one like small bright lamps on an old wooden panel"
 )
 _WORDS = _PROSE.split()
+_THOUGHT = (
+    "hmm the caller wants a clear answer so first check which line is free then weigh "
+    "each option and wait before connecting"
+)
+_THOUGHT_WORDS = _THOUGHT.split()
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,8 @@ class Knobs:
     surrogate: int = 0  # the token at this 1-based position ends in a lone surrogate
     keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
     text_only: int = 0  # 1: a request with an image is refused (400), as without vision
+    think: int = 0  # reasoning tokens streamed before the answer
+    redacted: int = 0  # 1: a redacted_thinking block too (Anthropic, thinking on)
 
     def text_tokens(self, count: int | None = None) -> list[str]:
         """The deterministic answer for this seed, as a list of tokens (words)."""
@@ -81,6 +100,12 @@ class Knobs:
         if 0 < self.surrogate <= n:
             tokens[self.surrogate - 1] += "\ud800"
         return tokens
+
+    def thought_tokens(self, count: int | None = None) -> list[str]:
+        """The deterministic reasoning for this seed, as a list of tokens (words)."""
+        rng = random.Random(f"think-{self.seed}")
+        n = self.think if count is None else count
+        return [("" if i == 0 else " ") + rng.choice(_THOUGHT_WORDS) for i in range(n)]
 
 
 # Short names accepted in a knob string, and the field each one sets.

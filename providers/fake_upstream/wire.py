@@ -6,6 +6,8 @@ server-sent events the real API sends, so the real SDKs parse them unchanged.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
@@ -14,6 +16,17 @@ from typing import Any, ClassVar
 
 # Model names the fake publishes in its models lists.
 FAKE_MODELS = ("fake-model", "fake-model-large", "demo-model")
+
+
+# The opaque data of the fake's redacted_thinking block (`redacted=1`).
+REDACTED_DATA = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIw" + "fake" * 8
+
+
+def fake_signature(thinking: str) -> str:
+    """The fake's signature of a thinking block: deterministic, so a test can expect it,
+    and bound to the text, so a block sent back altered is refused."""
+    digest = hashlib.sha256(b"fake-upstream:" + thinking.encode()).digest()
+    return "ErUB" + base64.b64encode(digest).decode()
 
 
 @dataclass(frozen=True)
@@ -27,10 +40,21 @@ class Answer:
     cached_tokens: int
     reasoning_tokens: int
     cache_write_tokens: int = 0
+    reasoning: tuple[str, ...] = ()  # thought tokens, streamed before the answer
+    redacted: str = ""  # a redacted_thinking block's data (Anthropic only)
 
     @property
     def text(self) -> str:
         return "".join(self.tokens)
+
+    @property
+    def thinking(self) -> str:
+        return "".join(self.reasoning)
+
+    @property
+    def output_tokens(self) -> int:
+        # Both APIs bill reasoning as output (OpenAI's completion_tokens include it).
+        return len(self.tokens) + len(self.reasoning)
 
 
 def sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
@@ -79,6 +103,14 @@ class OpenAIDialect:
         value = body.get("max_completion_tokens", body.get("max_tokens"))
         return value if isinstance(value, int) else None
 
+    @staticmethod
+    def thinks(body: dict[str, Any]) -> bool:
+        return True  # DeepSeek's reasoner reasons whatever the request says
+
+    @staticmethod
+    def refusal(body: dict[str, Any]) -> str | None:
+        return None
+
     def _usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
         return {
             "prompt_tokens": answer.prompt_tokens,
@@ -103,6 +135,8 @@ class OpenAIDialect:
             "refusal": None,
             "annotations": [],
         }
+        if answer.reasoning:
+            message["reasoning_content"] = answer.thinking  # DeepSeek's field
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -116,7 +150,7 @@ class OpenAIDialect:
                     "finish_reason": self._finish(answer),
                 }
             ],
-            "usage": self._usage(answer, len(answer.tokens)),
+            "usage": self._usage(answer, answer.output_tokens),
             "system_fingerprint": "fp_fake",
         }
 
@@ -155,13 +189,17 @@ class OpenAIStreamWriter:
     def head(self) -> list[bytes]:
         return [self._chunk({"role": "assistant", "content": "", "refusal": None}, None)]
 
+    def thought(self, text: str) -> list[bytes]:
+        # DeepSeek's reasoner: the reasoning in its own field, content null meanwhile.
+        return [self._chunk({"content": None, "reasoning_content": text}, None)]
+
     def token(self, text: str) -> list[bytes]:
         return [self._chunk({"content": text}, None)]
 
     def tail(self) -> list[bytes]:
         chunks = [self._chunk({}, self.dialect._finish(self.answer))]
         if self.include_usage:
-            usage = self.dialect._usage(self.answer, len(self.answer.tokens))
+            usage = self.dialect._usage(self.answer, self.answer.output_tokens)
             chunks.append(sse(self._envelope([], usage=usage)))
         chunks.append(sse("[DONE]"))
         return chunks
@@ -220,6 +258,33 @@ class AnthropicDialect:
         value = body.get("max_tokens")
         return value if isinstance(value, int) else None
 
+    @staticmethod
+    def thinks(body: dict[str, Any]) -> bool:
+        thinking = body.get("thinking")
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+    def refusal(self, body: dict[str, Any]) -> str | None:
+        """Why the real API would refuse this request's thinking, or None."""
+        for block in blocks(body):
+            if block.get("type") == "thinking" and block.get("signature") != fake_signature(
+                str(block.get("thinking", ""))
+            ):
+                return "messages: Invalid `signature` in `thinking` block"
+            if block.get("type") == "redacted_thinking" and block.get("data") != REDACTED_DATA:
+                return "messages: Invalid `data` in `redacted_thinking` block"
+        if not self.thinks(body):
+            return None
+        budget = body["thinking"].get("budget_tokens")
+        limit = self.max_tokens(body)
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if limit is None or limit <= budget:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`."
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            return "`temperature` may only be set to 1 when thinking is enabled."
+        return None
+
     def usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
         # Like the real API: input_tokens leaves out the tokens read from the cache.
         return {
@@ -249,7 +314,15 @@ class AnthropicDialect:
         }
 
     def completion_body(self, answer: Answer) -> dict[str, Any]:
-        body = self.message(answer, [{"type": "text", "text": answer.text}], len(answer.tokens))
+        content: list[dict[str, Any]] = []
+        if answer.redacted:
+            content.append({"type": "redacted_thinking", "data": answer.redacted})
+        if answer.reasoning:
+            thinking = answer.thinking
+            signature = fake_signature(thinking)
+            content.append({"type": "thinking", "thinking": thinking, "signature": signature})
+        content.append({"type": "text", "text": answer.text})
+        body = self.message(answer, content, answer.output_tokens)
         body["stop_reason"] = self.stop_reason(answer)
         return body
 
@@ -258,30 +331,55 @@ class AnthropicDialect:
 
 
 class AnthropicStreamWriter:
+    """Content blocks in order: a redacted_thinking block, a thinking block (its deltas,
+    then its signature_delta), then the text block, each opened when it is reached."""
+
     def __init__(self, dialect: AnthropicDialect, answer: Answer) -> None:
         self.dialect = dialect
         self.answer = answer
+        self.index = -1  # the open content block's index
+        self.open = ""  # its type: "thinking", "text" or "" (none open)
+
+    def _start(self, block: dict[str, Any]) -> list[bytes]:
+        chunks = self._stop()
+        self.index += 1
+        self.open = block["type"]
+        start = {"type": "content_block_start", "index": self.index, "content_block": block}
+        return [*chunks, sse(start, "content_block_start")]
+
+    def _stop(self) -> list[bytes]:
+        if not self.open:
+            return []
+        chunks = []
+        if self.open == "thinking":
+            signature = fake_signature(self.answer.thinking)
+            delta = {"type": "signature_delta", "signature": signature}
+            chunks.append(self._delta(delta))
+        self.open = ""
+        stop = {"type": "content_block_stop", "index": self.index}
+        return [*chunks, sse(stop, "content_block_stop")]
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        event = {"type": "content_block_delta", "index": self.index, "delta": delta}
+        return sse(event, "content_block_delta")
 
     def head(self) -> list[bytes]:
         start = {"type": "message_start", "message": self.dialect.message(self.answer, [], 1)}
-        block = {
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": {"type": "text", "text": ""},
-        }
-        return [
-            sse(start, "message_start"),
-            sse(block, "content_block_start"),
-            sse({"type": "ping"}, "ping"),
-        ]
+        chunks = [sse(start, "message_start")]
+        if self.answer.redacted:
+            chunks += self._start({"type": "redacted_thinking", "data": self.answer.redacted})
+        if self.answer.reasoning:
+            chunks += self._start({"type": "thinking", "thinking": "", "signature": ""})
+        else:
+            chunks += self._start({"type": "text", "text": ""})
+        return [*chunks, sse({"type": "ping"}, "ping")]
+
+    def thought(self, text: str) -> list[bytes]:
+        return [self._delta({"type": "thinking_delta", "thinking": text})]
 
     def token(self, text: str) -> list[bytes]:
-        delta = {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "text_delta", "text": text},
-        }
-        return [sse(delta, "content_block_delta")]
+        chunks = [] if self.open == "text" else self._start({"type": "text", "text": ""})
+        return [*chunks, self._delta({"type": "text_delta", "text": text})]
 
     def tail(self) -> list[bytes]:
         answer = self.answer
@@ -289,10 +387,12 @@ class AnthropicStreamWriter:
             "type": "message_delta",
             "delta": {"stop_reason": self.dialect.stop_reason(answer), "stop_sequence": None},
             # Cumulative, as Anthropic sends it: the totals so far, not an increment.
-            "usage": self.dialect.usage(answer, len(answer.tokens)),
+            "usage": self.dialect.usage(answer, answer.output_tokens),
         }
+        chunks = [] if self.open == "text" else self._start({"type": "text", "text": ""})
         return [
-            sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            *chunks,
+            *self._stop(),
             sse(delta, "message_delta"),
             sse({"type": "message_stop"}, "message_stop"),
         ]
@@ -303,3 +403,14 @@ class AnthropicStreamWriter:
 
 StreamWriter = OpenAIStreamWriter | AnthropicStreamWriter
 Dialect = OpenAIDialect | AnthropicDialect
+
+
+def blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every content part or block of every message, in either wire format."""
+    messages = body.get("messages")
+    found: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            found += [block for block in content if isinstance(block, dict)]
+    return found

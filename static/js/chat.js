@@ -51,16 +51,47 @@
     return Math.min(RETRY_MAX_MS, jittered);
   }
 
+  // The bubble is streaming: its badge says what the model is doing now.
+  function showPhase(bubble, label) {
+    bubble.classList.replace("is-pending", "is-streaming");
+    const badge = bubble.querySelector(".badge--live");
+    if (badge && badge.lastChild.textContent !== label) badge.lastChild.textContent = label;
+  }
+
   function follow(bubble) {
     if (bubble.dataset.following) return;
     bubble.dataset.following = "1";
     const text = bubble.querySelector(".stream-text");
+    // The thinking, if the model reasons: a collapsed block that fills as it streams,
+    // then says how long it took once the answer begins.
+    const reasoning = bubble.querySelector(".reasoning");
+    const reasoningText = reasoning && reasoning.querySelector(".reasoning__text");
+    let thinkingSince = reasoning && !reasoning.hidden
+      ? performance.now() - 1000 * parseFloat(reasoning.dataset.thinkingFor || "0") : null;
+    const endThinking = () => {
+      if (!reasoning || !reasoning.classList.contains("is-thinking")) return;
+      reasoning.classList.remove("is-thinking");
+      if (reasoning.hidden || thinkingSince === null) return;
+      const seconds = Math.max(1, Math.round((performance.now() - thinkingSince) / 1000));
+      reasoning.querySelector(".reasoning__label").textContent = "Thought for " + seconds + " s";
+    };
     let failures = 0;
     const open = () => {
       if (!bubble.isConnected) return;
-      // ?after= is the length of the text shown: the stream sends only what follows.
+      // ?after= is the length of the texts shown (the thinking, then the answer: one
+      // offset space): the stream sends only what follows.
       const url = bubble.dataset.streamUrl + "?after=" + encodeURIComponent(bubble.dataset.after || "0");
       const source = new EventSource(url);
+      source.addEventListener("reasoning", (event) => {
+        failures = 0;
+        if (!reasoning) return;
+        if (thinkingSince === null) thinkingSince = performance.now();
+        reasoning.hidden = false;
+        // Escaped by the server like the answer's text: inserting it only adds text.
+        keepScrolled(() => reasoningText.insertAdjacentHTML("beforeend", event.data));
+        bubble.dataset.after = event.lastEventId;
+        showPhase(bubble, "Thinking…");
+      });
       source.addEventListener("delta", (event) => {
         if (!bubble.isConnected) {
           // Swapped out (another version is shown now): the answer goes on without us,
@@ -69,14 +100,11 @@
           return;
         }
         failures = 0;
+        endThinking();
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
         bubble.dataset.after = event.lastEventId;
-        if (!bubble.classList.contains("is-streaming")) {
-          bubble.classList.replace("is-pending", "is-streaming");
-          const badge = bubble.querySelector(".badge--live");
-          if (badge) badge.lastChild.textContent = "Writing…";
-        }
+        showPhase(bubble, "Writing…");
       });
       source.addEventListener("done", (event) => {
         source.close();

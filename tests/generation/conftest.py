@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from providers.fake_upstream import Knobs
 from providers.kinds import ProviderKind
 from providers.models import Provider
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+# The Redis the relay tests use: REDIS_URL when set (each checkout may be given a
+# database of its own), else database 15.
+REDIS_TEST_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture
@@ -80,7 +83,10 @@ def other_user(django_user_model):
 
 @pytest.fixture
 def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
-    """A Provider on the fake upstream; knobs ("delay=5&tokens=20") go in its base URL."""
+    """A Provider on the fake upstream; knobs ("delay=5&tokens=20") go in its base URL
+    (the Anthropic format's for kind="anthropic")."""
+    from tests.providers.fake_helpers import BASE_URLS
+
     made = 0
 
     def make(knobs: str = "", key: str = "sk-test-0123456789", **fields: object) -> Provider:
@@ -89,7 +95,8 @@ def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
         fields.setdefault("name", f"Fake {made}")
         fields.setdefault("kind", "openai")
         fields.setdefault("default_model", "fake-model")
-        provider = Provider(base_url=fake_upstream.openai_base_url(knobs), **fields)
+        base_url = BASE_URLS[str(fields["kind"])](fake_upstream, knobs)
+        provider = Provider(base_url=base_url, **fields)
         provider.set_api_key(key)
         provider.save()
         return provider
@@ -122,6 +129,11 @@ def send_hello(
 def expected_text(tokens: int, seed: int = 0, first: int | None = None) -> str:
     """The fake upstream's answer of `tokens` tokens, or its `first` tokens."""
     return "".join(Knobs(tokens=tokens, seed=seed).text_tokens()[:first])
+
+
+def expected_thought(tokens: int, seed: int = 0) -> str:
+    """The fake upstream's reasoning of `tokens` tokens (the `think` knob)."""
+    return "".join(Knobs(think=tokens, seed=seed).thought_tokens())
 
 
 @pytest.fixture
@@ -189,6 +201,14 @@ class SSEResult:
         return "".join(html.unescape(e.data) for e in self.deltas)
 
     @property
+    def thoughts(self) -> list[SSEEvent]:
+        return [e for e in self.events if e.event == "reasoning"]
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(html.unescape(e.data) for e in self.thoughts)
+
+    @property
     def done(self) -> SSEEvent | None:
         return next((e for e in self.events if e.event == "done"), None)
 
@@ -244,7 +264,7 @@ async def _read(
                             await on_delta(result)
                     if max_deltas is not None and len(result.deltas) >= max_deltas:
                         return result
-                    if min_chars is not None and len(result.text) >= min_chars:
+                    if min_chars is not None and len(result.reasoning + result.text) >= min_chars:
                         return result
     except TimeoutError:
         if not deadline.expired():
@@ -273,9 +293,9 @@ def read_sse(client, user) -> Callable[..., SSEResult]:
         min_chars: int | None = None,
         on_delta: Callable[[SSEResult], Awaitable[None]] | None = None,
     ) -> SSEResult:
-        """`min_chars`: stop once that much text came (deltas may merge, so a count of
-        them is no measure); `on_delta`: awaited after each delta, while the stream
-        stays open."""
+        """`min_chars`: stop once that much text (reasoning and answer) came (deltas may
+        merge, so a count of them is no measure); `on_delta`: awaited after each delta,
+        while the stream stays open."""
         async_client = AsyncClient()
         if as_user is not None:
             async_client.force_login(as_user)

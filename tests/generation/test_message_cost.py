@@ -71,8 +71,8 @@ def test_the_streams_final_bubble_shows_the_cost_in_two_plain_queries(user, make
     ok = Attempt(number=1, outcome="ok", usage=Usage(input_tokens=10, output_tokens=5))
     message = _answered(user, provider, ok)
     with CaptureQueriesContext(connection) as queries:
-        content, html = _final_html(message.pk)
-    assert content == "answer"
+        saved, html = _final_html(message.pk)
+    assert saved.content == "answer"
     assert "cost unknown" in html
     # The message, then its usage rows: no grouped join (the costliest query to compile).
     assert len(queries) == 2

@@ -505,5 +505,6 @@ def test_the_data_migration_keeps_an_existing_linear_conversation_as_it_was(
 
 def _turns_of(answer: Message) -> list[tuple[str, str]]:
     """The (role, text) turns of the request an answer will make, as stored at send time."""
+    assert answer.request is not None
     request = GenerationRequest.from_json(answer.request)
     return [(turn.role, turn.text) for turn in request.messages]

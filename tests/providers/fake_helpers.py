@@ -7,7 +7,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-from providers.adapters.base import ChatMessage, GenerationRequest, GenerationResult, TextDelta
+from providers.adapters.base import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationResult,
+    ReasoningDelta,
+    TextDelta,
+)
 from providers.adapters.clients import aclose_clients
 from providers.fake_upstream import FakeUpstream
 from providers.models import Provider
@@ -55,18 +61,31 @@ def ask(prompt: str = "Hello there", **params: object) -> GenerationRequest:
 
 
 async def collect(items: AsyncIterator[object]) -> tuple[list[str], GenerationResult]:
-    """The deltas' texts and the final result of a stream (which must end with one)."""
+    """The text deltas' texts and the final result of a stream (which must end with one)."""
+    _, deltas, result = await collect_with_reasoning(items)
+    return deltas, result
+
+
+async def collect_with_reasoning(
+    items: AsyncIterator[object],
+) -> tuple[list[str], list[str], GenerationResult]:
+    """The reasoning deltas' texts, the text deltas' texts and the final result; no
+    reasoning may come after the answer's text has begun."""
+    thoughts: list[str] = []
     deltas: list[str] = []
     result = None
     async for item in items:
         assert result is None, "nothing may follow the result"
-        if isinstance(item, TextDelta):
+        if isinstance(item, ReasoningDelta):
+            assert not deltas, "reasoning comes before the answer"
+            thoughts.append(item.text)
+        elif isinstance(item, TextDelta):
             deltas.append(item.text)
         else:
             assert isinstance(item, GenerationResult)
             result = item
     assert result is not None, "a stream ends with exactly one result"
-    return deltas, result
+    return thoughts, deltas, result
 
 
 def generation_calls(fake: FakeUpstream) -> int:
