@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generation import stream_views, views
+from generation import search_views, stream_views, views
 
 app_name = "generation"
 urlpatterns = [
@@ -20,4 +20,5 @@ urlpatterns = [
     path("m/<int:message_id>/cancel/", views.cancel, name="cancel"),
     path("m/<int:message_id>/retry/", views.retry, name="retry"),
     path("models/", views.model_options, name="model_options"),
+    path("search/", search_views.search, name="search"),
 ]

@@ -1,0 +1,190 @@
+"""Search a user's own conversations: titles and message text, from the chat sidebar.
+
+One interface, `search_conversations`, and one backend per database (chosen by
+`connection.vendor`): SQLite's FTS5 in the embedded deployment (search_sqlite.py),
+PostgreSQL's full-text search in scale-out (search_postgres.py). What differs between
+them (index, query syntax, how a snippet is cut) lives in those two classes; the order
+of the results and the shape of a hit live here.
+
+The user's text never reaches the database as query syntax: it is cut into words
+(letters and digits, as both indexes cut text), each word is matched as a literal,
+and the last one as a prefix ("kube" finds "kubernetes"), so nothing typed can be a
+syntax error. Every word must occur in the title, or in one message.
+
+Matched words come back marked by two private-use characters, never by HTML: a hit is
+a list of plain-text segments, each marked or not, which the template escapes as any
+text (a message holding "<mark>" shows those characters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from django.db import connection
+
+from generation.models import Conversation
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+DEFAULT_LIMIT = 20
+MAX_WORDS = 16  # a pasted paragraph is a query of its first words, not of hundreds
+# Letters and digits: what both indexes count as a word (FTS5's unicode61 tokenizer;
+# the PostgreSQL index splits its text on punctuation first, see search_postgres.py).
+WORD = re.compile(r"[^\W_]+")
+# Where a backend's snippet marks a matched word. Private use: no text of ours uses them,
+# and a stray one in a message is dropped from the snippet (see segments_from_marked).
+MARK_START, MARK_END = "\ue000", "\ue001"
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    marked: bool = False
+
+
+Snippet = tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The words searched for; the last matches as a prefix."""
+
+    words: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, query: str) -> Terms:
+        return cls(tuple(word.lower() for word in WORD.findall(query)[:MAX_WORDS]))
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation: Conversation
+    title: Snippet  # the title, its matched words marked when the title matched
+    snippet: Snippet  # from the latest matching message; empty when only the title matched
+
+
+class SearchBackend(Protocol):
+    """The queries one database answers; `search_conversations` puts them together."""
+
+    def title_matches(
+        self, *, owner_id: int, terms: Terms, limit: int
+    ) -> list[tuple[int, Snippet]]:
+        """(conversation id, marked title) of the owner's conversations whose title
+        holds every term, most recently active first."""
+        ...
+
+    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
+        """(conversation id, message id) of the owner's conversations with a message
+        holding every term, by their latest such message (newest first), that message's id."""
+        ...
+
+    def latest_matches(self, *, terms: Terms, conversation_ids: Sequence[int]) -> dict[int, int]:
+        """The latest matching message of each of these conversations that has one."""
+        ...
+
+    def snippets(self, *, terms: Terms, message_ids: Sequence[int]) -> dict[int, Snippet]:
+        """A short passage of each message around its matched words, marked."""
+        ...
+
+
+def search_conversations(*, user: User, query: str, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
+    """The user's conversations matching `query`: those whose title matches first (most
+    recently active first), then those with a matching message (latest match first)."""
+    terms = Terms.parse(query)
+    if not terms or limit <= 0:
+        return []
+    search = backend()
+    titled = dict(search.title_matches(owner_id=user.pk, terms=terms, limit=limit))
+    messaged = search.message_matches(owner_id=user.pk, terms=terms, limit=limit)
+    order = list(dict.fromkeys([*titled, *(cid for cid, _ in messaged)]))[:limit]
+    latest = dict(messaged)
+    missing = [cid for cid in order if cid not in latest]
+    if missing:  # a title match whose messages were not among the latest matches
+        latest |= search.latest_matches(terms=terms, conversation_ids=missing)
+    message_ids = [latest[cid] for cid in order if cid in latest]
+    snippets = search.snippets(terms=terms, message_ids=message_ids) if message_ids else {}
+    # The owner again: the backends filter by it, this keeps a slip there harmless.
+    conversations = Conversation.objects.filter(owner=user).in_bulk(order)
+    hits = []
+    for cid in order:
+        conversation = conversations.get(cid)
+        if conversation is None:  # deleted between the queries
+            continue
+        title = titled.get(cid) or (Segment(conversation.display_title),)
+        snippet = snippets.get(latest[cid], ()) if cid in latest else ()
+        hits.append(SearchHit(conversation, title, snippet))
+    return hits
+
+
+def backend() -> SearchBackend:
+    from generation.search_postgres import PostgresSearch
+    from generation.search_sqlite import SqliteSearch
+
+    backends: dict[str, type[SearchBackend]] = {
+        "sqlite": SqliteSearch,
+        "postgresql": PostgresSearch,
+    }
+    return backends[connection.vendor]()
+
+
+def segments_from_marked(text: str) -> Snippet:
+    """Plain segments from text whose matches are wrapped in MARK_START ... MARK_END.
+    Built from pairs only: a stray marker (say, typed in a message) marks nothing."""
+    segments: list[Segment] = []
+    rest = text
+    while rest:
+        before, start, after = rest.partition(MARK_START)
+        marked, end, after_end = after.partition(MARK_END)
+        if not (start and end):  # no whole pair left: the rest is plain text
+            segments.append(Segment(_unmarked(rest)))
+            break
+        segments += [Segment(_unmarked(before)), Segment(_unmarked(marked), marked=True)]
+        rest = after_end
+    return tuple(s for s in segments if s.text)
+
+
+def _unmarked(text: str) -> str:
+    return text.replace(MARK_START, "").replace(MARK_END, "")
+
+
+def term_pattern(terms: Terms) -> re.Pattern[str]:
+    """Where the terms occur in text, as the indexes see words: a whole word for each,
+    any word starting with the last."""
+    *whole, prefix = terms.words
+    alternatives = [rf"{re.escape(word)}(?![^\W_])" for word in whole]
+    alternatives.append(rf"{re.escape(prefix)}[^\W_]*")
+    return re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})", re.IGNORECASE)
+
+
+def mark_terms(text: str, terms: Terms, *, width: int = 0) -> Snippet:
+    """`text` with the terms marked; with `width`, only a passage of about that many
+    characters around the first match (cut at spaces, with ellipses)."""
+    text = _unmarked(text)  # as SQLite's index stores it: snippets look alike on both
+    pattern = term_pattern(terms)
+    start, end = 0, len(text)
+    if width and len(text) > width:
+        first = pattern.search(text)
+        at = first.start() if first else 0
+        start = max(0, at - width // 4)
+        if start:  # begin at a word
+            space = text.find(" ", start, at)
+            start = space + 1 if space != -1 else start
+        end = min(len(text), start + width)
+        if end < len(text):
+            space = text.rfind(" ", at, end)
+            end = space if space > at else end
+    segments: list[Segment] = [Segment(ELLIPSIS)] if start else []
+    position = start
+    for match in pattern.finditer(text, start, end):
+        segments += [Segment(text[position : match.start()]), Segment(match.group(), True)]
+        position = match.end()
+    segments.append(Segment(text[position:end] + (ELLIPSIS if end < len(text) else "")))
+    return tuple(s for s in segments if s.text)
