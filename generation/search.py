@@ -19,8 +19,9 @@ text (a message holding "<mark>" shows those characters).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 from django.db import connection
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 20
 MAX_WORDS = 16  # a pasted paragraph is a query of its first words, not of hundreds
+PREFIX_MIN = 2
 # Letters and digits: what both indexes count as a word (FTS5's unicode61 tokenizer;
 # the PostgreSQL index splits its text on punctuation first, see search_postgres.py).
 WORD = re.compile(r"[^\W_]+")
@@ -52,7 +54,8 @@ Snippet = tuple[Segment, ...]
 
 @dataclass(frozen=True)
 class Terms:
-    """The words searched for; the last matches as a prefix."""
+    """The words searched for; the last matches as a prefix once it has two characters
+    (every word starting with one letter matches nearly everything, slowly)."""
 
     words: tuple[str, ...]
 
@@ -63,16 +66,26 @@ class Terms:
     def __bool__(self) -> bool:
         return bool(self.words)
 
+    @property
+    def whole(self) -> tuple[str, ...]:
+        """The words matched as whole words."""
+        return self.words if not self.prefix else self.words[:-1]
+
+    @property
+    def prefix(self) -> str:
+        """The last word, matched as a prefix; "" when it is too short to be one."""
+        return self.words[-1] if self.words and len(self.words[-1]) >= PREFIX_MIN else ""
+
 
 @dataclass(frozen=True)
 class SearchHit:
     conversation: Conversation
     title: Snippet  # the title, its matched words marked when the title matched
-    snippet: Snippet  # from the latest matching message; empty when only the title matched
+    snippet: Snippet  # from the latest matching message; empty when none was found
 
 
 class SearchBackend(Protocol):
-    """The queries one database answers; `search_conversations` puts them together."""
+    """The two queries one database answers; `search_conversations` combines them."""
 
     def title_matches(
         self, *, owner_id: int, terms: Terms, limit: int
@@ -81,36 +94,30 @@ class SearchBackend(Protocol):
         holds every term, most recently active first."""
         ...
 
-    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
-        """(conversation id, message id) of the owner's conversations with a message
-        holding every term, by their latest such message (newest first), that message's id."""
-        ...
-
-    def latest_matches(self, *, terms: Terms, conversation_ids: Sequence[int]) -> dict[int, int]:
-        """The latest matching message of each of these conversations that has one."""
-        ...
-
-    def snippets(self, *, terms: Terms, message_ids: Sequence[int]) -> dict[int, Snippet]:
-        """A short passage of each message around its matched words, marked."""
+    def message_matches(
+        self, *, owner_id: int, terms: Terms, limit: int
+    ) -> list[tuple[int, Snippet]]:
+        """(conversation id, marked passage) of the owner's conversations with a
+        message holding every term, by their latest such message, newest first; the
+        passage is from that message."""
         ...
 
 
 def search_conversations(*, user: User, query: str, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
     """The user's conversations matching `query`: those whose title matches first (most
-    recently active first), then those with a matching message (latest match first)."""
+    recently active first), then those with a matching message (latest match first).
+    A title match shows a passage when its messages are among the latest matches too;
+    otherwise its title is the match shown (and mostly its first message's first line)."""
     terms = Terms.parse(query)
     if not terms or limit <= 0:
         return []
     search = backend()
     titled = dict(search.title_matches(owner_id=user.pk, terms=terms, limit=limit))
-    messaged = search.message_matches(owner_id=user.pk, terms=terms, limit=limit)
-    order = list(dict.fromkeys([*titled, *(cid for cid, _ in messaged)]))[:limit]
-    latest = dict(messaged)
-    missing = [cid for cid in order if cid not in latest]
-    if missing:  # a title match whose messages were not among the latest matches
-        latest |= search.latest_matches(terms=terms, conversation_ids=missing)
-    message_ids = [latest[cid] for cid in order if cid in latest]
-    snippets = search.snippets(terms=terms, message_ids=message_ids) if message_ids else {}
+    # As many more as there are title matches: a title match among them gets its passage,
+    # and `limit` others are still there to fill the list.
+    more = limit + len(titled)
+    passages = dict(search.message_matches(owner_id=user.pk, terms=terms, limit=more))
+    order = list(dict.fromkeys([*titled, *passages]))[:limit]
     # The owner again: the backends filter by it, this keeps a slip there harmless.
     conversations = Conversation.objects.filter(owner=user).in_bulk(order)
     hits = []
@@ -119,8 +126,7 @@ def search_conversations(*, user: User, query: str, limit: int = DEFAULT_LIMIT) 
         if conversation is None:  # deleted between the queries
             continue
         title = titled.get(cid) or (Segment(conversation.display_title),)
-        snippet = snippets.get(latest[cid], ()) if cid in latest else ()
-        hits.append(SearchHit(conversation, title, snippet))
+        hits.append(SearchHit(conversation, title, passages.get(cid, ())))
     return hits
 
 
@@ -155,23 +161,39 @@ def _unmarked(text: str) -> str:
     return text.replace(MARK_START, "").replace(MARK_END, "")
 
 
+def fold(text: str) -> str:
+    """Lowercase, each accented letter as its base letter ("É" -> "e"), one character
+    for one: SQLite's index matches "cafe" to "café", so marks must find it too."""
+    return "".join(_fold_char(ch) for ch in text.lower()) if not text.isascii() else text.lower()
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    decomposed = unicodedata.normalize("NFD", ch)
+    base, marks = decomposed[0], decomposed[1:]
+    return base if marks and all(unicodedata.combining(m) for m in marks) else ch
+
+
 def term_pattern(terms: Terms) -> re.Pattern[str]:
-    """Where the terms occur in text, as the indexes see words: a whole word for each,
-    any word starting with the last."""
-    *whole, prefix = terms.words
-    alternatives = [rf"{re.escape(word)}(?![^\W_])" for word in whole]
-    alternatives.append(rf"{re.escape(prefix)}[^\W_]*")
-    return re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})", re.IGNORECASE)
+    """Where the terms occur in folded text, as the indexes see words: each whole word,
+    and any word starting with the prefix."""
+    alternatives = [rf"{re.escape(fold(word))}(?![^\W_])" for word in terms.whole]
+    if terms.prefix:
+        alternatives.append(rf"{re.escape(fold(terms.prefix))}[^\W_]*")
+    return re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})")
 
 
 def mark_terms(text: str, terms: Terms, *, width: int = 0) -> Snippet:
     """`text` with the terms marked; with `width`, only a passage of about that many
     characters around the first match (cut at spaces, with ellipses)."""
     text = _unmarked(text)  # as SQLite's index stores it: snippets look alike on both
+    folded = fold(text)
+    if len(folded) != len(text):  # a letter whose lowercase is longer ("İ"): unfolded
+        folded = text
     pattern = term_pattern(terms)
     start, end = 0, len(text)
     if width and len(text) > width:
-        first = pattern.search(text)
+        first = pattern.search(folded)
         at = first.start() if first else 0
         start = max(0, at - width // 4)
         if start:  # begin at a word
@@ -183,8 +205,9 @@ def mark_terms(text: str, terms: Terms, *, width: int = 0) -> Snippet:
             end = space if space > at else end
     segments: list[Segment] = [Segment(ELLIPSIS)] if start else []
     position = start
-    for match in pattern.finditer(text, start, end):
-        segments += [Segment(text[position : match.start()]), Segment(match.group(), True)]
+    for match in pattern.finditer(folded, start, end):
+        segments.append(Segment(text[position : match.start()]))
+        segments.append(Segment(text[match.start() : match.end()], marked=True))
         position = match.end()
     segments.append(Segment(text[position:end] + (ELLIPSIS if end < len(text) else "")))
     return tuple(s for s in segments if s.text)

@@ -35,10 +35,12 @@ FINISHED = "m.status NOT IN ('pending', 'streaming')"
 
 
 def ts_query(terms: Terms) -> str:
-    """to_tsquery syntax for the terms: each quoted, all required, the last a prefix.
-    The words hold letters and digits only, so no quote can end one early."""
-    *whole, last = terms.words
-    return " & ".join([*(f"'{word}'" for word in whole), f"'{last}':*"])
+    """to_tsquery syntax for the terms: each quoted, all required, the prefix as a
+    prefix. The words hold letters and digits only, so no quote can end one early."""
+    words = [f"'{word}'" for word in terms.whole]
+    if terms.prefix:
+        words.append(f"'{terms.prefix}':*")
+    return " & ".join(words)
 
 
 def vector(template: str) -> str:
@@ -70,7 +72,9 @@ class PostgresSearch:
         )
         return [(cid, mark_terms(title, terms)) for cid, title in rows]
 
-    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
+    def message_matches(
+        self, *, owner_id: int, terms: Terms, limit: int
+    ) -> list[tuple[int, Snippet]]:
         rows = self._rows(
             f"""
             SELECT m.conversation_id, max(m.id) AS latest
@@ -84,22 +88,14 @@ class PostgresSearch:
             """,  # noqa: S608
             [owner_id, ts_query(terms), limit],
         )
-        return [(cid, mid) for cid, mid in rows]
-
-    def latest_matches(self, *, terms: Terms, conversation_ids: Sequence[int]) -> dict[int, int]:
-        rows = self._rows(
-            f"""
-            SELECT m.conversation_id, max(m.id) FROM generation_message AS m
-            WHERE m.conversation_id = ANY(%s) AND {FINISHED}
-                AND {vector(MESSAGE_VECTOR)} @@ to_tsquery('simple', %s)
-            GROUP BY m.conversation_id
-            """,  # noqa: S608
-            [list(conversation_ids), ts_query(terms)],
+        if not rows:
+            return []
+        texts = dict(
+            self._rows(
+                "SELECT id, content FROM generation_message WHERE id = ANY(%s)",
+                [[mid for _, mid in rows]],
+            )
         )
-        return dict(rows)
-
-    def snippets(self, *, terms: Terms, message_ids: Sequence[int]) -> dict[int, Snippet]:
-        rows = self._rows(
-            "SELECT id, content FROM generation_message WHERE id = ANY(%s)", [list(message_ids)]
-        )
-        return {mid: mark_terms(text, terms, width=SNIPPET_CHARS) for mid, text in rows}
+        return [
+            (cid, mark_terms(texts.get(mid, ""), terms, width=SNIPPET_CHARS)) for cid, mid in rows
+        ]

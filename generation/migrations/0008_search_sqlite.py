@@ -11,17 +11,20 @@ UNFINISHED = "('pending', 'streaming')"
 # with, so that every one in a snippet is the index's own.
 PLAIN = "replace(replace({}, char(57344), ''), char(57345), '')"
 TOKENIZE = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'"
+OWNER_OF_NEW = "(SELECT owner_id FROM generation_conversation WHERE id = new.conversation_id)"
+NEW_MESSAGE = f"new.id, {PLAIN.format('new.content')}, {OWNER_OF_NEW}, new.conversation_id"
+NEW_TITLE = f"new.id, {PLAIN.format('new.title')}, new.owner_id"
+MESSAGE_COLUMNS = "(rowid, content, owner, conversation_id)"
 
 CREATE = [
     f"""CREATE VIRTUAL TABLE generation_message_fts USING fts5(
-    content, conversation_id UNINDEXED, {TOKENIZE})""",
-    f"CREATE VIRTUAL TABLE generation_conversation_fts USING fts5(title, {TOKENIZE})",
+    content, owner, conversation_id UNINDEXED, {TOKENIZE})""",
+    f"CREATE VIRTUAL TABLE generation_conversation_fts USING fts5(title, owner, {TOKENIZE})",
     f"""
 CREATE TRIGGER generation_message_fts_insert AFTER INSERT ON generation_message
 WHEN new.status NOT IN {UNFINISHED}
 BEGIN
-    INSERT INTO generation_message_fts (rowid, content, conversation_id)
-    VALUES (new.id, {PLAIN.format('new.content')}, new.conversation_id);
+    INSERT INTO generation_message_fts {MESSAGE_COLUMNS} VALUES ({NEW_MESSAGE});
 END""",
     f"""
 CREATE TRIGGER generation_message_fts_update AFTER UPDATE OF content, status
@@ -30,8 +33,8 @@ WHEN (old.content IS NOT new.content OR old.status IS NOT new.status)
     AND (old.status NOT IN {UNFINISHED} OR new.status NOT IN {UNFINISHED})
 BEGIN
     DELETE FROM generation_message_fts WHERE rowid = old.id;
-    INSERT INTO generation_message_fts (rowid, content, conversation_id)
-    SELECT new.id, {PLAIN.format('new.content')}, new.conversation_id WHERE new.status NOT IN {UNFINISHED};
+    INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
+    SELECT {NEW_MESSAGE} WHERE new.status NOT IN {UNFINISHED};
 END""",
     """
 CREATE TRIGGER generation_message_fts_delete AFTER DELETE ON generation_message
@@ -41,26 +44,38 @@ END""",
     f"""
 CREATE TRIGGER generation_conversation_fts_insert AFTER INSERT ON generation_conversation
 BEGIN
-    INSERT INTO generation_conversation_fts (rowid, title) VALUES (new.id, {PLAIN.format('new.title')});
+    INSERT INTO generation_conversation_fts (rowid, title, owner) VALUES ({NEW_TITLE});
 END""",
     f"""
-CREATE TRIGGER generation_conversation_fts_update AFTER UPDATE OF title
+CREATE TRIGGER generation_conversation_fts_update AFTER UPDATE OF title, owner_id
 ON generation_conversation
-WHEN old.title IS NOT new.title
+WHEN old.title IS NOT new.title OR old.owner_id IS NOT new.owner_id
 BEGIN
     DELETE FROM generation_conversation_fts WHERE rowid = old.id;
-    INSERT INTO generation_conversation_fts (rowid, title) VALUES (new.id, {PLAIN.format('new.title')});
+    INSERT INTO generation_conversation_fts (rowid, title, owner) VALUES ({NEW_TITLE});
+END""",
+    f"""
+CREATE TRIGGER generation_conversation_fts_owner AFTER UPDATE OF owner_id
+ON generation_conversation
+WHEN old.owner_id IS NOT new.owner_id
+BEGIN
+    DELETE FROM generation_message_fts
+    WHERE rowid IN (SELECT id FROM generation_message WHERE conversation_id = new.id);
+    INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
+    SELECT id, {PLAIN.format("content")}, new.owner_id, conversation_id
+    FROM generation_message WHERE conversation_id = new.id AND status NOT IN {UNFINISHED};
 END""",
     """
 CREATE TRIGGER generation_conversation_fts_delete AFTER DELETE ON generation_conversation
 BEGIN
     DELETE FROM generation_conversation_fts WHERE rowid = old.id;
 END""",
-    f"""INSERT INTO generation_message_fts (rowid, content, conversation_id)
-    SELECT id, {PLAIN.format('content')}, conversation_id FROM generation_message
-    WHERE status NOT IN {UNFINISHED}""",
-    f"""INSERT INTO generation_conversation_fts (rowid, title)
-    SELECT id, {PLAIN.format('title')} FROM generation_conversation""",
+    f"""INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
+    SELECT m.id, {PLAIN.format("m.content")}, c.owner_id, m.conversation_id
+    FROM generation_message AS m JOIN generation_conversation AS c ON c.id = m.conversation_id
+    WHERE m.status NOT IN {UNFINISHED}""",
+    f"""INSERT INTO generation_conversation_fts (rowid, title, owner)
+    SELECT id, {PLAIN.format("title")}, owner_id FROM generation_conversation""",
 ]
 DROP = [
     "DROP TRIGGER IF EXISTS generation_message_fts_insert",
@@ -68,6 +83,7 @@ DROP = [
     "DROP TRIGGER IF EXISTS generation_message_fts_delete",
     "DROP TRIGGER IF EXISTS generation_conversation_fts_insert",
     "DROP TRIGGER IF EXISTS generation_conversation_fts_update",
+    "DROP TRIGGER IF EXISTS generation_conversation_fts_owner",
     "DROP TRIGGER IF EXISTS generation_conversation_fts_delete",
     "DROP TABLE IF EXISTS generation_message_fts",
     "DROP TABLE IF EXISTS generation_conversation_fts",

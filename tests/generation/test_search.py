@@ -228,14 +228,39 @@ def test_title_matches_come_first_then_latest_message_match(user):
     assert titles == [newer_title.title, older_title.title, latest_message.title, by_message.title]
 
 
-def test_a_title_match_also_shows_its_latest_matching_message(user):
-    conversation = chat(user, "Paris trip", "first: Paris museums", "later: Paris food")
-    for number in range(30):  # newer matches elsewhere, past the limit
+def test_a_title_match_shows_a_passage_when_its_messages_match_lately(user):
+    for number in range(5):
         chat(user, f"Other {number}", f"Paris item {number}")
+    recent = chat(user, "Paris trip", "first: Paris museums", "later: Paris food")
+    old = chat(user, "Paris in spring", "nothing more")
     hits = search_conversations(user=user, query="paris", limit=3)
-    assert hits[0].conversation == conversation
-    assert "".join(s.text for s in hits[0].snippet) == "later: Paris food"
-    assert len(hits) == 3
+    assert [hit.conversation for hit in hits][:2] == [old, recent]
+    assert hits[0].snippet == ()  # its messages do not hold the word: the title shows
+    assert "".join(s.text for s in hits[1].snippet) == "later: Paris food"
+    assert [hit.conversation.title for hit in hits][2] == "Other 4"
+
+
+def test_a_one_letter_word_is_a_whole_word_not_a_prefix(user):
+    chat(user, "Cluster", "We deploy on kubernetes")
+    chat(user, "Question", "How do I start?")
+    assert found(user, "k") == []
+    assert found(user, "how do i") == ["Question"]
+    assert found(user, "ku") == ["Cluster"]
+
+
+def test_accented_words_are_found_and_marked(user):
+    chat(user, "Café notes", "Le café crème à Paris")
+    hit = search_conversations(user=user, query="café")[0]
+    assert marked(hit.title) == ["Café"]
+    assert marked(hit.snippet) == ["café"]
+
+
+@on_sqlite
+def test_sqlite_finds_accented_words_without_their_accents(user):
+    chat(user, "Café notes", "Le café crème à Paris")
+    hit = search_conversations(user=user, query="creme cafe")[0]
+    assert marked(hit.snippet) == ["café", "crème"]
+    assert marked(hit.title) == []  # "creme" is not in the title: only "cafe" would be
 
 
 def test_a_conversation_appears_once_with_its_latest_matching_message(user):
@@ -282,7 +307,17 @@ def test_the_index_is_repaired_when_a_table_rebuild_dropped_its_triggers(user):
     assert found(user, "pelican") == ["Meanwhile"]
     assert found(user, "meanwhile") == ["Meanwhile"]
     assert found(user, "albatross") == ["Before"]
-    assert len(TRIGGERS) == 6
+    assert len(TRIGGERS) == 7
+
+
+@on_sqlite
+def test_a_conversation_given_to_another_owner_moves_in_the_index(user, other_user):
+    conversation = chat(user, "Handover", "the runbook for the pager")
+    Conversation.objects.filter(pk=conversation.pk).update(owner=other_user)
+    assert found(user, "runbook") == []
+    assert found(user, "handover") == []
+    assert found(other_user, "runbook") == ["Handover"]
+    assert found(other_user, "handover") == ["Handover"]
 
 
 @on_sqlite
