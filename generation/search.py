@@ -3,17 +3,17 @@
 One interface, `search_conversations`, and one backend per database (chosen by
 `connection.vendor`): SQLite's FTS5 in the embedded deployment (search_sqlite.py),
 PostgreSQL's full-text search in scale-out (search_postgres.py). What differs between
-them (index, query syntax, how a snippet is cut) lives in those two classes; the order
-of the results and the shape of a hit live here.
+them (the index, its query syntax, how it is kept) lives in those two classes, which
+find the matches; the order of the results and the marked passages are made here.
 
 The user's text never reaches the database as query syntax: it is cut into words
 (letters and digits, as both indexes cut text), each word is matched as a literal,
 and the last one as a prefix ("kube" finds "kubernetes"), so nothing typed can be a
 syntax error. Every word must occur in the title, or in one message.
 
-Matched words come back marked by two private-use characters, never by HTML: a hit is
-a list of plain-text segments, each marked or not, which the template escapes as any
-text (a message holding "<mark>" shows those characters).
+A hit's title and passage are lists of plain-text segments, each marked as a match or
+not; the template escapes every segment as any text and puts the marked ones in
+<mark>, so a message holding "<mark>" or "<script>" shows those characters.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.db import connection
 
-from generation.models import Conversation
+from generation.models import Conversation, Message
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -34,12 +34,10 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 20
 MAX_WORDS = 16  # a pasted paragraph is a query of its first words, not of hundreds
 PREFIX_MIN = 2
+PASSAGE_CHARS = 160
 # Letters and digits: what both indexes count as a word (FTS5's unicode61 tokenizer;
 # the PostgreSQL index splits its text on punctuation first, see search_postgres.py).
 WORD = re.compile(r"[^\W_]+")
-# Where a backend's snippet marks a matched word. Private use: no text of ours uses them,
-# and a stray one in a message is dropped from the snippet (see segments_from_marked).
-MARK_START, MARK_END = "\ue000", "\ue001"
 ELLIPSIS = "…"
 
 
@@ -85,21 +83,17 @@ class SearchHit:
 
 
 class SearchBackend(Protocol):
-    """The two queries one database answers; `search_conversations` combines them."""
+    """The two lookups one database answers; `search_conversations` combines them."""
 
-    def title_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
-        """(conversation id, marked title) of the owner's conversations whose title
-        holds every term, most recently active first."""
+    def title_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, str]]:
+        """(conversation id, title) of the owner's conversations whose title holds every
+        term, most recently active first."""
         ...
 
-    def message_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
-        """(conversation id, marked passage) of the owner's conversations with a
-        message holding every term, by their latest such message, newest first; the
-        passage is from that message."""
+    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
+        """(conversation id, message id) of the owner's conversations with a message
+        holding every term, by their latest such message (whose id this is), newest
+        first."""
         ...
 
 
@@ -116,8 +110,10 @@ def search_conversations(*, user: User, query: str, limit: int = DEFAULT_LIMIT) 
     # As many more as there are title matches: a title match among them gets its passage,
     # and `limit` others are still there to fill the list.
     more = limit + len(titled)
-    passages = dict(search.message_matches(owner_id=user.pk, terms=terms, limit=more))
-    order = list(dict.fromkeys([*titled, *passages]))[:limit]
+    latest = dict(search.message_matches(owner_id=user.pk, terms=terms, limit=more))
+    order = list(dict.fromkeys([*titled, *latest]))[:limit]
+    wanted = [latest[cid] for cid in order if cid in latest]
+    texts = dict(Message.objects.filter(pk__in=wanted).values_list("pk", "content"))
     # The owner again: the backends filter by it, this keeps a slip there harmless.
     conversations = Conversation.objects.filter(owner=user).in_bulk(order)
     hits = []
@@ -125,8 +121,15 @@ def search_conversations(*, user: User, query: str, limit: int = DEFAULT_LIMIT) 
         conversation = conversations.get(cid)
         if conversation is None:  # deleted between the queries
             continue
-        title = titled.get(cid) or (Segment(conversation.display_title),)
-        hits.append(SearchHit(conversation, title, passages.get(cid, ())))
+        title = mark_terms(titled[cid], terms) if cid in titled else None
+        text = texts.get(latest[cid]) if cid in latest else None
+        hits.append(
+            SearchHit(
+                conversation,
+                title or (Segment(conversation.display_title),),
+                mark_terms(text, terms, width=PASSAGE_CHARS) if text else (),
+            )
+        )
     return hits
 
 
@@ -141,37 +144,21 @@ def backend() -> SearchBackend:
     return backends[connection.vendor]()
 
 
-def segments_from_marked(text: str) -> Snippet:
-    """Plain segments from text whose matches are wrapped in MARK_START ... MARK_END.
-    Built from pairs only: a stray marker (say, typed in a message) marks nothing."""
-    segments: list[Segment] = []
-    rest = text
-    while rest:
-        before, start, after = rest.partition(MARK_START)
-        marked, end, after_end = after.partition(MARK_END)
-        if not (start and end):  # no whole pair left: the rest is plain text
-            segments.append(Segment(_unmarked(rest)))
-            break
-        segments += [Segment(_unmarked(before)), Segment(_unmarked(marked), marked=True)]
-        rest = after_end
-    return tuple(s for s in segments if s.text)
-
-
-def _unmarked(text: str) -> str:
-    return text.replace(MARK_START, "").replace(MARK_END, "")
-
-
 def fold(text: str) -> str:
     """Lowercase, each accented letter as its base letter ("É" -> "e"), one character
-    for one: SQLite's index matches "cafe" to "café", so marks must find it too."""
-    return "".join(_fold_char(ch) for ch in text.lower()) if not text.isascii() else text.lower()
+    for one (positions in the folded text are positions in the text): SQLite's index
+    matches "cafe" to "café", so marks must find it too."""
+    return text.lower() if text.isascii() else "".join(_fold_char(ch) for ch in text)
 
 
 @lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
-    decomposed = unicodedata.normalize("NFD", ch)
+    lower = ch.lower()
+    if len(lower) != 1:  # "İ" lowercases to two characters: kept as it is
+        return ch
+    decomposed = unicodedata.normalize("NFD", lower)
     base, marks = decomposed[0], decomposed[1:]
-    return base if marks and all(unicodedata.combining(m) for m in marks) else ch
+    return base if marks and all(unicodedata.combining(m) for m in marks) else lower
 
 
 def term_pattern(terms: Terms) -> re.Pattern[str]:
@@ -186,10 +173,7 @@ def term_pattern(terms: Terms) -> re.Pattern[str]:
 def mark_terms(text: str, terms: Terms, *, width: int = 0) -> Snippet:
     """`text` with the terms marked; with `width`, only a passage of about that many
     characters around the first match (cut at spaces, with ellipses)."""
-    text = _unmarked(text)  # as SQLite's index stores it: snippets look alike on both
     folded = fold(text)
-    if len(folded) != len(text):  # a letter whose lowercase is longer ("İ"): unfolded
-        folded = text
     pattern = term_pattern(terms)
     start, end = 0, len(text)
     if width and len(text) > width:

@@ -9,8 +9,8 @@ and neither stems nor drops stop words, as SQLite's index does.
 
 Only finished messages are indexed (a partial index): the saves of a streaming answer,
 several a second, leave the index alone, and the search asks for the same condition so
-that the planner uses it. Snippets are cut here in Python (PostgreSQL's ts_headline
-would parse the unsplit text and miss those words).
+that the planner uses it. Passages are cut by generation/search.py, as for SQLite
+(PostgreSQL's ts_headline would parse the unsplit text and miss those words).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from typing import Any
 
 from django.db import connections
 
-from generation.search import Snippet, Terms, mark_terms
+from generation.search import Terms
 
-SNIPPET_CHARS = 160
 # The characters PostgreSQL's parser joins tokens with (hosts, paths, emails, versions,
 # hyphenated words, tags, entities); each becomes a space in the indexed text. The
 # index expressions of migration 0009 must read exactly like these two.
@@ -53,15 +52,13 @@ class PostgresSearch:
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[int, Any]]:
         with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, params)
-            return list(cursor.fetchall())
+            return [(first, second) for first, second in cursor.fetchall()]
 
-    def title_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
-        rows = self._rows(
+    def title_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, str]]:
+        return self._rows(
             f"""
             SELECT c.id, c.title FROM generation_conversation AS c
             WHERE c.owner_id = %s AND {vector(TITLE_VECTOR)} @@ to_tsquery('simple', %s)
@@ -70,12 +67,9 @@ class PostgresSearch:
             """,  # noqa: S608
             [owner_id, ts_query(terms), limit],
         )
-        return [(cid, mark_terms(title, terms)) for cid, title in rows]
 
-    def message_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
-        rows = self._rows(
+    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
+        return self._rows(
             f"""
             SELECT m.conversation_id, max(m.id) AS latest
             FROM generation_message AS m
@@ -88,14 +82,3 @@ class PostgresSearch:
             """,  # noqa: S608
             [owner_id, ts_query(terms), limit],
         )
-        if not rows:
-            return []
-        texts = dict(
-            self._rows(
-                "SELECT id, content FROM generation_message WHERE id = ANY(%s)",
-                [[mid for _, mid in rows]],
-            )
-        )
-        return [
-            (cid, mark_terms(texts.get(mid, ""), terms, width=SNIPPET_CHARS)) for cid, mid in rows
-        ]

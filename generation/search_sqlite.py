@@ -12,7 +12,7 @@ with the chat tables by triggers, created by migration 0008_search_sqlite.
 The owner is a column of the index so that one index lookup finds the user's matches
 only: a word other users wrote a thousand times costs this user nothing. Both tables
 keep their own copy of the text (regular FTS5 tables, not external-content ones):
-deleting a row is then always safe, whatever was indexed, and snippet() reads it.
+deleting a row is then always safe, whatever was indexed.
 Prefix indexes of two and three characters keep "ku"* or "the"* as cheap as a word.
 
 A SQLite migration that rebuilds one of the chat tables (as Django's schema editor does
@@ -27,30 +27,18 @@ import logging
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from generation.search import (
-    ELLIPSIS,
-    MARK_END,
-    MARK_START,
-    Snippet,
-    Terms,
-    mark_terms,
-    segments_from_marked,
-)
+from generation.search import Terms
 
 logger = logging.getLogger(__name__)
 
-SNIPPET_TOKENS = 16
 # Statuses whose text is still being written: not indexed yet.
 UNFINISHED = "('pending', 'streaming')"
-# The text as indexed: without the two private-use characters snippets mark matches
-# with, so that every one in a snippet is the index's own.
-PLAIN = "replace(replace({}, char(57344), ''), char(57345), '')"
 
 # Composed from the constants above only; nothing a user typed is formatted into SQL
 # anywhere in this module (their words are bound parameters), hence the S608 waivers.
 OWNER_OF_NEW = "(SELECT owner_id FROM generation_conversation WHERE id = new.conversation_id)"
-NEW_MESSAGE = f"new.id, {PLAIN.format('new.content')}, {OWNER_OF_NEW}, new.conversation_id"
-NEW_TITLE = f"new.id, {PLAIN.format('new.title')}, new.owner_id"
+NEW_MESSAGE = f"new.id, new.content, {OWNER_OF_NEW}, new.conversation_id"
+NEW_TITLE = "new.id, new.title, new.owner_id"
 MESSAGE_COLUMNS = "(rowid, content, owner, conversation_id)"
 TRIGGERS = {
     "generation_message_fts_insert": f"""
@@ -100,7 +88,7 @@ BEGIN
     DELETE FROM generation_message_fts
     WHERE rowid IN (SELECT id FROM generation_message WHERE conversation_id = new.id);
     INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
-    SELECT id, {PLAIN.format("content")}, new.owner_id, conversation_id
+    SELECT id, content, new.owner_id, conversation_id
     FROM generation_message WHERE conversation_id = new.id AND status NOT IN {UNFINISHED};
 END""",  # noqa: S608
     "generation_conversation_fts_delete": """
@@ -113,11 +101,11 @@ FILL = [
     "DELETE FROM generation_message_fts",
     "DELETE FROM generation_conversation_fts",
     f"""INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
-    SELECT m.id, {PLAIN.format("m.content")}, c.owner_id, m.conversation_id
+    SELECT m.id, m.content, c.owner_id, m.conversation_id
     FROM generation_message AS m JOIN generation_conversation AS c ON c.id = m.conversation_id
     WHERE m.status NOT IN {UNFINISHED}""",  # noqa: S608
-    f"""INSERT INTO generation_conversation_fts (rowid, title, owner)
-    SELECT id, {PLAIN.format("title")}, owner_id FROM generation_conversation""",  # noqa: S608
+    """INSERT INTO generation_conversation_fts (rowid, title, owner)
+    SELECT id, title, owner_id FROM generation_conversation""",
 ]
 
 
@@ -135,12 +123,9 @@ class SqliteSearch:
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
 
-    def title_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
-        # CROSS JOIN keeps the index outermost (the owner's conversations are many, the
-        # matching titles fewer). Marked in Python: highlight() here would run for every
-        # matching title before the sort, not for the `limit` shown.
+    def title_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, str]]:
+        # CROSS JOIN keeps the index outermost: the owner's conversations are many, the
+        # matching titles fewer.
         with connections[self.alias].cursor() as cursor:
             cursor.execute(
                 """
@@ -152,32 +137,25 @@ class SqliteSearch:
                 """,
                 [fts_query("title", owner_id, terms), limit],
             )
-            rows = cursor.fetchall()
-        return [(cid, mark_terms(title, terms)) for cid, title in rows]
+            return [(cid, title) for cid, title in cursor.fetchall()]
 
-    def message_matches(
-        self, *, owner_id: int, terms: Terms, limit: int
-    ) -> list[tuple[int, Snippet]]:
+    def message_matches(self, *, owner_id: int, terms: Terms, limit: int) -> list[tuple[int, int]]:
         # Newest match first, straight from the index (FTS5 walks rowids backwards), read
         # only until `limit` conversations are found: a common word does not make every
-        # match of the user's history count. One evaluation of the query for all of it
-        # (each evaluation sets up the prefix's terms again): the snippet comes along.
-        found: dict[int, Snippet] = {}
+        # match of the user's history count. One evaluation of the query: each one sets
+        # the prefix's terms up again (a query per message had cost seconds), and FTS5's
+        # snippet() would tokenize every message read, most of them older matches of a
+        # conversation already found.
+        found: dict[int, int] = {}
         with connections[self.alias].cursor() as cursor:
             cursor.execute(
-                f"""
-                SELECT conversation_id,
-                    snippet(generation_message_fts, 0, %s, %s, %s, {SNIPPET_TOKENS})
-                FROM generation_message_fts(%s)
-                ORDER BY rowid DESC
-                """,  # noqa: S608
-                [MARK_START, MARK_END, ELLIPSIS, fts_query("content", owner_id, terms)],
+                "SELECT conversation_id, rowid FROM generation_message_fts(%s) ORDER BY rowid DESC",
+                [fts_query("content", owner_id, terms)],
             )
-            for conversation_id, snippet in cursor:
-                if conversation_id not in found:
-                    found[conversation_id] = segments_from_marked(snippet)
-                    if len(found) >= limit:
-                        break
+            for conversation_id, message_id in cursor:
+                found.setdefault(conversation_id, message_id)
+                if len(found) >= limit:
+                    break
         return list(found.items())
 
 

@@ -7,13 +7,10 @@ the same triggers, which it puts back should a later table rebuild drop them."""
 from django.db import migrations
 
 UNFINISHED = "('pending', 'streaming')"
-# The text as indexed: without the two private-use characters snippets mark matches
-# with, so that every one in a snippet is the index's own.
-PLAIN = "replace(replace({}, char(57344), ''), char(57345), '')"
 TOKENIZE = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'"
 OWNER_OF_NEW = "(SELECT owner_id FROM generation_conversation WHERE id = new.conversation_id)"
-NEW_MESSAGE = f"new.id, {PLAIN.format('new.content')}, {OWNER_OF_NEW}, new.conversation_id"
-NEW_TITLE = f"new.id, {PLAIN.format('new.title')}, new.owner_id"
+NEW_MESSAGE = f"new.id, new.content, {OWNER_OF_NEW}, new.conversation_id"
+NEW_TITLE = "new.id, new.title, new.owner_id"
 MESSAGE_COLUMNS = "(rowid, content, owner, conversation_id)"
 
 CREATE = [
@@ -62,7 +59,7 @@ BEGIN
     DELETE FROM generation_message_fts
     WHERE rowid IN (SELECT id FROM generation_message WHERE conversation_id = new.id);
     INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
-    SELECT id, {PLAIN.format("content")}, new.owner_id, conversation_id
+    SELECT id, content, new.owner_id, conversation_id
     FROM generation_message WHERE conversation_id = new.id AND status NOT IN {UNFINISHED};
 END""",
     """
@@ -71,11 +68,11 @@ BEGIN
     DELETE FROM generation_conversation_fts WHERE rowid = old.id;
 END""",
     f"""INSERT INTO generation_message_fts {MESSAGE_COLUMNS}
-    SELECT m.id, {PLAIN.format("m.content")}, c.owner_id, m.conversation_id
+    SELECT m.id, m.content, c.owner_id, m.conversation_id
     FROM generation_message AS m JOIN generation_conversation AS c ON c.id = m.conversation_id
     WHERE m.status NOT IN {UNFINISHED}""",
-    f"""INSERT INTO generation_conversation_fts (rowid, title, owner)
-    SELECT id, {PLAIN.format("title")}, owner_id FROM generation_conversation""",
+    """INSERT INTO generation_conversation_fts (rowid, title, owner)
+    SELECT id, title, owner_id FROM generation_conversation""",
 ]
 DROP = [
     "DROP TRIGGER IF EXISTS generation_message_fts_insert",

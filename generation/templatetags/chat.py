@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from html import escape
+
 from django import template
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from generation.rendering import render_markdown
@@ -26,7 +27,11 @@ def markdown(text: str) -> SafeString:
 
 @register.filter
 def highlighted(segments: Snippet) -> SafeString:
-    """A search hit's text: every segment escaped, the matched ones in <mark>. (Rendered
-    here, not with a template loop: twenty hits of a dozen segments took 15 ms there.)"""
-    pieces = (format_html("<mark>{}</mark>", s.text) if s.marked else s.text for s in segments)
-    return format_html_join("", "{}", ((piece,) for piece in pieces))
+    """A search hit's text: every segment escaped, the matched ones in <mark>. Safe by
+    construction: all text passes escape(), and only the <mark> tags are ours. (Not a
+    template loop, nor format_html per segment: a page of hits for a common word took
+    15 and 2 ms of the request that way.)"""
+    html = "".join(
+        f"<mark>{escape(s.text)}</mark>" if s.marked else escape(s.text) for s in segments
+    )
+    return mark_safe(html)  # noqa: S308

@@ -270,6 +270,27 @@ def write_costs(bench: Any) -> dict[str, float]:
     }
 
 
+def index_sizes() -> dict[str, float]:
+    """SQLite only: what the search index takes on disk, in MB."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return {}
+    queries = {
+        "index_mb": "SELECT (SELECT sum(length(block)) FROM generation_message_fts_data)"
+        " + (SELECT sum(length(block)) FROM generation_conversation_fts_data)",
+        "copy_mb": "SELECT sum(length(c0)) FROM generation_message_fts_content",
+        "text_mb": "SELECT sum(length(content)) FROM generation_message",
+        "file_mb": "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+    }
+    with connection.cursor() as cursor:
+        out = {}
+        for name, sql in queries.items():
+            cursor.execute(sql)
+            out[name] = (cursor.fetchone() or [0])[0] / 1e6
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=10_000)
@@ -368,6 +389,14 @@ def main() -> None:
             ["query", "hits", "service p50", "p95", "view p50", "p95", "view CPU p50"], table
         )
         costs = write_costs(bench)
+        sizes = index_sizes()
+        if sizes:
+            print(
+                "\nSQLite index: {index_mb:.1f} MB of index and {copy_mb:.1f} MB of copied text"
+                " for {text_mb:.1f} MB of message text; database file {file_mb:.1f} MB".format(
+                    **sizes
+                )
+            )
         print(
             f"\nwrites: an answer's streaming save {costs['streaming_save_ms']:.2f} ms, "
             f"its final save (indexed, 2,000 chars) {costs['final_save_ms']:.2f} ms (medians)"
@@ -390,6 +419,7 @@ def main() -> None:
                 "target_ms": TARGET_MS,
                 "rows": rows,
                 "writes": costs,
+                "sqlite_sizes_mb": sizes,
             },
         )
     finally:
