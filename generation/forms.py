@@ -186,6 +186,17 @@ class SavePresetForm(forms.Form):
         self.fields["max_tokens"].validators.append(MaxValueValidator(_max_tokens_cap()))
 
 
+SEARCH_MAX = 200
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        required=False,
+        max_length=SEARCH_MAX,
+        error_messages={"max_length": f"Search for at most {SEARCH_MAX} characters."},
+    )
+
+
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")
 
 

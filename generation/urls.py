@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generation import attachment_views, stream_views, views
+from generation import attachment_views, search_views, stream_views, views
 
 app_name = "generation"
 urlpatterns = [
@@ -31,4 +31,5 @@ urlpatterns = [
         attachment_views.thumbnail,
         name="attachment_thumbnail",
     ),
+    path("search/", search_views.search, name="search"),
 ]

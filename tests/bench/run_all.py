@@ -30,6 +30,8 @@ BENCHES: dict[str, tuple[str, list[str], int]] = {
     "gateway_ttft": ("tests.bench.bench_gateway_ttft", [], 600),
     "usage_report_sqlite": ("tests.bench.bench_usage_report", [], 1800),
     "usage_report_postgresql": ("tests.bench.bench_usage_report", ["--database-url", PG], 1800),
+    "search_sqlite": ("tests.bench.bench_search", [], 1200),
+    "search_postgresql": ("tests.bench.bench_search", ["--database-url", PG], 1200),
 }
 PROFILABLE = {"chat_ttft", "api_throughput", "streams_held"}
 
@@ -71,6 +73,13 @@ def headlines(since: float) -> None:
             else:
                 rows.append([kind, top["streams"], top["rss_per_stream_kib"]])
         common.print_table(["deployment", "most streams held", "KiB/stream there"], rows)
+    for vendor in ("sqlite", "postgresql"):
+        if found := newest(f"search_{vendor}", since):
+            print(f"\nsearch over {found['messages']:,} messages ({vendor}; target < 100 ms)")
+            rows = [
+                [r["query"], r["hits"], r["view_p50_ms"], r["view_p95_ms"]] for r in found["rows"]
+            ]
+            common.print_table(["query", "hits", "view p50 ms", "p95 ms"], rows)
 
 
 def main() -> None:
