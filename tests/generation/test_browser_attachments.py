@@ -190,8 +190,12 @@ def test_a_model_without_vision_says_so_and_retry_uses_the_model_picked(
     tab.wait_for_selector(".message--assistant.is-complete")
     body = _chat_bodies(fake_upstream)[-1]
     assert body["messages"][-1]["content"][0]["type"] == "image_url"
-    # The question and its image stay; the failed answer stays above the new one.
+    # The question and its image stay; the new answer is version 2 beside the failed one.
     assert tab.locator(".message--user .attachment--image img").count() == 1
-    assert tab.locator(".message--assistant.is-failed").count() == 1
-    assert tab.locator(".message--assistant .retry").count() == 0
+    assert tab.locator(".versions--assistant .versions__count").inner_text() == "2/2"
+    assert tab.locator(".message--assistant.is-failed").count() == 0
     screenshot(tab, "attach-retried-with-vision")
+    # One step back shows the failed answer, which now offers no second retry.
+    tab.click(".versions--assistant .versions__prev")
+    tab.wait_for_selector(".message--assistant.is-failed")
+    assert tab.locator(".message--assistant .retry").count() == 0
