@@ -33,6 +33,7 @@ from providers.adapters.base import (
 )
 from providers.engine import StreamTracker, stream_generation
 from providers.errors import ErrorKind, ProviderError
+from usage.pricing import normalized
 
 if TYPE_CHECKING:
     from huey.consumer import Consumer
@@ -328,6 +329,10 @@ class _Generation:
         else:
             status = Message.Status.FAILED if error else Message.Status.COMPLETE
         usage = result.usage if result is not None else None
+        if usage is not None and message.provider is not None:
+            # The whole prompt, as the thread shows it: Anthropic counts what it read from
+            # (or wrote to) its prompt cache apart from its input tokens.
+            usage = normalized(message.provider.kind, usage)
         now = timezone.now()
         fields: dict[str, Any] = {
             "content": self.text,

@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from generation.models import Message
+from tests.generation.conftest import send_hello, wait_for
 from tests.generation.gateway_helpers import *  # noqa: F403 (the fixtures)
 from tests.generation.gateway_helpers import model_of
 from usage.models import ModelPrice, UsageRecord
@@ -98,3 +100,22 @@ def test_openai_requests_carry_no_breakpoints(sdk, make_provider, fake_upstream)
     provider = make_provider("openai", knobs="tokens=4")
     for body in _turns(sdk, provider, fake_upstream)[0]:
         assert "cache_control" not in str(body)
+
+
+def test_the_chat_reads_its_history_from_the_cache_and_shows_the_whole_prompt(
+    user, make_chat_provider, huey_consumer, fake_upstream
+):
+    provider = make_chat_provider("tokens=4", kind="anthropic")
+    first = _final_answer(send_hello(user, provider, LONG_QUESTION))
+    second = _final_answer(
+        send_hello(user, provider, "And the second section?", conversation=first.conversation)
+    )
+    record = UsageRecord.objects.get(message=second)
+    assert record.cached_input_tokens > len(LONG_QUESTION) // 5  # the first turn, read back
+    # The thread shows the whole prompt (Anthropic reports the cached part apart).
+    assert second.input_tokens == record.input_tokens > record.cached_input_tokens
+
+
+def _final_answer(answer: Message) -> Message:
+    wait_for(lambda: Message.objects.get(pk=answer.pk).status not in Message.ACTIVE)
+    return Message.objects.get(pk=answer.pk)
