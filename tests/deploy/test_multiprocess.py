@@ -19,6 +19,7 @@ import pytest
 
 from providers.fake_upstream import Knobs
 from tests.deploy import harness
+from tests.generation.attachment_files import image_bytes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -108,3 +109,34 @@ def test_healthz_on_both_web_processes(cluster) -> None:
             "status": "ok",
             "checks": {"database": "ok", "cache": "ok", "queue": "ok", "relay": "ok"},
         }
+
+
+def test_an_attachment_sent_to_one_web_process_is_served_by_the_other(cluster) -> None:
+    """Attachments live in the database: no volume is shared between the processes."""
+    web_a, web_b, setup = cluster
+    picture = image_bytes("PNG")
+    cookies = harness.login(web_a, setup.username, setup.password)
+    with httpx2.Client(base_url=web_a, cookies=cookies, timeout=10) as client:
+        sent = client.post(
+            "/send/",
+            data=harness.send_form(setup.provider_id, "What is in this picture?"),
+            files={"attachments": ("picture.png", picture, "application/octet-stream")},
+            headers=harness.htmx_headers(cookies),
+        )
+    assert sent.status_code == 200, sent.text[:500]
+    found = re.search(r'href="(/attachments/\d+)"', sent.text)
+    assert found, "the sent question shows its attachment"
+    stream_path = re.search(r'data-stream-url="([^"]+)"', sent.text)
+    assert stream_path
+    # The worker (a third process) read it too: the answer completes.
+    events = harness.read_sse(web_a, stream_path.group(1), cookies)
+    assert events[-1].event == "done"
+    assert "is-complete" in events[-1].data
+
+    served = httpx2.get(f"{web_b}{found.group(1)}", cookies=cookies, timeout=10)
+    assert served.status_code == 200
+    assert served.content == picture
+    assert served.headers["content-type"] == "image/png"
+    thumb = httpx2.get(f"{web_b}{found.group(1)}/thumb", cookies=cookies, timeout=10)
+    assert thumb.status_code == 200
+    assert thumb.headers["content-type"].startswith("image/")
