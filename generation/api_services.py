@@ -24,6 +24,7 @@ from providers.models import Provider
 from usage.budgets import (
     BudgetExceeded,
     embedding_tokens_to_hold,
+    output_tokens_to_hold,
     prompt_tokens_to_hold,
     release_reservation,
     reserve_budget,
@@ -43,7 +44,7 @@ def open_call(
         user=user,
         provider=provider,
         model=request.model,
-        max_tokens=request.max_tokens,
+        max_tokens=output_tokens_to_hold(request),
         prompt_tokens=prompt_tokens_to_hold(request),
         request_id=request_id,
     )

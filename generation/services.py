@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,7 +30,13 @@ from providers.adapters.base import (
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
-from usage.budgets import BudgetExceeded, prompt_tokens_to_hold, release_hold, reserve_budget
+from usage.budgets import (
+    BudgetExceeded,
+    output_tokens_to_hold,
+    prompt_tokens_to_hold,
+    release_hold,
+    reserve_budget,
+)
 from usage.services import record_refusal
 
 
@@ -133,16 +138,11 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
 def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> int | None:
     """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
     that stores the answer: a failed insert then leaves no hold behind."""
-    max_tokens = request.max_tokens
-    if request.thinking_budget is not None:
-        # Thinking is output on top of the answer's room (the adapter sends the sum).
-        cap = int(settings.SWITCHBOARD["MAX_TOKENS_CAP"])
-        max_tokens = (max_tokens or cap) + request.thinking_budget
     reservation = reserve_budget(
         user=user,
         provider=provider,
         model=request.model,
-        max_tokens=max_tokens,
+        max_tokens=output_tokens_to_hold(request),
         prompt_tokens=prompt_tokens_to_hold(request),
     )
     return reservation.pk  # None for a user without a limit: nothing is held

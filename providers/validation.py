@@ -74,6 +74,12 @@ def check_request(
             f"The provider {provider.name!r} does not take the response format "
             f"{wanted.type!r}; it takes {takes}.",
         )
+    if request.reasoning_effort and adapter.effort_budgets and request.thinking_budget is None:
+        # A kind that thinks within a budget gets the effort as one (and the budget hold
+        # counts it, as it does the chat's thinking).
+        request = dataclasses.replace(
+            request, thinking_budget=adapter.effort_budgets[request.reasoning_effort]
+        )
     max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:

@@ -66,6 +66,15 @@ def embedding_tokens_to_hold(request: EmbeddingRequest) -> int:
     )
 
 
+def output_tokens_to_hold(request: GenerationRequest) -> int | None:
+    """The most output a request may produce (None: up to the cap). Thinking is output on
+    top of the answer's room: the adapter asks for the sum."""
+    if request.thinking_budget is None:
+        return request.max_tokens
+    cap = int(settings.SWITCHBOARD["MAX_TOKENS_CAP"])
+    return (request.max_tokens or cap) + request.thinking_budget
+
+
 # An active reservation older than this belongs to a call that died; it stops counting.
 RESERVATION_TTL = timedelta(hours=1)
 

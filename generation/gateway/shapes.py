@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.adapters.base import GenerationResult, Usage
+from providers.adapters.base import GenerationResult, ReasoningPart, Usage
 from usage.pricing import normalized
 
 # Finish reasons in OpenAI's vocabulary. The Anthropic adapter already maps its stop
@@ -28,6 +29,33 @@ DONE = b"data: [DONE]\n\n"
 def finish_reason(reason: str) -> str:
     # Anything else (tool_use, pause_turn, "" from a cache hit) ends the turn normally.
     return FINISH_REASONS.get(reason, "stop")
+
+
+def thinking_blocks(parts: Iterable[ReasoningPart]) -> list[dict[str, str]]:
+    """Anthropic's signed (or redacted) thinking, in the shape LiteLLM made the custom for
+    OpenAI-format clients: a client sends them back on the assistant message of its next
+    request, and they reach Anthropic unchanged, as its API requires."""
+    blocks = []
+    for part in parts:
+        if part.redacted:
+            blocks.append({"type": "redacted_thinking", "data": part.redacted})
+        elif part.signature:
+            blocks.append({"type": "thinking", "thinking": part.text, "signature": part.signature})
+    return blocks
+
+
+def reasoning_fields(parts: Iterable[ReasoningPart]) -> dict[str, Any]:
+    """`reasoning_content` (DeepSeek's name, which OpenAI-format clients read) and, where
+    the provider signed its thinking, `thinking_blocks`; nothing without reasoning."""
+    parts = list(parts)
+    fields: dict[str, Any] = {}
+    text = "".join(part.text for part in parts)
+    if text:
+        fields["reasoning_content"] = text
+    blocks = thinking_blocks(parts)
+    if blocks:
+        fields["thinking_blocks"] = blocks
+    return fields
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
@@ -60,7 +88,12 @@ class Completion:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.text, "refusal": None},
+                    "message": {
+                        "role": "assistant",
+                        "content": result.text,
+                        "refusal": None,
+                        **reasoning_fields(result.reasoning),
+                    },
                     "logprobs": None,
                     "finish_reason": finish_reason(result.finish_reason),
                 }

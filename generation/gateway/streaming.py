@@ -18,9 +18,9 @@ from asgiref.sync import sync_to_async
 
 from generation.api_services import close_call
 from generation.gateway.errors import from_provider_error
-from generation.gateway.shapes import DONE, Completion, finish_reason, sse
+from generation.gateway.shapes import DONE, Completion, finish_reason, sse, thinking_blocks
 from providers import engine
-from providers.adapters.base import GenerationResult, StreamItem, TextDelta
+from providers.adapters.base import GenerationResult, ReasoningDelta, StreamItem, TextDelta
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -70,11 +70,18 @@ class GatewayStream:
             item = first
             yield completion.chunk({"role": "assistant", "content": ""}, with_usage=with_usage)
             while not isinstance(item, GenerationResult):
-                # Reasoning is not in the chunks yet (issue 16 exposes it): skipped.
                 if isinstance(item, TextDelta):
                     yield completion.chunk({"content": item.text}, with_usage=with_usage)
+                elif isinstance(item, ReasoningDelta):
+                    reasoning = {"reasoning_content": item.text}
+                    yield completion.chunk(reasoning, with_usage=with_usage)
                 item = await anext(self.items)
             self.result = result = item
+            blocks = thinking_blocks(result.reasoning)
+            if blocks and result.error is None:
+                # The signatures arrive at the end of each block: all in one last delta.
+                delta = {"thinking_blocks": blocks}
+                yield completion.chunk(delta, with_usage=with_usage)
             # Metered before the last chunks: a client that saw [DONE] finds its record.
             await self.close()
             if result.error is not None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 
+from generation.gateway import reasoning
 from generation.gateway.errors import (
     bad_request,
     invalid_type,
@@ -20,6 +21,7 @@ from generation.gateway.errors import (
     unsupported_parameter,
 )
 from generation.gateway.images import image_part
+from generation.gateway.reasoning import REASONING_KEYS
 from generation.gateway.response_format import response_format
 from providers.adapters.base import ChatMessage, GenerationRequest, Part, TextPart
 
@@ -42,6 +44,7 @@ SUPPORTED = frozenset(
         "frequency_penalty",
         "logit_bias",
         "response_format",
+        "reasoning_effort",
     }
 )
 # Parameters accepted only at the value that changes nothing (some clients always send them).
@@ -55,7 +58,7 @@ ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "user": "user",
     "assistant": "assistant",
 }
-MESSAGE_KEYS = frozenset({"role", "content", "name"})
+MESSAGE_KEYS = frozenset({"role", "content", "name"}) | REASONING_KEYS
 MAX_USER_CHARS = 256
 
 
@@ -113,6 +116,7 @@ def parse_chat(data: Any) -> ChatCall:
             logit_bias=_logit_bias(given.get("logit_bias")),
             end_user=end_user,
             response_format=response_format(given.get("response_format")),
+            reasoning_effort=reasoning.reasoning_effort(given.get("reasoning_effort")),
         ),
         stream=stream,
         include_usage=include_usage,
@@ -192,6 +196,11 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
             )
         # Images only in a user's message: OpenAI takes them nowhere else.
         parts = _content(item.get("content"), f"{param}.content", images=role == "user")
+        if role == "assistant":
+            parts = (*reasoning.sent_back(item, param), *parts)
+        elif any(item.get(key) is not None for key in REASONING_KEYS):
+            key = next(key for key in sorted(REASONING_KEYS) if item.get(key) is not None)
+            raise unsupported_parameter(f"{param}.{key}")
         if role == "system":
             system.append(ChatMessage("user", parts).text)
         else:

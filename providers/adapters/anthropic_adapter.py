@@ -55,6 +55,14 @@ class AnthropicAdapter(SdkAdapter):
     supports_thinking_budget: ClassVar[bool] = True
     min_thinking_budget: ClassVar[int] = 1024
     max_thinking_budget: ClassVar[int] = 32_000
+    # OpenAI's reasoning_effort as a thinking budget (LiteLLM's mapping, which agent
+    # frameworks already expect).
+    effort_budgets: ClassVar[dict[str, int]] = {
+        "minimal": 1024,
+        "low": 1024,
+        "medium": 2048,
+        "high": 4096,
+    }
     # Telemetry spans could carry prompt text.
     client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}
     # Anthropic has no embeddings API (its documentation points to Voyage AI).

@@ -210,6 +210,9 @@ class GenerationRequest:
     logit_bias: tuple[tuple[str, float], ...] = ()  # (token id, bias) pairs
     end_user: str = ""  # the API client's `user`, for the provider's abuse monitoring
     response_format: ResponseFormat | None = None  # None: free text
+    # OpenAI's reasoning_effort ("minimal" to "high"); "": the model's default. An adapter
+    # without it turns it into a thinking budget, or leaves it (see its `_params`).
+    reasoning_effort: str = ""
     # Tokens a model may think for before answering, for the adapters whose class says
     # `supports_thinking_budget`; None: thinking off (a model that always reasons, such
     # as DeepSeek's reasoner, still does). Others ignore it.

@@ -84,6 +84,7 @@ class OpenAIAdapter(SdkAdapter):
     # No budget to send: OpenAI's reasoning models and DeepSeek's reasoner think on their
     # own, and a request's thinking_budget is ignored. Their reasoning still streams.
     supports_thinking_budget: ClassVar[bool] = False
+    effort_budgets: ClassVar[dict[str, int]] = {}  # reasoning_effort goes as it is
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -103,6 +104,7 @@ class OpenAIAdapter(SdkAdapter):
             "frequency_penalty": request.frequency_penalty,
             "logit_bias": dict(request.logit_bias) or None,
             "user": request.end_user or None,
+            "reasoning_effort": request.reasoning_effort or None,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
         if request.response_format is not None:
