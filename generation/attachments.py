@@ -128,3 +128,34 @@ def store_attachments(*, message: Message, uploads: Sequence[Upload]) -> list[At
         ]
     )
     return rows
+
+
+def carried_by(message: Message) -> list[Attachment]:
+    """A message's attachments with their bytes, for a new version of it to carry."""
+    return list(Attachment.objects.filter(message=message).select_related("blob"))
+
+
+def copy_attachments(*, attachments: Sequence[Attachment], to: Message) -> None:
+    """The same files on another message (an edited question keeps what it asked about).
+    Copies, not shared rows: each message's attachments go with it when it is deleted."""
+    rows = Attachment.objects.bulk_create(
+        [
+            Attachment(
+                message=to,
+                kind=old.kind,
+                name=old.name,
+                media_type=old.media_type,
+                size=old.size,
+                text=old.text,
+                thumb_width=old.thumb_width,
+                thumb_height=old.thumb_height,
+            )
+            for old in attachments
+        ]
+    )
+    AttachmentBlob.objects.bulk_create(
+        [
+            AttachmentBlob(attachment=row, data=old.blob.data, thumbnail=old.blob.thumbnail)
+            for row, old in zip(rows, attachments, strict=True)
+        ]
+    )

@@ -11,7 +11,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generation import branching
-from generation.attachments import store_attachments, with_parts
+from generation.attachments import (
+    Attachment,
+    carried_by,
+    copy_attachments,
+    store_attachments,
+    with_parts,
+)
 from generation.models import DEFAULT_THINKING_BUDGET, Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
@@ -220,7 +226,8 @@ def edit_message(
 ) -> Sent:
     """A new version of a user message, beside it (the same parent), with a pending answer
     of its own: the chat branches there and shows the new branch. The old version, its
-    answers and their usage records stay, one switch away."""
+    answers and their usage records stay, one switch away. The new version keeps the
+    old one's attachments (the question is edited, not what it asks about)."""
     conversation = question.conversation
     return _ask(
         user=conversation.owner,
@@ -232,6 +239,7 @@ def edit_message(
         temperature=temperature,
         max_tokens=max_tokens,
         system_prompt=conversation.system_prompt,
+        carried=carried_by(question),
     )
 
 
@@ -248,11 +256,12 @@ def _ask(
     system_prompt: str,
     preset: Preset | None = None,
     attachments: Sequence[Upload] = (),
+    carried: Sequence[Attachment] = (),
 ) -> Sent:
-    """Store `text` (and its attachments) as a user message after the branch `prior` (its
-    last message is the parent), with a pending answer that becomes the chat's current
-    leaf."""
-    if not text.strip() and not attachments:
+    """Store `text` (and its attachments: fresh uploads, or those `carried` over from an
+    earlier version) as a user message after the branch `prior` (its last message is the
+    parent), with a pending answer that becomes the chat's current leaf."""
+    if not text.strip() and not attachments and not carried:
         raise SendError("Write a message first.", "text")
     if not provider.is_active:
         raise SendError("That provider is no longer available.", "provider")
@@ -261,12 +270,16 @@ def _ask(
     else:
         thinking, budget = preset is not None and preset.thinking, DEFAULT_THINKING_BUDGET
     thinking_budget = thinking_budget_for(provider=provider, enabled=thinking, budget=budget)
+    files = [upload.part() for upload in attachments]
     request = _validate(
         provider=provider,
         request=GenerationRequest(
             model=model or provider.effective_default_model,
             messages=merge_turns(
-                [*_turns(prior), _with_attached("user", text, [a.part() for a in attachments])]
+                [
+                    *_turns(prior),
+                    _with_attached("user", text, [a.part() for a in carried] + files),
+                ]
             ),
             system=system_prompt,
             max_tokens=max_tokens,
@@ -308,6 +321,7 @@ def _ask(
             reservation_id=reservation_id,
             request=request.to_json(),
         )
+        copy_attachments(attachments=carried, to=user_message)
         store_attachments(message=user_message, uploads=attachments)
         conversation.provider = provider
         conversation.model = request.model

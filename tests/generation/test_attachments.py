@@ -179,6 +179,49 @@ def test_the_provider_receives_the_image_and_the_files_text(
     assert again["messages"][-1] == {"role": "user", "content": "And now?"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_edited_question_keeps_its_attachments(
+    user, client, make_chat_provider, huey_consumer, fake_upstream
+):
+    client.force_login(user)
+    png = image_bytes("PNG")
+    provider = make_chat_provider()
+    _send(client, provider, _file("chart.png", png, "image/png"), text="What is this?")
+    first = _final(Message.objects.get(role="assistant").pk)
+    question = first.parent
+    assert question is not None
+
+    edited = client.post(
+        reverse("generation:edit", args=[question.pk]),
+        {"text": "What colour is this?", "provider": provider.pk, "model": ""},
+        headers=HX,
+    )
+    assert edited.status_code == 200
+    new_question = Message.objects.filter(role="user").exclude(pk=question.pk).get()
+    answer = _final(Message.objects.get(parent=new_question).pk)
+    assert answer.status == Message.Status.COMPLETE
+    # A copy, with its bytes: the new version and the old each keep their own.
+    (copy,) = new_question.attachments.all()
+    assert (copy.name, copy.blob.data) == ("chart.png", png)
+    assert question.attachments.count() == 1
+    body = [r for r in fake_upstream.requests if r.path == "/v1/chat/completions"][-1].body
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()},
+                },
+                {"type": "text", "text": "What colour is this?"},
+            ],
+        }
+    ]
+    # The thread shows the edited version with its thumbnail.
+    page = client.get(reverse("generation:conversation", args=[answer.conversation_id]))
+    assert f"/attachments/{copy.pk}" in page.content.decode()
+
+
 # --- What is refused: in words, with nothing stored and no call upstream ----------------
 
 REFUSED = [
