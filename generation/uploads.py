@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,8 +43,13 @@ IMAGE_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"GIF89a", "GIF", "image/gif"),
 )
 # Larger images are refused before they are decoded (a small file can hold a huge
-# image); the providers scale anything this big down anyway.
-MAX_IMAGE_PIXELS = 40_000_000
+# image); the providers scale anything this big down anyway. 25 million covers a 24 MP
+# camera's photos; decoded as RGBA it is 100 MB, so only DECODES_AT_ONCE run at a time.
+MAX_IMAGE_PIXELS = 25_000_000
+DECODES_AT_ONCE = threading.BoundedSemaphore(2)
+# A PDF's pages are counted before any is read: a small file can hold a huge page tree,
+# and reading blank pages costs time though they add no text.
+MAX_PDF_PAGES = 2000
 # Names a browser gives an image: such a file must be one of the accepted images.
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".svg", ".svgz", ".bmp", ".ico"}
@@ -189,7 +195,10 @@ def _image(name: str, data: bytes, pillow_format: str, media_type: str) -> Uploa
                     f"most {MAX_IMAGE_PIXELS // 1_000_000} million."
                 )
             image.verify()  # the file's structure, before any pixel is decoded
-        with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
+        with (
+            DECODES_AT_ONCE,
+            Image.open(io.BytesIO(data), formats=[pillow_format]) as image,
+        ):
             thumbnail = _thumbnail(image)
     except UploadRefused:
         raise
@@ -201,11 +210,13 @@ def _image(name: str, data: bytes, pillow_format: str, media_type: str) -> Uploa
 def _thumbnail(image: Image.Image) -> Thumbnail:
     """At most THUMBNAIL_SIZE a side, upright (as the camera's EXIF says), as WebP. The
     first frame of an animation. Decoding it here also finds a truncated file."""
-    image.load()
+    # Shrunk first, then turned and converted: the full-size image is decoded once (a
+    # JPEG at a reduced scale already, through draft()) and never copied at full size.
+    image.draft("RGB", (THUMBNAIL_SIZE * 2, THUMBNAIL_SIZE * 2))
+    image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), reducing_gap=2.0)  # keeps its EXIF
     small = ImageOps.exif_transpose(image)
     has_alpha = small.mode in {"RGBA", "LA", "PA"} or "transparency" in small.info
     small = small.convert("RGBA" if has_alpha else "RGB")
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     out = io.BytesIO()
     small.save(out, format="WEBP", quality=80)
     return Thumbnail(out.getvalue(), small.width, small.height)
@@ -227,6 +238,11 @@ def _pdf(name: str, data: bytes) -> Upload:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise UploadRefused(f"“{name}” is protected by a password: attach a copy without one.")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise UploadRefused(
+                f"“{name}” has {len(reader.pages):,} pages: a PDF can have at most "
+                f"{MAX_PDF_PAGES:,}. Attach the part you need."
+            )
         pages: list[str] = []
         length = 0
         for page in reader.pages:

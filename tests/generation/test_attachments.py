@@ -5,6 +5,7 @@ a page of ours."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
@@ -13,11 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from huey.contrib.djhuey import HUEY
+from PIL import Image
 
 from generation import services
 from generation.attachments import Attachment, AttachmentBlob
 from generation.models import Conversation, Message
-from generation.uploads import check_uploads, safe_name
+from generation.uploads import UploadRefused, check_uploads, safe_name
 from providers.errors import IMAGES_NOT_ACCEPTED, ErrorKind
 from providers.fake_upstream.app import IMAGE_TOKENS
 from tests.generation.attachment_files import EXE, HTML, SVG, image_bytes, pdf_bytes
@@ -523,6 +525,35 @@ def test_a_model_without_vision_fails_in_words_and_another_model_answers_the_ret
     content = body["messages"][-1]["content"]
     assert content[0]["image_url"]["url"].endswith(base64.b64encode(png).decode())
     assert content[-1] == {"type": "text", "text": "Who is this?"}
+
+
+# --- Hostile files: bounded work before any refusal --------------------------------------
+
+
+def test_a_pdf_with_too_many_pages_is_refused_before_any_page_is_read(monkeypatch):
+    from pypdf import PdfWriter
+
+    import generation.uploads
+
+    monkeypatch.setattr(generation.uploads, "MAX_PDF_PAGES", 3)
+    writer = PdfWriter()
+    for _ in range(4):
+        writer.add_blank_page(width=100, height=100)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(UploadRefused) as refused:
+        check_uploads([_file("tree.pdf", out.getvalue(), "application/pdf")])
+    assert refused.value.message == (
+        "“tree.pdf” has 4 pages: a PDF can have at most 3. Attach the part you need."
+    )
+
+
+def test_an_image_over_25_million_pixels_is_refused_before_it_is_decoded():
+    huge = io.BytesIO()
+    Image.new("1", (6000, 4500)).save(huge, "PNG")  # 27 MP in a few KB
+    with pytest.raises(UploadRefused) as refused:
+        check_uploads([_file("wall.png", huge.getvalue(), "image/png")])
+    assert "6000 by 4500 pixels: an image can have at most 25 million" in refused.value.message
 
 
 # --- Queries ----------------------------------------------------------------------------
