@@ -21,6 +21,8 @@ from generation.gateway.errors import (
 )
 from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult, TokenIds, floats
 
+# Far above any model's vectors (OpenAI's largest have 3,072), far below what overflows.
+MAX_DIMENSIONS = 65_536
 SUPPORTED = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 Encoding = Literal["float", "base64"]
 ENCODINGS: dict[str, Encoding] = {"float": "float", "base64": "base64"}
@@ -124,9 +126,11 @@ def _dimensions(given: dict[str, Any]) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_type("dimensions", "an integer", value)
-    if value < 1:
+    if not 1 <= value <= MAX_DIMENSIONS:
         raise bad_request(
-            "Invalid 'dimensions': it must be at least 1.", param="dimensions", code="invalid_value"
+            f"Invalid 'dimensions': it must be between 1 and {MAX_DIMENSIONS}.",
+            param="dimensions",
+            code="invalid_value",
         )
     return value
 

@@ -60,6 +60,7 @@ ROLES: dict[str, Literal["system", "user", "assistant"]] = {
 }
 MESSAGE_KEYS = frozenset({"role", "content", "name"}) | REASONING_KEYS
 MAX_USER_CHARS = 256
+MAX_LOGIT_BIAS = 300
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ def parse_chat(data: Any) -> ChatCall:
     seed = given.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise invalid_type("seed", "an integer", seed)
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise bad_request(
+            "Invalid 'seed': it must fit in 64 bits.", param="seed", code="invalid_value"
+        )
     system, messages = _messages(given.get("messages"))
     return ChatCall(
         model=model.strip(),
@@ -297,6 +302,12 @@ def _logit_bias(value: Any) -> tuple[tuple[str, float], ...]:
         return ()
     if not isinstance(value, dict):
         raise invalid_type("logit_bias", "an object", value)
+    if len(value) > MAX_LOGIT_BIAS:
+        raise bad_request(
+            f"Invalid 'logit_bias': at most {MAX_LOGIT_BIAS} tokens (OpenAI's limit).",
+            param="logit_bias",
+            code="invalid_value",
+        )
     pairs = []
     for token, bias in value.items():
         if not token.isdigit():

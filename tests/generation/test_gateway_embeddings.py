@@ -164,6 +164,7 @@ BAD_BODIES = [
     ({"input": "a", "encoding_format": "hex"}, "encoding_format"),
     ({"input": "a", "encoding_format": 1}, "encoding_format"),
     ({"input": "a", "dimensions": 0}, "dimensions"),
+    ({"input": "a", "dimensions": 10**30}, "dimensions"),
     ({"input": "a", "dimensions": "8"}, "dimensions"),
     ({"input": "a", "dimensions": True}, "dimensions"),
     ({"input": "a", "user": 5}, "user"),

@@ -397,6 +397,8 @@ def test_anthropic_gets_the_user_as_metadata(sdk, make_provider, fake_upstream):
     [
         ({"seed": 1.5}, "seed"),
         ({"seed": True}, "seed"),
+        ({"seed": 2**70}, "seed"),
+        ({"logit_bias": {str(token): 1 for token in range(301)}}, "logit_bias"),
         ({"presence_penalty": 3}, "presence_penalty"),
         ({"logit_bias": {"abc": 1}}, "logit_bias"),
         ({"logit_bias": {"1": 101}}, "logit_bias"),
