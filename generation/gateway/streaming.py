@@ -18,9 +18,9 @@ from asgiref.sync import sync_to_async
 
 from generation.api_services import close_call
 from generation.gateway.errors import from_provider_error
-from generation.gateway.shapes import DONE, Completion, finish_reason, sse
+from generation.gateway.shapes import DONE, Completion, finish_reason, sse, tool_call_delta
 from providers import engine
-from providers.adapters.base import GenerationResult, StreamItem, TextDelta
+from providers.adapters.base import GenerationResult, StreamItem, TextDelta, ToolCallDelta
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -64,7 +64,8 @@ class GatewayStream:
         return first
 
     async def events(self, first: StreamItem) -> AsyncIterator[bytes]:
-        """The response body: role chunk, content chunks, finish, usage, ``[DONE]``."""
+        """The response body: role chunk, content and tool call chunks, finish, usage,
+        ``[DONE]``."""
         completion, with_usage = self.completion, self.include_usage
         try:
             item = first
@@ -73,6 +74,8 @@ class GatewayStream:
                 # Reasoning is not in the chunks yet (issue 16 exposes it): skipped.
                 if isinstance(item, TextDelta):
                     yield completion.chunk({"content": item.text}, with_usage=with_usage)
+                elif isinstance(item, ToolCallDelta):
+                    yield completion.chunk(tool_call_delta(item), with_usage=with_usage)
                 item = await anext(self.items)
             self.result = result = item
             # Metered before the last chunks: a client that saw [DONE] finds its record.
