@@ -400,3 +400,22 @@ def test_an_assistant_tool_call_with_text_goes_back_with_its_text(
             {"type": "text", "text": "Let me look."},
             {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}},
         ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_readme_loop_sends_the_sdk_message_back_as_dumped(sdk, make_provider, kind):
+    provider = make_provider(kind)
+    messages: list[Any] = user_says("Weather in Paris?")
+    first = sdk.chat.completions.create(
+        model=model_of(provider), messages=messages, tools=[WEATHER]
+    )
+    message = first.choices[0].message
+    messages += [
+        message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "Sunny"},
+    ]
+    second = sdk.chat.completions.create(
+        model=model_of(provider), messages=messages, tools=[WEATHER]
+    )
+    assert second.choices[0].message.content == "I read the tool results: Sunny"
+    assert second.choices[0].message.tool_calls is None
