@@ -150,8 +150,7 @@ class StreamTracker:
         reasoning = "".join(self.reasoning) if started is not None else ""
         # Tool calls cut off are output too (metered), though never a call to make.
         calls = "".join(self.calls) if started is not None else ""
-        result = _failed(self.request, text + calls, ErrorKind.CANCELLED, reasoning=reasoning)
-        result.text = text
+        result = _failed(self.request, text, ErrorKind.CANCELLED, reasoning=reasoning, calls=calls)
         result.attempts = list(self.attempts)
         if started is not None:
             # The event loop's clock is time.monotonic().
@@ -210,11 +209,19 @@ async def stream_generation(
                             item = await anext(upstream)
                     except TimeoutError:
                         result = _failed(
-                            request, "".join(parts), ErrorKind.TIMEOUT, reasoning="".join(thoughts)
+                            request,
+                            "".join(parts),
+                            ErrorKind.TIMEOUT,
+                            reasoning="".join(thoughts),
+                            calls="".join(calls),
                         )
                     except StopAsyncIteration:  # an adapter that broke its contract
                         result = _failed(
-                            request, "".join(parts), ErrorKind.UNKNOWN, reasoning="".join(thoughts)
+                            request,
+                            "".join(parts),
+                            ErrorKind.UNKNOWN,
+                            reasoning="".join(thoughts),
+                            calls="".join(calls),
                         )
                     else:
                         if isinstance(item, TextDelta | ReasoningDelta | ToolCallDelta):
@@ -463,14 +470,15 @@ def _attempt(number: int, result: _Outcome, ttft: float | None, latency: float) 
 
 
 def _failed(
-    request: GenerationRequest, text: str, kind: ErrorKind, *, reasoning: str = ""
+    request: GenerationRequest, text: str, kind: ErrorKind, *, reasoning: str = "", calls: str = ""
 ) -> GenerationResult:
     """A result for an attempt the engine ended (the deadline): usage can only be estimated.
-    Reasoning cut off is kept to show, unsigned (never sent back)."""
+    Reasoning cut off is kept to show, unsigned (never sent back); tool calls cut off
+    (`calls`, their names and arguments so far) count as output, never as calls to make."""
     return GenerationResult(
         text=text,
         model=request.model,
-        usage=estimate_usage(request, text, None, reasoning=reasoning),
+        usage=estimate_usage(request, text + calls, None, reasoning=reasoning),
         error=provider_error(kind),
         reasoning=(ReasoningPart(reasoning),) if reasoning else (),
     )

@@ -213,9 +213,9 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
             allowed = role == "assistant" if name == "tool_calls" else False
             if item.get(name) is not None and not allowed:
                 raise bad_request(
-                    f"Invalid parameter '{param}.{name}': not allowed on a {raw_role} message.",
+                    f"Switchboard does not support '{param}.{name}' on a {raw_role} message.",
                     param=f"{param}.{name}",
-                    code="invalid_value",
+                    code="unsupported_parameter",
                 )
         calls: tuple[ToolCallPart, ...] = ()
         if item.get("tool_calls") is not None:
@@ -262,9 +262,9 @@ def _tool_result(item: dict[str, Any], param: str, called: set[str]) -> ChatMess
         )
     if item.get("tool_calls") is not None:
         raise bad_request(
-            f"Invalid parameter '{param}.tool_calls': not allowed on a tool message.",
+            f"Switchboard does not support '{param}.tool_calls' on a tool message.",
             param=f"{param}.tool_calls",
-            code="invalid_value",
+            code="unsupported_parameter",
         )
     text = ChatMessage("user", _content(item.get("content"), f"{param}.content", images=False))
     return ChatMessage("user", (ToolResultPart(call_id, text.text),))
