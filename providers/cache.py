@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
@@ -52,6 +53,7 @@ async def store_response(provider: Provider, key: str, result: GenerationResult)
         "finish_reason": result.finish_reason,
         # With signatures: a replayed answer's thinking can go back on the next turn.
         "reasoning": [part.to_json() for part in result.reasoning],
+        "tool_calls": [asdict(call) for call in result.tool_calls],
     }
     await cache.aset(key, value, timeout=provider.cache_ttl_seconds)
 

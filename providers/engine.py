@@ -3,8 +3,8 @@
 Other apps call these, never an adapter directly:
 
 - ``validate_request(provider, request)`` / ``await avalidate_request(...)``
-- ``stream_generation(provider, request)``: an async iterator of `ReasoningDelta` and
-  `TextDelta` items then one `GenerationResult` (with every upstream attempt in
+- ``stream_generation(provider, request)``: an async iterator of `ReasoningDelta`,
+  `TextDelta` and `ToolCallDelta` items then one `GenerationResult` (with every upstream attempt in
   ``result.attempts``)
 - ``await generate(provider, request)``: the same, not streamed (a `StreamTracker`
   meters it when cancelled)
@@ -39,6 +39,8 @@ from providers.adapters.base import (
     ReasoningPart,
     StreamItem,
     TextDelta,
+    ToolCallDelta,
+    ToolCallPart,
     Usage,
 )
 from providers.adapters.clients import aclose_clients
@@ -132,6 +134,7 @@ class StreamTracker:
         self.attempts: list[Attempt] = []
         self.parts: list[str] = []
         self.reasoning: list[str] = []  # the current attempt's reasoning so far
+        self.calls: list[str] = []  # the current attempt's tool calls' names and arguments
         self.started: float | None = None  # loop time the current attempt began
         self.ttft: float | None = None
         self.finished = False
@@ -145,7 +148,9 @@ class StreamTracker:
         started = self.started  # None: no attempt in flight
         text = "".join(self.parts) if started is not None else ""
         reasoning = "".join(self.reasoning) if started is not None else ""
-        result = _failed(self.request, text, ErrorKind.CANCELLED, reasoning=reasoning)
+        # Tool calls cut off are output too (metered), though never a call to make.
+        calls = "".join(self.calls) if started is not None else ""
+        result = _failed(self.request, text, ErrorKind.CANCELLED, reasoning=reasoning, calls=calls)
         result.attempts = list(self.attempts)
         if started is not None:
             # The event loop's clock is time.monotonic().
@@ -178,6 +183,8 @@ async def stream_generation(
                     yield ReasoningDelta(piece)
             for piece in _replay_pieces(cached.text):
                 yield TextDelta(piece)
+            for index, call in enumerate(cached.tool_calls):
+                yield ToolCallDelta(index, call.id, call.name, call.arguments)
             yield _log(provider, request, cached)
             return
     adapter = get_adapter(provider)
@@ -189,9 +196,10 @@ async def stream_generation(
         while True:
             parts: list[str] = []
             thoughts: list[str] = []
+            calls: list[str] = []
             started, ttft = loop.time(), None
             tracker.started, tracker.ttft = started, None
-            tracker.parts, tracker.reasoning = parts, thoughts
+            tracker.parts, tracker.reasoning, tracker.calls = parts, thoughts, calls
             upstream = adapter.stream(request)
             try:
                 result = None
@@ -201,18 +209,31 @@ async def stream_generation(
                             item = await anext(upstream)
                     except TimeoutError:
                         result = _failed(
-                            request, "".join(parts), ErrorKind.TIMEOUT, reasoning="".join(thoughts)
+                            request,
+                            "".join(parts),
+                            ErrorKind.TIMEOUT,
+                            reasoning="".join(thoughts),
+                            calls="".join(calls),
                         )
                     except StopAsyncIteration:  # an adapter that broke its contract
                         result = _failed(
-                            request, "".join(parts), ErrorKind.UNKNOWN, reasoning="".join(thoughts)
+                            request,
+                            "".join(parts),
+                            ErrorKind.UNKNOWN,
+                            reasoning="".join(thoughts),
+                            calls="".join(calls),
                         )
                     else:
-                        if isinstance(item, TextDelta | ReasoningDelta):
+                        if isinstance(item, TextDelta | ReasoningDelta | ToolCallDelta):
                             # Reasoning is the first output a user sees: it ends the wait.
                             ttft = loop.time() - started if ttft is None else ttft
                             tracker.ttft = ttft
-                            (parts if isinstance(item, TextDelta) else thoughts).append(item.text)
+                            if isinstance(item, ToolCallDelta):
+                                calls.append(item.name + item.arguments_fragment)
+                            else:
+                                (parts if isinstance(item, TextDelta) else thoughts).append(
+                                    item.text
+                                )
                             yield item
                         else:
                             result = item
@@ -224,9 +245,9 @@ async def stream_generation(
                 policy,
                 attempts[-1],
                 result.error,
-                # Reasoning already handed on counts as text: another attempt would
-                # think again, and its reader would get the thinking twice.
-                produced_text=bool(result.text or result.reasoning_text),
+                # Reasoning (or a tool call) already handed on counts as text: another
+                # attempt would think again, and its reader would get it twice.
+                produced_text=bool(result.text or result.reasoning_text or calls),
                 remaining=deadline - loop.time(),
             )
             if wait is None:
@@ -449,14 +470,15 @@ def _attempt(number: int, result: _Outcome, ttft: float | None, latency: float) 
 
 
 def _failed(
-    request: GenerationRequest, text: str, kind: ErrorKind, *, reasoning: str = ""
+    request: GenerationRequest, text: str, kind: ErrorKind, *, reasoning: str = "", calls: str = ""
 ) -> GenerationResult:
     """A result for an attempt the engine ended (the deadline): usage can only be estimated.
-    Reasoning cut off is kept to show, unsigned (never sent back)."""
+    Reasoning cut off is kept to show, unsigned (never sent back); tool calls cut off
+    (`calls`, their names and arguments so far) count as output, never as calls to make."""
     return GenerationResult(
         text=text,
         model=request.model,
-        usage=estimate_usage(request, text, None, reasoning=reasoning),
+        usage=estimate_usage(request, text + calls, None, reasoning=reasoning),
         error=provider_error(kind),
         reasoning=(ReasoningPart(reasoning),) if reasoning else (),
     )
@@ -470,6 +492,7 @@ def _cached_result(hit: dict[str, Any]) -> GenerationResult:
         finish_reason=hit["finish_reason"],
         cached=True,
         reasoning=tuple(ReasoningPart.from_json(part) for part in hit.get("reasoning", ())),
+        tool_calls=tuple(ToolCallPart(**call) for call in hit.get("tool_calls", ())),
     )
 
 
@@ -484,7 +507,8 @@ def _log(
     # Lengths and kinds only: never prompt or answer text, never a key.
     logger.info(
         "generation provider=%s model=%s outcome=%s attempts=%d cached=%s "
-        "prompt_chars=%d response_chars=%d reasoning_chars=%d input_tokens=%d output_tokens=%d",
+        "prompt_chars=%d response_chars=%d reasoning_chars=%d tool_calls=%d input_tokens=%d "
+        "output_tokens=%d",
         provider.pk,
         request.model,
         result.error.kind.value if result.error else "ok",
@@ -493,6 +517,7 @@ def _log(
         prompt_chars(request),
         len(result.text),
         len(result.reasoning_text),
+        len(result.tool_calls),
         result.usage.input_tokens,
         result.usage.output_tokens,
     )

@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.adapters.base import GenerationResult, ReasoningPart, Usage
+from providers.adapters.base import (
+    GenerationResult,
+    ReasoningPart,
+    ToolCallDelta,
+    ToolCallPart,
+    Usage,
+)
 from usage.pricing import normalized
 
 # Finish reasons in OpenAI's vocabulary. The Anthropic adapter already maps its stop
@@ -22,12 +28,14 @@ FINISH_REASONS = {
     "stop_sequence": "stop",
     "max_tokens": "length",
     "refusal": "content_filter",
+    "tool_calls": "tool_calls",
+    "tool_use": "tool_calls",
 }
 DONE = b"data: [DONE]\n\n"
 
 
 def finish_reason(reason: str) -> str:
-    # Anything else (tool_use, pause_turn, "" from a cache hit) ends the turn normally.
+    # Anything else (pause_turn, "" from a cache hit) ends the turn normally.
     return FINISH_REASONS.get(reason, "stop")
 
 
@@ -58,6 +66,22 @@ def reasoning_fields(parts: Iterable[ReasoningPart]) -> dict[str, Any]:
     return fields
 
 
+def tool_call_body(call: ToolCallPart) -> dict[str, Any]:
+    function = {"name": call.name, "arguments": call.arguments}
+    return {"id": call.id, "type": "function", "function": function}
+
+
+def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """A call's piece in a chunk: its first with id, type and name, later ones with more
+    of the arguments only, as OpenAI streams them."""
+    if delta.id:
+        function = {"name": delta.name, "arguments": delta.arguments_fragment}
+        piece = {"index": delta.index, "id": delta.id, "type": "function", "function": function}
+    else:
+        piece = {"index": delta.index, "function": {"arguments": delta.arguments_fragment}}
+    return {"tool_calls": [piece]}
+
+
 def usage_body(usage: Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.input_tokens,
@@ -80,6 +104,12 @@ class Completion:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def body(self, result: GenerationResult) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
+        if result.tool_calls:
+            # Content null when the model only called tools, as OpenAI sends it.
+            message["content"] = result.text or None
+            message["tool_calls"] = [tool_call_body(call) for call in result.tool_calls]
+        message.update(reasoning_fields(result.reasoning))
         return {
             "id": self.id,
             "object": "chat.completion",
@@ -88,12 +118,7 @@ class Completion:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": result.text,
-                        "refusal": None,
-                        **reasoning_fields(result.reasoning),
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": finish_reason(result.finish_reason),
                 }

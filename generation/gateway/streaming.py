@@ -18,9 +18,22 @@ from asgiref.sync import sync_to_async
 
 from generation.api_services import close_call
 from generation.gateway.errors import from_provider_error
-from generation.gateway.shapes import DONE, Completion, finish_reason, sse, thinking_blocks
+from generation.gateway.shapes import (
+    DONE,
+    Completion,
+    finish_reason,
+    sse,
+    thinking_blocks,
+    tool_call_delta,
+)
 from providers import engine
-from providers.adapters.base import GenerationResult, ReasoningDelta, StreamItem, TextDelta
+from providers.adapters.base import (
+    GenerationResult,
+    ReasoningDelta,
+    StreamItem,
+    TextDelta,
+    ToolCallDelta,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -64,7 +77,8 @@ class GatewayStream:
         return first
 
     async def events(self, first: StreamItem) -> AsyncIterator[bytes]:
-        """The response body: role chunk, content chunks, finish, usage, ``[DONE]``."""
+        """The response body: role chunk, content and tool call chunks, finish, usage,
+        ``[DONE]``."""
         completion, with_usage = self.completion, self.include_usage
         try:
             item = first
@@ -75,6 +89,8 @@ class GatewayStream:
                 elif isinstance(item, ReasoningDelta):
                     reasoning = {"reasoning_content": item.text}
                     yield completion.chunk(reasoning, with_usage=with_usage)
+                elif isinstance(item, ToolCallDelta):
+                    yield completion.chunk(tool_call_delta(item), with_usage=with_usage)
                 item = await anext(self.items)
             self.result = result = item
             blocks = thinking_blocks(result.reasoning)

@@ -1,7 +1,7 @@
 """OpenAI's chat-completions request body -> the engine's `GenerationRequest`.
 
 Every parameter is checked with OpenAI's error shape, naming it in ``param``. A
-parameter Switchboard cannot honour (tools, n > 1, logprobs, response_format, ...) is
+parameter Switchboard cannot honour (n > 1, logprobs, audio, ...) is
 refused rather than silently dropped: an answer that ignores it would look like a
 bug in the caller's code. ``null`` means "not given", as in OpenAI's API.
 """
@@ -23,7 +23,15 @@ from generation.gateway.errors import (
 from generation.gateway.images import image_part
 from generation.gateway.reasoning import REASONING_KEYS
 from generation.gateway.response_format import response_format
-from providers.adapters.base import ChatMessage, GenerationRequest, Part, TextPart
+from generation.gateway.tools import parallel_tool_calls, tool_calls, tool_choice, tools
+from providers.adapters.base import (
+    ChatMessage,
+    GenerationRequest,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 
 # OpenAI allows at most four stop sequences; Anthropic many more: the stricter rule wins.
 MAX_STOP_SEQUENCES = 4
@@ -45,6 +53,9 @@ SUPPORTED = frozenset(
         "logit_bias",
         "response_format",
         "reasoning_effort",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
     }
 )
 # Parameters accepted only at the value that changes nothing (some clients always send them).
@@ -58,7 +69,7 @@ ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "user": "user",
     "assistant": "assistant",
 }
-MESSAGE_KEYS = frozenset({"role", "content", "name"}) | REASONING_KEYS
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"}) | REASONING_KEYS
 MAX_USER_CHARS = 256
 MAX_LOGIT_BIAS = 300
 
@@ -105,6 +116,7 @@ def parse_chat(data: Any) -> ChatCall:
             "Invalid 'seed': it must fit in 64 bits.", param="seed", code="invalid_value"
         )
     system, messages = _messages(given.get("messages"))
+    offered = tools(given.get("tools"))
     return ChatCall(
         model=model.strip(),
         request=GenerationRequest(
@@ -122,6 +134,9 @@ def parse_chat(data: Any) -> ChatCall:
             end_user=end_user,
             response_format=response_format(given.get("response_format")),
             reasoning_effort=reasoning.reasoning_effort(given.get("reasoning_effort")),
+            tools=offered,
+            tool_choice=tool_choice(given.get("tool_choice"), offered),
+            parallel_tool_calls=parallel_tool_calls(given.get("parallel_tool_calls"), offered),
         ),
         stream=stream,
         include_usage=include_usage,
@@ -179,6 +194,7 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
         )
     system: list[str] = []
     turns: list[ChatMessage] = []
+    called: set[str] = set()  # the ids of the tool calls made so far
     for index, item in enumerate(value):
         param = f"messages[{index}]"
         if not isinstance(item, dict):
@@ -191,22 +207,45 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
                 code="unsupported_parameter",
             )
         raw_role = item.get("role")
+        if raw_role == "tool":
+            turns.append(_tool_result(item, param, called))
+            continue
         role = ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
             raise bad_request(
                 f"Invalid value for '{param}.role': supported roles are "
-                "'system', 'developer', 'user' and 'assistant'.",
+                "'system', 'developer', 'user', 'assistant' and 'tool'.",
                 param=f"{param}.role",
                 code="invalid_value",
             )
-        # Images only in a user's message: OpenAI takes them nowhere else.
-        parts = _content(item.get("content"), f"{param}.content", images=role == "user")
+        for name in ("tool_calls", "tool_call_id"):
+            allowed = role == "assistant" if name == "tool_calls" else False
+            if item.get(name) is not None and not allowed:
+                raise bad_request(
+                    f"Switchboard does not support '{param}.{name}' on a {raw_role} message.",
+                    param=f"{param}.{name}",
+                    code="unsupported_parameter",
+                )
+        calls: tuple[ToolCallPart, ...] = ()
+        if item.get("tool_calls") is not None:
+            calls = tool_calls(item["tool_calls"], f"{param}.tool_calls")
+            called.update(call.id for call in calls)
+        content = item.get("content")
+        # Images only in a user's message: OpenAI takes them nowhere else. An assistant's
+        # content may be null when it made tool calls.
+        parts: tuple[Part, ...] = (
+            ()
+            if calls and content is None
+            else _content(content, f"{param}.content", images=role == "user")
+        )
         if role == "assistant":
             parts = (*reasoning.sent_back(item, param), *parts)
         elif any(item.get(key) is not None for key in REASONING_KEYS):
             key = next(key for key in sorted(REASONING_KEYS) if item.get(key) is not None)
             raise unsupported_parameter(f"{param}.{key}")
-        if role == "system":
+        if calls:
+            turns.append(ChatMessage("assistant", (*parts, *calls)))
+        elif role == "system":
             system.append(ChatMessage("user", parts).text)
         else:
             turns.append(ChatMessage(role, parts))
@@ -219,6 +258,30 @@ def _messages(value: Any) -> tuple[str, tuple[ChatMessage, ...]]:
             code="invalid_value",
         )
     return "\n\n".join(system), tuple(turns)
+
+
+def _tool_result(item: dict[str, Any], param: str, called: set[str]) -> ChatMessage:
+    """A `tool` message: what a function returned, for a call an assistant made before."""
+    call_id = item.get("tool_call_id")
+    if call_id is None:
+        raise missing_parameter(f"{param}.tool_call_id")
+    if not isinstance(call_id, str):
+        raise invalid_type(f"{param}.tool_call_id", "a string", call_id)
+    if call_id not in called:
+        raise bad_request(
+            f"Invalid parameter: '{param}' with role 'tool' must answer a tool call of an "
+            f"earlier assistant message; no call has the id {call_id!r}.",
+            param=f"{param}.tool_call_id",
+            code="invalid_value",
+        )
+    if item.get("tool_calls") is not None:
+        raise bad_request(
+            f"Switchboard does not support '{param}.tool_calls' on a tool message.",
+            param=f"{param}.tool_calls",
+            code="unsupported_parameter",
+        )
+    text = ChatMessage("user", _content(item.get("content"), f"{param}.content", images=False))
+    return ChatMessage("user", (ToolResultPart(call_id, text.text),))
 
 
 def _content(value: Any, param: str, *, images: bool) -> tuple[Part, ...]:

@@ -19,13 +19,18 @@ from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
     ImagePart,
+    NamedTool,
     ReasoningDelta,
     ReasoningPart,
     StreamItem,
     TextDelta,
     TextPart,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
     Usage,
     file_block,
+    merge_turns,
 )
 from providers.adapters.clients import SdkAdapter
 from providers.adapters.common import StreamState, well_formed
@@ -33,7 +38,12 @@ from providers.adapters.error_mapping import map_exception, provider_error
 from providers.errors import ErrorKind
 
 # Anthropic's stop reasons in the vocabulary the rest of Switchboard uses.
-_FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
 
 
 class AnthropicAdapter(SdkAdapter):
@@ -74,7 +84,7 @@ class AnthropicAdapter(SdkAdapter):
             if request.max_tokens is not None
             else min(self.default_max_tokens, settings.SWITCHBOARD["MAX_TOKENS_CAP"])
         )
-        messages = [_message(m) for m in request.messages]
+        messages = [_message(m) for m in _turns(request.messages)]
         params: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
@@ -107,6 +117,18 @@ class AnthropicAdapter(SdkAdapter):
         extra = {name: value for name, value in extra.items() if value is not None}
         if extra:
             params["extra_body"] = extra
+        if request.tools:
+            params["tools"] = [
+                {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description else {}),
+                    # The API wants a schema even for a function without arguments.
+                    "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                }
+                for tool in request.tools
+            ]
+            if (choice := _tool_choice(request)) is not None:
+                params["tool_choice"] = choice
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
@@ -143,7 +165,9 @@ class AnthropicAdapter(SdkAdapter):
         text = well_formed(text)
         state = StreamState(request, parts=[text], finish_reason=_finish(message.stop_reason))
         for block in message.content:
-            if block.type == "thinking":
+            if block.type == "tool_use":
+                state.call(len(state.calls), block.id, block.name, json.dumps(block.input))
+            elif block.type == "thinking":
                 state.think(block.thinking)
                 state.sign(block.signature)
                 state.close_thinking()
@@ -151,6 +175,39 @@ class AnthropicAdapter(SdkAdapter):
                 state.redacted(block.data)
         state.usage, state.usage_complete = _usage(message.usage.to_dict(warnings=False)), True
         return state.result(None)
+
+
+def _tool_choice(request: GenerationRequest) -> dict[str, Any] | None:
+    """OpenAI's tool_choice and parallel_tool_calls as Anthropic's one tool_choice."""
+    choice = request.tool_choice
+    if isinstance(choice, NamedTool):
+        wire: dict[str, Any] = {"type": "tool", "name": choice.name}
+    elif choice is None:
+        wire = {"type": "auto"}
+    else:
+        wire = {"type": {"auto": "auto", "none": "none", "required": "any"}[choice]}
+    if request.parallel_tool_calls is False and wire["type"] != "none":
+        wire["disable_parallel_tool_use"] = True
+    elif choice is None:
+        return None  # nothing asked: the API's default
+    return wire
+
+
+def _turns(messages: tuple[ChatMessage, ...]) -> list[ChatMessage]:
+    """The messages, with each run of user turns that carries tool results made one turn:
+    the API wants every result of an assistant's calls in the one user turn after it."""
+    turns: list[ChatMessage] = []
+    for message in messages:
+        previous = turns[-1] if turns else None
+        if (
+            previous is not None
+            and previous.role == message.role == "user"
+            and (previous.tool_results or message.tool_results)
+        ):
+            turns[-1] = merge_turns((previous, message))[0]
+        else:
+            turns.append(message)
+    return turns
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
@@ -171,11 +228,28 @@ def _message(message: ChatMessage) -> dict[str, Any]:
                 )
         elif isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part)})
+        elif isinstance(part, ToolCallPart):
+            blocks.append(
+                {"type": "tool_use", "id": part.id, "name": part.name, "input": _input(part)}
+            )
+        elif isinstance(part, ToolResultPart):
+            result = {"type": "tool_result", "tool_use_id": part.call_id, "content": part.content}
+            blocks.append(result)
         else:
             text = part.text if isinstance(part, TextPart) else file_block(part)
             if text:
                 blocks.append({"type": "text", "text": text})
     return {"role": message.role, "content": blocks}
+
+
+def _input(call: ToolCallPart) -> Any:
+    """A call's arguments as the object Anthropic wants (a client sent them as JSON text;
+    text that is no object goes as {} rather than a request the API refuses)."""
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 _EPHEMERAL = {"type": "ephemeral"}
@@ -244,7 +318,9 @@ def _body(data: bytes) -> object:
         return data.decode(errors="replace")
 
 
-def _apply_event(state: StreamState, event: dict[str, Any]) -> TextDelta | ReasoningDelta | None:
+def _apply_event(
+    state: StreamState, event: dict[str, Any]
+) -> TextDelta | ReasoningDelta | ToolCallDelta | None:
     """Fold one stream event into `state`; return the delta it carries, if any.
 
     Extended thinking streams as `thinking` blocks (thinking_delta pieces, then a
@@ -255,6 +331,10 @@ def _apply_event(state: StreamState, event: dict[str, Any]) -> TextDelta | Reaso
         state.usage = _usage(event["message"]["usage"])
     elif kind == "content_block_start":
         block = event.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            # Calls are numbered among calls, whatever blocks come between them.
+            state.tool_blocks[event.get("index")] = index = len(state.calls)
+            return state.call(index, str(block.get("id", "")), str(block.get("name", "")), "")
         if block.get("type") == "redacted_thinking":
             state.redacted(str(block.get("data", "")))
         elif block.get("type") == "thinking":
@@ -273,6 +353,10 @@ def _apply_event(state: StreamState, event: dict[str, Any]) -> TextDelta | Reaso
             return state.think(str(delta["thinking"]))
         elif delta_type == "signature_delta":
             state.sign(str(delta.get("signature", "")))
+        elif delta_type == "input_json_delta":
+            call = state.tool_blocks.get(event.get("index"))
+            if call is not None:
+                return state.call(call, "", "", str(delta.get("partial_json", "")))
     elif kind == "content_block_stop":
         state.close_thinking()
     elif kind == "message_delta":

@@ -5,7 +5,8 @@ directly: they call `providers.engine.stream_generation` / `generate`, which add
 validation, retries and caching on top of one adapter attempt.
 
 A stream yields `ReasoningDelta` items (a reasoning model's thinking, as it arrives),
-`TextDelta` items and then exactly one `GenerationResult`. Upstream
+`TextDelta` items, `ToolCallDelta` items (the functions it calls, in pieces) and then
+exactly one `GenerationResult`. Upstream
 failures never raise out of a stream: the result carries `error` (a `ProviderError`)
 with the partial text kept and usage reported or estimated. Closing the iterator
 (`aclose()`, or a cancelled task) stops reading upstream at once.
@@ -92,7 +93,26 @@ class ReasoningPart:
         )
 
 
-Part = TextPart | ImagePart | FilePart | ReasoningPart
+@dataclass(frozen=True)
+class ToolCallPart:
+    """A function the model asked to call (on an assistant message). `arguments` is the
+    JSON text as the model wrote it: OpenAI hands it on as text, and a client parses it."""
+
+    id: str
+    name: str
+    arguments: str = field(default="{}", repr=False)
+
+
+@dataclass(frozen=True)
+class ToolResultPart:
+    """What a client's function returned for the call `call_id`: a part of a user-side
+    turn (OpenAI's `tool` message; Anthropic's `tool_result` block in a user turn)."""
+
+    call_id: str
+    content: str = field(repr=False)
+
+
+Part = TextPart | ImagePart | FilePart | ReasoningPart | ToolCallPart | ToolResultPart
 
 
 @dataclass(frozen=True)
@@ -131,6 +151,19 @@ class ChatMessage:
     def images(self) -> tuple[ImagePart, ...]:
         return tuple(part for part in self.parts if isinstance(part, ImagePart))
 
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        return tuple(part for part in self.parts if isinstance(part, ToolCallPart))
+
+    @property
+    def tool_results(self) -> tuple[ToolResultPart, ...]:
+        return tuple(part for part in self.parts if isinstance(part, ToolResultPart))
+
+    def tool_chars(self) -> int:
+        """The characters of its tool calls and results: prompt the provider reads too."""
+        calls = sum(len(call.name) + len(call.arguments) for call in self.tool_calls)
+        return calls + sum(len(result.content) for result in self.tool_results)
+
 
 def file_block(part: FilePart) -> str:
     """How a file's text reaches a model: fenced under its name, one shape for every kind."""
@@ -142,7 +175,13 @@ def merge_turns(messages: Iterable[ChatMessage]) -> tuple[ChatMessage, ...]:
     turns: list[ChatMessage] = []
     for message in messages:
         if turns and turns[-1].role == message.role:
-            joined = (*turns[-1].parts, TextPart("\n\n"), *message.parts)
+            # Tool results and calls are blocks of their own: no text between them, so
+            # consecutive results make one turn of results (as Anthropic requires).
+            tools = (ToolCallPart, ToolResultPart)
+            edges = (*turns[-1].parts[-1:], *message.parts[:1])
+            bare = any(isinstance(part, tools) for part in edges)
+            separator = () if bare else (TextPart("\n\n"),)
+            joined = (*turns[-1].parts, *separator, *message.parts)
             turns[-1] = ChatMessage(message.role, joined)
         else:
             turns.append(message)
@@ -164,6 +203,10 @@ def _part_to_json(part: Part) -> dict[str, Any]:
         }
     if isinstance(part, FilePart):
         return {"type": "file", "name": part.name, "text": part.text}
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_call", "id": part.id, "name": part.name, "arguments": part.arguments}
+    if isinstance(part, ToolResultPart):
+        return {"type": "tool_result", "call_id": part.call_id, "content": part.content}
     return {"type": "reasoning", **part.to_json()}
 
 
@@ -179,6 +222,10 @@ def _part_from_json(data: dict[str, Any]) -> Part:
         return FilePart(data["name"], data["text"])
     if kind == "reasoning":
         return ReasoningPart.from_json(data)
+    if kind == "tool_call":
+        return ToolCallPart(data["id"], data["name"], data["arguments"])
+    if kind == "tool_result":
+        return ToolResultPart(data["call_id"], data["content"])
     raise ValueError(f"Unknown part type {kind!r}")
 
 
@@ -190,6 +237,26 @@ class ResponseFormat:
     name: str = ""  # the schema's name, as OpenAI asks for one
     schema: dict[str, Any] | None = None
     strict: bool = False
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, its JSON-schema parameters."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None  # None: the function takes no arguments
+    strict: bool | None = None  # OpenAI's strict schema adherence; None: not given
+
+
+@dataclass(frozen=True)
+class NamedTool:
+    """A tool_choice that names the one function the model must call."""
+
+    name: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | NamedTool
 
 
 @dataclass(frozen=True)
@@ -220,6 +287,12 @@ class GenerationRequest:
     # Who may be answered from a response cached for this request (the caller's user):
     # never sent upstream, only part of the cache key.
     cache_scope: str = ""
+    # Functions the model may call (the gateway's clients; the chat sends none), whether
+    # and which it must call (None: the provider's default), and whether it may call
+    # several at once (None: the provider's default).
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, for a request stored until a worker makes it."""
@@ -230,6 +303,7 @@ class GenerationRequest:
         ]
         data["stop"] = list(self.stop)
         data["logit_bias"] = [list(pair) for pair in self.logit_bias]
+        data["tools"] = [asdict(tool) for tool in self.tools]
         return data
 
     @classmethod
@@ -246,6 +320,10 @@ class GenerationRequest:
                 "response_format": ResponseFormat(**data["response_format"])
                 if data.get("response_format")
                 else None,
+                "tools": tuple(ToolSpec(**tool) for tool in data.get("tools", ())),
+                "tool_choice": NamedTool(**choice)
+                if isinstance(choice := data.get("tool_choice"), dict)
+                else choice,
             }
         )
 
@@ -267,6 +345,18 @@ class Usage:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call, as it streams. Calls are numbered from 0 in the order they
+    begin; the first piece of each carries its id and name, the later ones ("" for both)
+    more of its arguments' JSON text."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments_fragment: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,6 +391,8 @@ class GenerationResult:
     # What the model thought, block by block, with what is needed to send it back
     # (signatures, redacted data); empty for a model that does not reason.
     reasoning: tuple[ReasoningPart, ...] = ()
+    # The functions the model called, complete (finish_reason "tool_calls").
+    tool_calls: tuple[ToolCallPart, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -311,7 +403,7 @@ class GenerationResult:
         return "".join(part.text for part in self.reasoning)
 
 
-StreamItem = TextDelta | ReasoningDelta | GenerationResult
+StreamItem = TextDelta | ReasoningDelta | ToolCallDelta | GenerationResult
 
 
 class Adapter(Protocol):

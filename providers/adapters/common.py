@@ -10,6 +10,8 @@ from providers.adapters.base import (
     GenerationResult,
     ReasoningDelta,
     ReasoningPart,
+    ToolCallDelta,
+    ToolCallPart,
     Usage,
 )
 from providers.errors import ProviderError
@@ -43,7 +45,9 @@ IMAGE_TOKENS_ESTIMATE = 1600
 
 def prompt_chars(request: GenerationRequest) -> int:
     """The prompt's characters: the system prompt, text and file contents (not images)."""
-    return len(request.system) + sum(len(m.prompt_text()) for m in request.messages)
+    return len(request.system) + sum(
+        len(m.prompt_text()) + m.tool_chars() for m in request.messages
+    )
 
 
 def prompt_tokens_estimate(request: GenerationRequest) -> int:
@@ -84,6 +88,29 @@ class StreamState:
     reasoning: list[ReasoningPart] = field(default_factory=list)
     thinking: list[str] = field(default_factory=list)
     thinking_signature: str = ""
+    # The tool calls so far, by their index: [id, name, arguments' fragments].
+    calls: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)
+    # Anthropic's content block index of each tool_use block -> its call's index.
+    tool_blocks: dict[object, int] = field(default_factory=dict)
+
+    def call(self, index: int, id: str, name: str, fragment: str) -> ToolCallDelta | None:
+        """A piece of tool call `index`: the first names it, later ones add arguments.
+        None when there is nothing to hand on (an empty fragment of a call begun)."""
+        fragment = well_formed(fragment)
+        if index not in self.calls:
+            self.calls[index] = (id, name, [fragment])
+            return ToolCallDelta(index, id, name, fragment)
+        if not fragment:
+            return None
+        self.calls[index][2].append(fragment)
+        return ToolCallDelta(index, "", "", fragment)
+
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        # A call with no arguments sent none: "{}", as OpenAI writes it.
+        return tuple(
+            ToolCallPart(id, name, "".join(fragments) or "{}")
+            for _, (id, name, fragments) in sorted(self.calls.items())
+        )
 
     def think(self, text: str) -> ReasoningDelta:
         """A piece of reasoning joins the block being streamed (opened by the first)."""
@@ -109,12 +136,14 @@ class StreamState:
         self.close_thinking()
         text = "".join(self.parts)
         reasoning = tuple(self.reasoning)
+        calls = self.tool_calls()
         usage = self.usage
         if usage is None and not self.opened:
             usage = Usage()  # refused before any work: nothing was consumed
         elif usage is None or not self.usage_complete:
             thought = "".join(part.text for part in reasoning)
-            usage = estimate_usage(self.request, text, usage, reasoning=thought)
+            written = text + "".join(call.name + call.arguments for call in calls)
+            usage = estimate_usage(self.request, written, usage, reasoning=thought)
         return GenerationResult(
             text=text,
             model=self.request.model,
@@ -122,4 +151,5 @@ class StreamState:
             usage=usage,
             error=error,
             reasoning=reasoning,
+            tool_calls=calls,
         )

@@ -23,10 +23,15 @@ from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
     ImagePart,
+    NamedTool,
     ResponseFormat,
     StreamItem,
     TextDelta,
     TextPart,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    ToolSpec,
     Usage,
     file_block,
 )
@@ -88,7 +93,7 @@ class OpenAIAdapter(SdkAdapter):
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [_message(m) for m in request.messages]
+        messages += [wire for m in request.messages for wire in _messages(m)]
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.max_tokens is not None:
             params[self.max_tokens_param] = request.max_tokens
@@ -109,6 +114,12 @@ class OpenAIAdapter(SdkAdapter):
         params.update({name: value for name, value in optional.items() if value is not None})
         if request.response_format is not None:
             params["response_format"] = _response_format(request.response_format)
+        if request.tools:
+            params["tools"] = [_tool(tool) for tool in request.tools]
+            if request.tool_choice is not None:
+                params["tool_choice"] = _tool_choice(request.tool_choice)
+            if request.parallel_tool_calls is not None:
+                params["parallel_tool_calls"] = request.parallel_tool_calls
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
@@ -143,6 +154,9 @@ class OpenAIAdapter(SdkAdapter):
                                 content = well_formed(content)
                                 state.parts.append(content)
                                 yield TextDelta(content)
+                            for call in delta.get("tool_calls") or ():
+                                if (piece := _call_piece(state, call)) is not None:
+                                    yield piece
         except Exception as exc:
             error = map_exception(exc)
         yield state.result(error)
@@ -167,6 +181,10 @@ class OpenAIAdapter(SdkAdapter):
         state = StreamState(request, parts=[text], finish_reason=finish_reason)
         if thought := _reasoning(choice.message.model_extra or {}):
             state.think(thought)
+        for index, call in enumerate(choice.message.tool_calls or ()):
+            function = getattr(call, "function", None)  # custom tools have none: left out
+            if function is not None:
+                state.call(index, call.id, function.name, function.arguments)
         if response.usage is not None:
             state.usage = _usage(response.usage.to_dict(warnings=False))
             state.usage_complete = True
@@ -269,6 +287,72 @@ def _reasoning(delta: Mapping[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def _call_piece(state: StreamState, call: Mapping[str, Any]) -> StreamItem | None:
+    """A streamed `delta.tool_calls` entry: id and name in a call's first, then pieces
+    of its arguments, all under its index."""
+    function = call.get("function") or {}
+    index = call.get("index")
+    if not isinstance(index, int):
+        index = len(state.calls)
+    return state.call(
+        index,
+        str(call.get("id") or ""),
+        str(function.get("name") or ""),
+        str(function.get("arguments") or ""),
+    )
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if isinstance(choice, NamedTool):
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice
+
+
+def _messages(message: ChatMessage) -> list[dict[str, Any]]:
+    """One message as chat completions messages: each tool result is a `tool` message of
+    its own (first, answering the calls before), then what else the turn says; an
+    assistant's tool calls go in its `tool_calls`."""
+    results = message.tool_results
+    calls = message.tool_calls
+    if not results and not calls:
+        return [_message(message)]
+    wire = [
+        {"role": "tool", "tool_call_id": result.call_id, "content": result.content}
+        for result in results
+    ]
+    rest = ChatMessage(
+        message.role,
+        tuple(p for p in message.parts if not isinstance(p, ToolCallPart | ToolResultPart)),
+    )
+    if calls:
+        assistant: dict[str, Any] = _message(rest) if rest.parts else {"role": "assistant"}
+        # Content null when the turn is its calls alone, as OpenAI itself sends it.
+        assistant["content"] = assistant.get("content") or None
+        assistant["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in calls
+        ]
+        wire.append(assistant)
+    elif rest.prompt_text().strip() or rest.images:
+        wire.append(_message(rest))
+    return wire
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:

@@ -17,6 +17,7 @@ the ``keyless`` knob is set, as for a local server).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from providers.fake_upstream.knobs import (
 )
 from providers.fake_upstream.prompt_cache import PromptCache
 from providers.fake_upstream.structured import json_tokens, requested_schema
+from providers.fake_upstream.tools import planned_calls, results_answer
 from providers.fake_upstream.wire import (
     REDACTED_DATA,
     Answer,
@@ -211,8 +213,16 @@ def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
     think = think if limit is None else min(think, max(limit, 0))
     room = None if limit is None else max(limit - think, 0)
     schema = requested_schema(body)
-    # A structured answer is as long as its JSON; free text as long as the knobs say.
-    tokens = knobs.text_tokens() if schema is None else json_tokens(schema)
+    calls = planned_calls(dialect.name, body, knobs.parallel)
+    read = results_answer(dialect.name, body)
+    # A structured answer is as long as its JSON; free text as long as the knobs say; a
+    # turn of tool calls has none, and the answer to tool results says what it read.
+    if calls:
+        tokens = []
+    elif schema is None and read is not None:
+        tokens = [("" if i == 0 else " ") + word for i, word in enumerate(read.split(" "))]
+    else:
+        tokens = knobs.text_tokens() if schema is None else json_tokens(schema)
     full = len(tokens)
     count = full if room is None else min(full, room)
     return Answer(
@@ -224,6 +234,7 @@ def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
         reasoning_tokens=knobs.reasoning or think,
         reasoning=tuple(knobs.thought_tokens(think)),
         redacted=REDACTED_DATA if knobs.redacted and thinks and dialect.name == "anthropic" else "",
+        tool_calls=calls,
     )
 
 
@@ -239,8 +250,13 @@ async def _stream(
     await _send_chunks(send, writer.head())
     await asyncio.sleep(knobs.ttft_ms / 1000)
     # Reasoning first, then the answer: one sequence for the timing and fault knobs.
+    pieces: list[tuple[Callable[[str], list[bytes]], str]]
     pieces = [(writer.thought, text) for text in answer.reasoning]
     pieces += [(writer.token, text) for text in answer.tokens]
+    for index, call in enumerate(answer.tool_calls):
+        for number, fragment in enumerate(call.fragments() or [""]):
+            opens = functools.partial(writer.call_fragment, index, first=number == 0)
+            pieces.append((opens, fragment))
     for index, (write, piece) in enumerate(pieces):
         if index == knobs.after and await _stream_fault(knobs, writer, send):
             return
@@ -268,7 +284,7 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
 
 
 async def _complete(dialect: Dialect, knobs: Knobs, answer: Answer, send: Send) -> None:
-    pieces = len(answer.reasoning) + len(answer.tokens)
+    pieces = len(answer.reasoning) + len(answer.tokens) + len(answer.tool_calls)
     await asyncio.sleep((knobs.ttft_ms + knobs.delay_ms * max(pieces - 1, 0)) / 1000)
     if knobs.fault == "stall":
         await asyncio.Event().wait()

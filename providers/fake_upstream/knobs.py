@@ -37,7 +37,9 @@ Keys (times in milliseconds):
   `fake_signature`), and counted in the usage's output tokens either way (OpenAI's
   ``reasoning_tokens`` too, unless ``reasoning`` says otherwise);
 - ``redacted=1``: with thinking on the Anthropic format, a ``redacted_thinking`` block
-  (opaque data, `REDACTED_DATA`) before the thinking block.
+  (opaque data, `REDACTED_DATA`) before the thinking block;
+- ``parallel``: how many tools a request offering tools is answered with calls to at
+  once (default 1; see `tools.py`, which also answers a turn of tool results in text).
 
 On the Anthropic format, a request with thinking enabled is refused (400) as the real API
 refuses it: ``budget_tokens`` under 1,024 or not below ``max_tokens``, a temperature other
@@ -89,6 +91,7 @@ class Knobs:
     text_only: int = 0  # 1: a request with an image is refused (400), as without vision
     think: int = 0  # reasoning tokens streamed before the answer
     redacted: int = 0  # 1: a redacted_thinking block too (Anthropic, thinking on)
+    parallel: int = 1  # tool calls made at once, when the request offers tools
 
     def text_tokens(self, count: int | None = None) -> list[str]:
         """The deterministic answer for this seed, as a list of tokens (words)."""

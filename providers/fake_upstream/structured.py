@@ -27,8 +27,13 @@ def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
 
 def json_tokens(schema: dict[str, Any]) -> list[str]:
     """An instance of `schema` as JSON text, cut into tokens."""
-    text = json.dumps(_instance(schema or {"type": "object"}, schema or {}))
+    text = instance_json(schema)
     return [text[i : i + _TOKEN_CHARS] for i in range(0, len(text), _TOKEN_CHARS)]
+
+
+def instance_json(schema: dict[str, Any]) -> str:
+    """An instance of `schema` (an object when it says nothing) as JSON text."""
+    return json.dumps(_instance(schema or {"type": "object"}, schema or {}))
 
 
 def _instance(schema: dict[str, Any], root: dict[str, Any]) -> Any:

@@ -14,6 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from providers.fake_upstream import tools
+from providers.fake_upstream.tools import FakeCall
+
 # Model names the fake publishes in its models lists.
 FAKE_MODELS = ("fake-model", "fake-model-large", "demo-model")
 
@@ -42,6 +45,7 @@ class Answer:
     cache_write_tokens: int = 0
     reasoning: tuple[str, ...] = ()  # thought tokens, streamed before the answer
     redacted: str = ""  # a redacted_thinking block's data (Anthropic only)
+    tool_calls: tuple[FakeCall, ...] = ()  # the calls it makes, after any text
 
     @property
     def text(self) -> str:
@@ -54,7 +58,7 @@ class Answer:
     @property
     def output_tokens(self) -> int:
         # Both APIs bill reasoning as output (OpenAI's completion_tokens include it).
-        return len(self.tokens) + len(self.reasoning)
+        return len(self.tokens) + len(self.reasoning) + sum(c.tokens for c in self.tool_calls)
 
 
 def sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
@@ -109,7 +113,7 @@ class OpenAIDialect:
 
     @staticmethod
     def refusal(body: dict[str, Any]) -> str | None:
-        return None
+        return tools.refusal("openai", body)
 
     def _usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
         return {
@@ -126,6 +130,8 @@ class OpenAIDialect:
         }
 
     def _finish(self, answer: Answer) -> str:
+        if answer.tool_calls:
+            return "tool_calls"
         return "length" if answer.finished_by_length else "stop"
 
     def completion_body(self, answer: Answer) -> dict[str, Any]:
@@ -137,6 +143,16 @@ class OpenAIDialect:
         }
         if answer.reasoning:
             message["reasoning_content"] = answer.thinking  # DeepSeek's field
+        if answer.tool_calls:
+            message["content"] = answer.text or None
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in answer.tool_calls
+            ]
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -195,6 +211,23 @@ class OpenAIStreamWriter:
 
     def token(self, text: str) -> list[bytes]:
         return [self._chunk({"content": text}, None)]
+
+    def call_fragment(self, index: int, fragment: str, first: bool) -> list[bytes]:
+        """A piece of call `index`'s arguments; its first opens it with its id and name."""
+        chunks = []
+        if first:
+            call = self.answer.tool_calls[index]
+            opening = {
+                "index": index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            chunks.append(self._chunk({"tool_calls": [opening]}, None))
+        if fragment:
+            piece = {"index": index, "function": {"arguments": fragment}}
+            chunks.append(self._chunk({"tool_calls": [piece]}, None))
+        return chunks
 
     def tail(self) -> list[bytes]:
         chunks = [self._chunk({}, self.dialect._finish(self.answer))]
@@ -264,7 +297,9 @@ class AnthropicDialect:
         return isinstance(thinking, dict) and thinking.get("type") == "enabled"
 
     def refusal(self, body: dict[str, Any]) -> str | None:
-        """Why the real API would refuse this request's thinking, or None."""
+        """Why the real API would refuse this request's thinking or tool results, or None."""
+        if reason := tools.refusal("anthropic", body):
+            return reason
         for block in blocks(body):
             if block.get("type") == "thinking" and block.get("signature") != fake_signature(
                 str(block.get("thinking", ""))
@@ -297,6 +332,8 @@ class AnthropicDialect:
         }
 
     def stop_reason(self, answer: Answer) -> str:
+        if answer.tool_calls:
+            return "tool_use"
         return "max_tokens" if answer.finished_by_length else "end_turn"
 
     def message(
@@ -321,7 +358,12 @@ class AnthropicDialect:
             thinking = answer.thinking
             signature = fake_signature(thinking)
             content.append({"type": "thinking", "thinking": thinking, "signature": signature})
-        content.append({"type": "text", "text": answer.text})
+        if answer.text or not answer.tool_calls:
+            content.append({"type": "text", "text": answer.text})
+        content += [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
+            for c in answer.tool_calls
+        ]
         body = self.message(answer, content, answer.output_tokens)
         body["stop_reason"] = self.stop_reason(answer)
         return body
@@ -370,7 +412,7 @@ class AnthropicStreamWriter:
             chunks += self._start({"type": "redacted_thinking", "data": self.answer.redacted})
         if self.answer.reasoning:
             chunks += self._start({"type": "thinking", "thinking": "", "signature": ""})
-        else:
+        elif self.answer.tokens or not self.answer.tool_calls:
             chunks += self._start({"type": "text", "text": ""})
         return [*chunks, sse({"type": "ping"}, "ping")]
 
@@ -381,6 +423,17 @@ class AnthropicStreamWriter:
         chunks = [] if self.open == "text" else self._start({"type": "text", "text": ""})
         return [*chunks, self._delta({"type": "text_delta", "text": text})]
 
+    def call_fragment(self, index: int, fragment: str, first: bool) -> list[bytes]:
+        """A piece of call `index`'s arguments; its first opens its tool_use block."""
+        chunks = []
+        call = self.answer.tool_calls[index]
+        if first:
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            chunks += self._start(block)
+        if fragment:
+            chunks.append(self._delta({"type": "input_json_delta", "partial_json": fragment}))
+        return chunks
+
     def tail(self) -> list[bytes]:
         answer = self.answer
         delta = {
@@ -389,7 +442,8 @@ class AnthropicStreamWriter:
             # Cumulative, as Anthropic sends it: the totals so far, not an increment.
             "usage": self.dialect.usage(answer, answer.output_tokens),
         }
-        chunks = [] if self.open == "text" else self._start({"type": "text", "text": ""})
+        text_due = self.open != "text" and not answer.tool_calls
+        chunks = self._start({"type": "text", "text": ""}) if text_due else []
         return [
             *chunks,
             *self._stop(),

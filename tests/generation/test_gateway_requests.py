@@ -46,7 +46,12 @@ BAD_BODIES = [
     ({"model": "M", "messages": []}, "messages", "empty_array"),
     ({"model": "M", "messages": ["hi"]}, "messages[0]", "invalid_type"),
     ({"model": "M", "messages": [{"role": "user", "content": 3}]}, "messages[0].content", None),
-    ({"model": "M", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", None),
+    (
+        {"model": "M", "messages": [{"role": "tool", "content": "x"}]},
+        "messages[0].tool_call_id",
+        "missing_required_parameter",
+    ),
+    ({"model": "M", "messages": [{"role": "function", "content": "x"}]}, "messages[0].role", None),
     ({"model": "M", "messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role", None),
     (
         {"model": "M", "messages": [{"role": "user", "content": "x", "tool_calls": []}]},
@@ -108,7 +113,7 @@ def test_bad_bodies_are_400_naming_the_parameter(post, fake_upstream, body, para
     ("extra", "param"),
     [
         ({"n": 2}, "n"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"function_call": "auto"}, "function_call"),
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"logprobs": True}, "logprobs"),
         ({"made_up": 1}, "made_up"),

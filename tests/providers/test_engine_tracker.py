@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from providers.adapters.base import ReasoningDelta, TextDelta
 from providers.engine import StreamTracker, generate, stream_generation
 from tests.providers.fake_helpers import ask, collect, fake_provider, generation_calls, run
 
@@ -19,7 +20,7 @@ def test_a_stream_closed_early_reports_the_partial_attempt(fake_upstream, kind):
 
     async def read_three_then_stop() -> list[str]:
         stream = stream_generation(provider, ask(), tracker=tracker)
-        seen = [(await anext(stream)).text for _ in range(3)]
+        seen = [_text(await anext(stream)) for _ in range(3)]
         await stream.aclose()
         return seen
 
@@ -75,3 +76,8 @@ def test_a_finished_generate_has_no_interrupted_result(fake_upstream):
     tracker = StreamTracker()
     assert run(generate(provider, ask(), tracker=tracker)).ok
     assert tracker.interrupted_result() is None
+
+
+def _text(item: object) -> str:
+    assert isinstance(item, TextDelta | ReasoningDelta), item
+    return item.text

@@ -13,7 +13,9 @@ from providers.adapters import get_adapter
 from providers.adapters.base import (
     ChatMessage,
     GenerationRequest,
+    ReasoningDelta,
     ReasoningPart,
+    TextDelta,
     TextPart,
 )
 from providers.adapters.common import estimate_tokens
@@ -268,7 +270,7 @@ def test_a_stream_stopped_mid_thought_is_metered_with_its_reasoning(fake_upstrea
 
     async def read_four() -> list[str]:
         stream = engine.stream_generation(provider, ask(), tracker=tracker)
-        seen = [(await anext(stream)).text for _ in range(4)]
+        seen = [_text(await anext(stream)) for _ in range(4)]
         await stream.aclose()
         return seen
 
@@ -299,3 +301,8 @@ def test_a_cached_answer_replays_its_reasoning_and_keeps_its_signature(fake_upst
     # Another budget is another request: not answered from this one.
     run(collect_with_reasoning(engine.stream_generation(provider, ask(temperature=0))))
     assert generation_calls(fake_upstream) == 2
+
+
+def _text(item: object) -> str:
+    assert isinstance(item, TextDelta | ReasoningDelta), item
+    return item.text
