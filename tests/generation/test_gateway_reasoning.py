@@ -148,3 +148,40 @@ def test_bad_reasoning_input_is_400_naming_it(sdk, make_provider, fake_upstream,
         )
     assert caught.value.param == param
     assert generation_calls(fake_upstream) == 0
+
+
+def test_an_anthropic_agent_loop_with_thinking_sends_the_signed_thinking_back_first(
+    sdk, make_provider, fake_upstream
+):
+    from tests.generation.test_gateway_tools import WEATHER
+
+    provider = make_provider("anthropic", knobs="think=3&tokens=3")
+    model, question = model_of(provider), user_says("Weather in Paris?")
+    first = sdk.chat.completions.create(
+        model=model, messages=question, tools=[WEATHER], reasoning_effort="low"
+    )
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls"
+    blocks = _extra(message, "thinking_blocks")
+    assert blocks
+    assert blocks[0]["signature"]
+    (call,) = message.tool_calls or []
+
+    history = [
+        *question,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call.model_dump()],
+            "thinking_blocks": blocks,
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 C"},
+    ]
+    second = sdk.chat.completions.create(
+        model=model, messages=history, tools=[WEATHER], reasoning_effort="low"
+    )
+    assert second.choices[0].message.content
+    turn = _bodies(fake_upstream)[-1]["messages"][1]["content"]
+    # Anthropic wants the thinking block, intact, before the tool_use it led to.
+    assert [block["type"] for block in turn] == ["thinking", "tool_use"]
+    assert turn[0]["signature"] == blocks[0]["signature"]
