@@ -18,7 +18,8 @@ _PREFIX = "switchboard:providers"
 
 
 def response_cacheable(provider: Provider, request: GenerationRequest) -> bool:
-    return bool(provider.cache_responses) and request.temperature == 0
+    # One answer is stored: a request for several is never served from it.
+    return bool(provider.cache_responses) and request.temperature == 0 and not request.n
 
 
 FLOAT_FIELDS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")

@@ -68,11 +68,12 @@ def embedding_tokens_to_hold(request: EmbeddingRequest) -> int:
 
 def output_tokens_to_hold(request: GenerationRequest) -> int | None:
     """The most output a request may produce (None: up to the cap). Thinking is output on
-    top of the answer's room: the adapter asks for the sum."""
-    if request.thinking_budget is None:
+    top of the answer's room: the adapter asks for the sum; n answers, n times that."""
+    if request.thinking_budget is None and not request.n:
         return request.max_tokens
     cap = int(settings.SWITCHBOARD["MAX_TOKENS_CAP"])
-    return (request.max_tokens or cap) + request.thinking_budget
+    one = (request.max_tokens or cap) + (request.thinking_budget or 0)
+    return one * (request.n or 1)
 
 
 # An active reservation older than this belongs to a call that died; it stops counting.

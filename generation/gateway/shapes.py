@@ -82,6 +82,21 @@ def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
     return {"tool_calls": [piece]}
 
 
+def choice_body(index: int, answer: GenerationResult) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    if answer.tool_calls:
+        # Content null when the model only called tools, as OpenAI sends it.
+        message["content"] = answer.text or None
+        message["tool_calls"] = [tool_call_body(call) for call in answer.tool_calls]
+    message.update(reasoning_fields(answer.reasoning))
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_reason(answer.finish_reason),
+    }
+
+
 def usage_body(usage: Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.input_tokens,
@@ -104,25 +119,13 @@ class Completion:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def body(self, result: GenerationResult) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
-        if result.tool_calls:
-            # Content null when the model only called tools, as OpenAI sends it.
-            message["content"] = result.text or None
-            message["tool_calls"] = [tool_call_body(call) for call in result.tool_calls]
-        message.update(reasoning_fields(result.reasoning))
+        answers = (result, *result.more_choices)
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": finish_reason(result.finish_reason),
-                }
-            ],
+            "choices": [choice_body(index, answer) for index, answer in enumerate(answers)],
             "usage": usage_body(normalized(self.provider_kind, result.usage)),
             "system_fingerprint": None,
         }

@@ -53,6 +53,7 @@ SUPPORTED = frozenset(
         "logit_bias",
         "response_format",
         "reasoning_effort",
+        "n",
         "tools",
         "tool_choice",
         "parallel_tool_calls",
@@ -60,7 +61,6 @@ SUPPORTED = frozenset(
 )
 # Parameters accepted only at the value that changes nothing (some clients always send them).
 NEUTRAL_VALUES: dict[str, object] = {
-    "n": 1,
     "logprobs": False,
 }
 ROLES: dict[str, Literal["system", "user", "assistant"]] = {
@@ -72,6 +72,7 @@ ROLES: dict[str, Literal["system", "user", "assistant"]] = {
 MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"}) | REASONING_KEYS
 MAX_USER_CHARS = 256
 MAX_LOGIT_BIAS = 300
+MAX_CHOICES = 8  # each answer is held against the budget in full
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def parse_chat(data: Any) -> ChatCall:
             end_user=end_user,
             response_format=response_format(given.get("response_format")),
             reasoning_effort=reasoning.reasoning_effort(given.get("reasoning_effort")),
+            n=_choices(given.get("n"), stream),
             tools=offered,
             tool_choice=tool_choice(given.get("tool_choice"), offered),
             parallel_tool_calls=parallel_tool_calls(given.get("parallel_tool_calls"), offered),
@@ -387,3 +389,22 @@ def _logit_bias(value: Any) -> tuple[tuple[str, float], ...]:
             )
         pairs.append((token, float(bias)))
     return tuple(pairs)
+
+
+def _choices(value: Any, stream: bool) -> int | None:
+    """`n`: None for one answer (the default, and 1 given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_type("n", "an integer", value)
+    if not 1 <= value <= MAX_CHOICES:
+        raise bad_request(
+            f"Invalid 'n': it must be between 1 and {MAX_CHOICES}.", param="n", code="invalid_value"
+        )
+    if value > 1 and stream:
+        raise bad_request(
+            "Switchboard streams one answer: 'n' above 1 works without 'stream'.",
+            param="n",
+            code="unsupported_value",
+        )
+    return value if value > 1 else None

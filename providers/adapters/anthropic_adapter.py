@@ -54,7 +54,7 @@ class AnthropicAdapter(SdkAdapter):
     accepts_image_urls: ClassVar[bool] = True  # the Messages API's URL image source
     # OpenAI sampling controls the Messages API has no equivalent for.
     unsupported_params: ClassVar[frozenset[str]] = frozenset(
-        {"seed", "presence_penalty", "frequency_penalty", "logit_bias"}
+        {"seed", "presence_penalty", "frequency_penalty", "logit_bias", "n"}
     )
     # Structured outputs need a schema: there is no "any JSON object" mode.
     response_formats: ClassVar[frozenset[str]] = frozenset({"json_schema"})

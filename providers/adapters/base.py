@@ -280,6 +280,7 @@ class GenerationRequest:
     # OpenAI's reasoning_effort ("minimal" to "high"); "": the model's default. An adapter
     # without it turns it into a thinking budget, or leaves it (see its `_params`).
     reasoning_effort: str = ""
+    n: int | None = None  # answers wanted (not streamed); None: one
     # Tokens a model may think for before answering, for the adapters whose class says
     # `supports_thinking_budget`; None: thinking off (a model that always reasons, such
     # as DeepSeek's reasoner, still does). Others ignore it.
@@ -393,6 +394,8 @@ class GenerationResult:
     reasoning: tuple[ReasoningPart, ...] = ()
     # The functions the model called, complete (finish_reason "tool_calls").
     tool_calls: tuple[ToolCallPart, ...] = ()
+    # The other answers of a request with n > 1 (their usage is in this one's).
+    more_choices: tuple[GenerationResult, ...] = ()
 
     @property
     def ok(self) -> bool:

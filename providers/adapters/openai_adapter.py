@@ -110,6 +110,7 @@ class OpenAIAdapter(SdkAdapter):
             "logit_bias": dict(request.logit_bias) or None,
             "user": request.end_user or None,
             "reasoning_effort": request.reasoning_effort or None,
+            "n": request.n,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
         if request.response_format is not None:
@@ -174,21 +175,14 @@ class OpenAIAdapter(SdkAdapter):
         except Exception as exc:
             state = StreamState(request)
             return state.result(map_exception(exc))
-        choice = response.choices[0]
-        text = well_formed(choice.message.content or "")
-        # Typed as never None, but a compatible server may send null: read it as sent.
-        finish_reason = getattr(choice, "finish_reason", None) or ""
-        state = StreamState(request, parts=[text], finish_reason=finish_reason)
-        if thought := _reasoning(choice.message.model_extra or {}):
-            state.think(thought)
-        for index, call in enumerate(choice.message.tool_calls or ()):
-            function = getattr(call, "function", None)  # custom tools have none: left out
-            if function is not None:
-                state.call(index, call.id, function.name, function.arguments)
+        first, *others = [_choice_state(request, choice) for choice in response.choices]
         if response.usage is not None:
-            state.usage = _usage(response.usage.to_dict(warnings=False))
-            state.usage_complete = True
-        return state.result(None)
+            first.usage = _usage(response.usage.to_dict(warnings=False))
+            first.usage_complete = True
+        result = first.result(None)
+        if others:  # n > 1; the usage above covers every answer
+            result.more_choices = tuple(other.result(None) for other in others)
+        return result
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         params: dict[str, Any] = {
@@ -374,6 +368,22 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             if text:
                 content.append({"type": "text", "text": text})
     return {"role": message.role, "content": content}
+
+
+def _choice_state(request: GenerationRequest, choice: Any) -> StreamState:
+    """One answer of a completion: its text, reasoning and calls."""
+    text = well_formed(choice.message.content or "")
+    # Typed as never None, but a compatible server may send null: read it as sent.
+    finish_reason = getattr(choice, "finish_reason", None) or ""
+    state = StreamState(request, parts=[text], finish_reason=finish_reason)
+    if thought := _reasoning(choice.message.model_extra or {}):
+        state.think(thought)
+    for index, call in enumerate(choice.message.tool_calls or ()):
+        function = getattr(call, "function", None)  # custom tools have none: left out
+        if function is not None:
+            state.call(index, call.id, function.name, function.arguments)
+    state.usage, state.usage_complete = Usage(), True  # the completion's usage is apart
+    return state
 
 
 def _response_format(wanted: ResponseFormat) -> dict[str, Any]:

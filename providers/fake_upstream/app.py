@@ -225,10 +225,12 @@ def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
         tokens = knobs.text_tokens() if schema is None else json_tokens(schema)
     full = len(tokens)
     count = full if room is None else min(full, room)
+    choices = body.get("n")
     return Answer(
         model=split_model(str(body.get("model", "")))[0],
         tokens=tokens[:count],
         finished_by_length=count < full,
+        choices=choices if isinstance(choices, int) and choices > 1 else 1,
         prompt_tokens=_estimate_prompt_tokens(body),
         cached_tokens=knobs.cached,
         reasoning_tokens=knobs.reasoning or think,

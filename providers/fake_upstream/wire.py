@@ -43,6 +43,7 @@ class Answer:
     cached_tokens: int
     reasoning_tokens: int
     cache_write_tokens: int = 0
+    choices: int = 1  # OpenAI's n, answered without streaming
     reasoning: tuple[str, ...] = ()  # thought tokens, streamed before the answer
     redacted: str = ""  # a redacted_thinking block's data (Anthropic only)
     tool_calls: tuple[FakeCall, ...] = ()  # the calls it makes, after any text
@@ -160,13 +161,17 @@ class OpenAIDialect:
             "model": answer.model,
             "choices": [
                 {
-                    "index": 0,
-                    "message": message,
+                    "index": index,
+                    # n > 1: the other answers are the first one's words, rotated.
+                    "message": {**message, "content": _rotated(answer.tokens, index)}
+                    if index and message["content"] is not None
+                    else message,
                     "logprobs": None,
                     "finish_reason": self._finish(answer),
                 }
+                for index in range(answer.choices)
             ],
-            "usage": self._usage(answer, answer.output_tokens),
+            "usage": self._usage(answer, answer.output_tokens * answer.choices),
             "system_fingerprint": "fp_fake",
         }
 
@@ -468,3 +473,8 @@ def blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(content, list):
             found += [block for block in content if isinstance(block, dict)]
     return found
+
+
+def _rotated(tokens: list[str], by: int) -> str:
+    words = [token.strip() for token in tokens]
+    return " ".join(words[by % len(words) :] + words[: by % len(words)]) if words else ""

@@ -112,7 +112,6 @@ def test_bad_bodies_are_400_naming_the_parameter(post, fake_upstream, body, para
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"n": 2}, "n"),
         ({"function_call": "auto"}, "function_call"),
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"logprobs": True}, "logprobs"),
@@ -418,4 +417,37 @@ def test_bad_sampling_controls_are_400(sdk, make_provider, fake_upstream, extra,
             model=model_of(provider), messages=user_says(), extra_body=extra
         )
     assert caught.value.param == param
+    assert generation_calls(fake_upstream) == 0
+
+
+def test_n_answers_come_as_n_choices_metered_and_held_once_each(sdk, make_provider, fake_upstream):
+    from usage.models import UsageRecord
+
+    provider = make_provider("openai", knobs="tokens=4")
+    completion = sdk.chat.completions.create(model=model_of(provider), messages=user_says(), n=3)
+    assert [choice.index for choice in completion.choices] == [0, 1, 2]
+    texts = [choice.message.content for choice in completion.choices]
+    assert len(set(texts)) == 3, "three different answers"
+    assert fake_upstream.requests[-1].body["n"] == 3
+    (record,) = UsageRecord.objects.all()  # one call, its usage covering every answer
+    assert record.output_tokens == completion.usage.completion_tokens == 12
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "says"),
+    [
+        ("anthropic", {"n": 2}, "does not take 'n'"),
+        ("openai", {"n": 2, "stream": True}, "works without 'stream'"),
+        ("openai", {"n": 9}, "between 1 and 8"),
+        ("openai", {"n": "2"}, "an integer"),
+    ],
+)
+def test_n_that_cannot_be_honoured_is_a_400(sdk, make_provider, fake_upstream, kind, extra, says):
+    provider = make_provider(kind)
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=model_of(provider), messages=user_says(), extra_body=extra
+        )
+    assert caught.value.param == "n"
+    assert says in caught.value.message
     assert generation_calls(fake_upstream) == 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -145,3 +146,16 @@ def test_ten_concurrent_requests_against_a_budget_for_five(make_provider, django
     # Runs on SQLite (a file in WAL mode, BEGIN IMMEDIATE serialises) and, in make test's
     # second pass, on PostgreSQL (the row lock serialises).
     _ten_against_five(make_provider, django_user_model)
+
+
+def test_the_output_held_counts_thinking_and_every_answer(settings):
+    from providers.adapters.base import ChatMessage, GenerationRequest
+    from usage.budgets import output_tokens_to_hold
+
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MAX_TOKENS_CAP": 8000}
+    ask = GenerationRequest(model="m", messages=(ChatMessage.of_text("user", "hi"),))
+    assert output_tokens_to_hold(ask) is None  # up to the cap, as before
+    assert output_tokens_to_hold(replace(ask, max_tokens=100)) == 100
+    assert output_tokens_to_hold(replace(ask, max_tokens=100, thinking_budget=1024)) == 1124
+    assert output_tokens_to_hold(replace(ask, max_tokens=100, n=3)) == 300
+    assert output_tokens_to_hold(replace(ask, n=2, thinking_budget=1024)) == 2 * 9024
