@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from providers.adapters import adapter_class
-from providers.adapters.base import GenerationRequest
+from providers.adapters.base import GenerationRequest, ToolCallPart
 from providers.adapters.common import prompt_chars
 from providers.adapters.embeddings import EmbeddingRequest
 
@@ -80,6 +81,14 @@ def check_request(
         request = dataclasses.replace(
             request, thinking_budget=adapter.effort_budgets[request.reasoning_effort]
         )
+    if adapter.tool_arguments_are_objects:
+        for call in _tool_calls(request):
+            if not _is_json_object(call.arguments):
+                raise InvalidRequest(
+                    "messages",
+                    f"The arguments of tool call {call.id!r} are not a JSON object, which "
+                    f"the provider {provider.name!r} needs.",
+                )
     max_temperature = adapter.max_temperature
     temperature = request.temperature
     if temperature is not None and not 0 <= temperature <= max_temperature:
@@ -148,3 +157,14 @@ def check_embedding_request(
     if known_models and model not in known_models:
         raise InvalidRequest("model", f"This provider has no model named {model!r}.")
     return dataclasses.replace(request, model=model)
+
+
+def _tool_calls(request: GenerationRequest) -> list[ToolCallPart]:
+    return [part for m in request.messages for part in m.parts if isinstance(part, ToolCallPart)]
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text or "{}"), dict)
+    except ValueError:
+        return False

@@ -58,6 +58,8 @@ class AnthropicAdapter(SdkAdapter):
     )
     # Structured outputs need a schema: there is no "any JSON object" mode.
     response_formats: ClassVar[frozenset[str]] = frozenset({"json_schema"})
+    # A tool_use block's input is an object: arguments sent back must be one.
+    tool_arguments_are_objects: ClassVar[bool] = True
     # The API requires max_tokens; this is used when the request leaves it open.
     default_max_tokens: ClassVar[int] = 4096
     # Extended thinking takes a budget of tokens (the API's minimum is 1,024); ours caps

@@ -81,6 +81,7 @@ class OpenAIAdapter(SdkAdapter):
     accepts_image_urls: ClassVar[bool] = True
     unsupported_params: ClassVar[frozenset[str]] = frozenset()  # every OpenAI control
     response_formats: ClassVar[frozenset[str]] = frozenset({"json_object", "json_schema"})
+    tool_arguments_are_objects: ClassVar[bool] = False  # the text goes back as it came
     supports_embeddings: ClassVar[bool] = True
     embeds_token_arrays: ClassVar[bool] = True  # ids of OpenAI's own tokenizers
     # Vectors asked for as base64: the float32 values themselves, at a third of the JSON

@@ -419,3 +419,34 @@ def test_the_readme_loop_sends_the_sdk_message_back_as_dumped(sdk, make_provider
     )
     assert second.choices[0].message.content == "I read the tool results: Sunny"
     assert second.choices[0].message.tool_calls is None
+
+
+def test_arguments_that_are_no_json_object_are_a_400_for_anthropic_only(
+    sdk, make_provider, fake_upstream
+):
+    history = [
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "not json"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+    ]
+    anthropic = make_provider("anthropic")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model=model_of(anthropic), messages=history, tools=[WEATHER])
+    assert caught.value.param == "messages"
+    assert "'call_1' are not a JSON object" in caught.value.message
+    assert not [r for r in fake_upstream.requests if r.method == "POST"]
+    # OpenAI takes the text back as it came.
+    openai_kind = make_provider("openai")
+    sdk.chat.completions.create(model=model_of(openai_kind), messages=history, tools=[WEATHER])
+    sent = [r.body for r in fake_upstream.requests if r.method == "POST"][-1]
+    assert sent["messages"][1]["tool_calls"][0]["function"]["arguments"] == "not json"
