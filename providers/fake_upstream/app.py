@@ -218,7 +218,7 @@ def _answer(dialect: Dialect, knobs: Knobs, body: dict[str, Any]) -> Answer:
     # A structured answer is as long as its JSON; free text as long as the knobs say; a
     # turn of tool calls has none, and the answer to tool results says what it read.
     if calls:
-        tokens = []
+        tokens = knobs.text_tokens(knobs.preamble) if knobs.preamble else []
     elif schema is None and read is not None:
         tokens = [("" if i == 0 else " ") + word for i, word in enumerate(read.split(" "))]
     else:

@@ -26,6 +26,8 @@ Keys (times in milliseconds):
   emit and PostgreSQL refuses to store;
 - ``surrogate``: the token at that position (from 1) ends in a lone surrogate (sent as the
   JSON escape ``\\ud800``), which no UTF-8 can carry;
+- ``preamble=N``: a turn that calls tools says N words first ("Let me check..."), as
+  Anthropic's models often do;
 - ``text_only=1``: refuse a request carrying an image with a 400, as a model without
   vision does;
 - ``keyless=1``: answer without a key, as a local server (Ollama, llama.cpp without
@@ -89,6 +91,7 @@ class Knobs:
     surrogate: int = 0  # the token at this 1-based position ends in a lone surrogate
     keyless: int = 0  # 1: serve without a key, as a local server (Ollama) does
     text_only: int = 0  # 1: a request with an image is refused (400), as without vision
+    preamble: int = 0  # words of text before the tool calls of a turn that makes some
     think: int = 0  # reasoning tokens streamed before the answer
     redacted: int = 0  # 1: a redacted_thinking block too (Anthropic, thinking on)
     parallel: int = 1  # tool calls made at once, when the request offers tools

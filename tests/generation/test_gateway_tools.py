@@ -450,3 +450,16 @@ def test_arguments_that_are_no_json_object_are_a_400_for_anthropic_only(
     sdk.chat.completions.create(model=model_of(openai_kind), messages=history, tools=[WEATHER])
     sent = [r.body for r in fake_upstream.requests if r.method == "POST"][-1]
     assert sent["messages"][1]["tool_calls"][0]["function"]["arguments"] == "not json"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_turn_with_text_and_a_tool_call_carries_both(sdk, make_provider, kind, stream):
+    provider = make_provider(kind, knobs="preamble=3")
+    answer = _ask(
+        sdk, provider, [{"role": "user", "content": "Weather?"}], stream=stream, tools=[WEATHER]
+    )
+    assert answer["finish_reason"] == "tool_calls"
+    assert len(answer["content"].split()) == 3  # the words said before the call
+    (call,) = answer["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) == WEATHER_ARGUMENTS
