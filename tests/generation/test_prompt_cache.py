@@ -110,7 +110,9 @@ def test_the_chat_reads_its_history_from_the_cache_and_shows_the_whole_prompt(
     second = _final_answer(
         send_hello(user, provider, "And the second section?", conversation=first.conversation)
     )
-    record = UsageRecord.objects.get(message=second)
+    # Metered just after the answer is saved: waited for, as a reload would see it.
+    record = wait_for(lambda: UsageRecord.objects.filter(message=second).first())
+    assert isinstance(record, UsageRecord)
     assert record.cached_input_tokens > len(LONG_QUESTION) // 5  # the first turn, read back
     # The thread shows the whole prompt (Anthropic reports the cached part apart).
     assert second.input_tokens == record.input_tokens > record.cached_input_tokens
