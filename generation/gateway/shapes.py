@@ -131,9 +131,14 @@ class Completion:
         }
 
     def chunk(
-        self, delta: dict[str, Any], *, finish: str | None = None, with_usage: bool = False
+        self,
+        delta: dict[str, Any],
+        *,
+        finish: str | None = None,
+        with_usage: bool = False,
+        index: int = 0,
     ) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return self._event([choice], with_usage, None)
 
     def usage_chunk(self, usage: Usage) -> bytes:

@@ -85,12 +85,14 @@ class GatewayStream:
             yield completion.chunk({"role": "assistant", "content": ""}, with_usage=with_usage)
             while not isinstance(item, GenerationResult):
                 if isinstance(item, TextDelta):
-                    yield completion.chunk({"content": item.text}, with_usage=with_usage)
+                    text = {"content": item.text}
+                    yield completion.chunk(text, with_usage=with_usage, index=item.choice)
                 elif isinstance(item, ReasoningDelta):
                     reasoning = {"reasoning_content": item.text}
                     yield completion.chunk(reasoning, with_usage=with_usage)
                 elif isinstance(item, ToolCallDelta):
-                    yield completion.chunk(tool_call_delta(item), with_usage=with_usage)
+                    call = tool_call_delta(item)
+                    yield completion.chunk(call, with_usage=with_usage, index=item.choice)
                 item = await anext(self.items)
             self.result = result = item
             blocks = thinking_blocks(result.reasoning)
@@ -104,9 +106,9 @@ class GatewayStream:
                 # Mid-stream failure: OpenAI's in-stream error event (the SDK raises APIError).
                 yield sse(from_provider_error(result.error).body())
                 return
-            yield completion.chunk(
-                {}, finish=finish_reason(result.finish_reason), with_usage=with_usage
-            )
+            for index, answer in enumerate((result, *result.more_choices)):
+                finish = finish_reason(answer.finish_reason)
+                yield completion.chunk({}, finish=finish, with_usage=with_usage, index=index)
             if with_usage:
                 yield completion.usage_chunk(result.usage)
             yield DONE

@@ -135,7 +135,7 @@ def parse_chat(data: Any) -> ChatCall:
             end_user=end_user,
             response_format=response_format(given.get("response_format")),
             reasoning_effort=reasoning.reasoning_effort(given.get("reasoning_effort")),
-            n=_choices(given.get("n"), stream),
+            n=_choices(given.get("n")),
             tools=offered,
             tool_choice=tool_choice(given.get("tool_choice"), offered),
             parallel_tool_calls=parallel_tool_calls(given.get("parallel_tool_calls"), offered),
@@ -391,7 +391,7 @@ def _logit_bias(value: Any) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
-def _choices(value: Any, stream: bool) -> int | None:
+def _choices(value: Any) -> int | None:
     """`n`: None for one answer (the default, and 1 given)."""
     if value is None:
         return None
@@ -400,11 +400,5 @@ def _choices(value: Any, stream: bool) -> int | None:
     if not 1 <= value <= MAX_CHOICES:
         raise bad_request(
             f"Invalid 'n': it must be between 1 and {MAX_CHOICES}.", param="n", code="invalid_value"
-        )
-    if value > 1 and stream:
-        raise bad_request(
-            "Switchboard streams one answer: 'n' above 1 works without 'stream'.",
-            param="n",
-            code="unsupported_value",
         )
     return value if value > 1 else None

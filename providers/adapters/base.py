@@ -346,6 +346,7 @@ class Usage:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+    choice: int = 0  # which answer of a request for several (n); 0 for the first
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ class ToolCallDelta:
     id: str = ""
     name: str = ""
     arguments_fragment: str = ""
+    choice: int = 0  # as TextDelta's
 
 
 @dataclass(frozen=True)

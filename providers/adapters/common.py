@@ -92,6 +92,17 @@ class StreamState:
     calls: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)
     # Anthropic's content block index of each tool_use block -> its call's index.
     tool_blocks: dict[object, int] = field(default_factory=dict)
+    # The other answers of a request for several (n), by their index.
+    others: dict[int, StreamState] = field(default_factory=dict)
+
+    def choice(self, index: int) -> StreamState:
+        """What answer `index` has gathered: this state for the first, a state of its own
+        for each other (whose usage is in this one's)."""
+        if index == 0:
+            return self
+        if index not in self.others:
+            self.others[index] = StreamState(self.request, usage=Usage(), usage_complete=True)
+        return self.others[index]
 
     def call(self, index: int, id: str, name: str, fragment: str) -> ToolCallDelta | None:
         """A piece of tool call `index`: the first names it, later ones add arguments.
@@ -152,4 +163,5 @@ class StreamState:
             error=error,
             reasoning=reasoning,
             tool_calls=calls,
+            more_choices=tuple(self.others[i].result(error) for i in sorted(self.others)),
         )

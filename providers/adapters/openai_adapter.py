@@ -8,6 +8,7 @@ import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import anyio
@@ -28,6 +29,7 @@ from providers.adapters.base import (
     StreamItem,
     TextDelta,
     TextPart,
+    ToolCallDelta,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
@@ -146,19 +148,23 @@ class OpenAIAdapter(SdkAdapter):
                         if usage is not None:
                             state.usage, state.usage_complete = _usage(usage), True
                         for choice in chunk.get("choices") or ():
+                            number = int(choice.get("index") or 0)  # n > 1: which answer
+                            answer = state.choice(number)
                             if choice.get("finish_reason"):
-                                state.finish_reason = choice["finish_reason"]
+                                answer.finish_reason = choice["finish_reason"]
                             delta = choice.get("delta") or {}
                             if thought := _reasoning(delta):
-                                yield state.think(thought)
+                                reasoning = answer.think(thought)
+                                if not number:  # the others' is kept, not streamed
+                                    yield reasoning
                             content = delta.get("content")
                             if content:
                                 content = well_formed(content)
-                                state.parts.append(content)
-                                yield TextDelta(content)
+                                answer.parts.append(content)
+                                yield TextDelta(content, number)
                             for call in delta.get("tool_calls") or ():
-                                if (piece := _call_piece(state, call)) is not None:
-                                    yield piece
+                                if (piece := _call_piece(answer, call)) is not None:
+                                    yield replace(piece, choice=number)
         except Exception as exc:
             error = map_exception(exc)
         yield state.result(error)
@@ -284,7 +290,7 @@ def _reasoning(delta: Mapping[str, Any]) -> str:
     return ""
 
 
-def _call_piece(state: StreamState, call: Mapping[str, Any]) -> StreamItem | None:
+def _call_piece(state: StreamState, call: Mapping[str, Any]) -> ToolCallDelta | None:
     """A streamed `delta.tool_calls` entry: id and name in a call's first, then pieces
     of its arguments, all under its index."""
     function = call.get("function") or {}

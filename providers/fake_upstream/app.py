@@ -255,6 +255,9 @@ async def _stream(
     pieces: list[tuple[Callable[[str], list[bytes]], str]]
     pieces = [(writer.thought, text) for text in answer.reasoning]
     pieces += [(writer.token, text) for text in answer.tokens]
+    if answer.choices > 1:  # n: only asked of the OpenAI format (Anthropic has no n)
+        other = writer.other_choices()
+        pieces += [(functools.partial(writer.choice_token, index), word) for index, word in other]
     for index, call in enumerate(answer.tool_calls):
         for number, fragment in enumerate(call.fragments() or [""]):
             opens = functools.partial(writer.call_fragment, index, first=number == 0)

@@ -188,8 +188,8 @@ class OpenAIStreamWriter:
         self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _chunk(self, delta: dict[str, Any], finish: str | None, index: int = 0) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return sse(self._envelope([choice], usage=None))
 
     def _envelope(
@@ -217,6 +217,18 @@ class OpenAIStreamWriter:
     def token(self, text: str) -> list[bytes]:
         return [self._chunk({"content": text}, None)]
 
+    def other_choices(self) -> list[tuple[int, str]]:
+        """(index, word) for the other answers of a request for several (n), streamed
+        after the first: its words, rotated."""
+        return [
+            (index, ("" if number == 0 else " ") + word)
+            for index in range(1, self.answer.choices)
+            for number, word in enumerate(_rotated(self.answer.tokens, index).split(" "))
+        ]
+
+    def choice_token(self, index: int, text: str) -> list[bytes]:
+        return [self._chunk({"content": text}, None, index)]
+
     def call_fragment(self, index: int, fragment: str, first: bool) -> list[bytes]:
         """A piece of call `index`'s arguments; its first opens it with its id and name."""
         chunks = []
@@ -235,9 +247,11 @@ class OpenAIStreamWriter:
         return chunks
 
     def tail(self) -> list[bytes]:
-        chunks = [self._chunk({}, self.dialect._finish(self.answer))]
+        finish = self.dialect._finish(self.answer)
+        chunks = [self._chunk({}, finish, index) for index in range(self.answer.choices)]
         if self.include_usage:
-            usage = self.dialect._usage(self.answer, self.answer.output_tokens)
+            output = self.answer.output_tokens * self.answer.choices
+            usage = self.dialect._usage(self.answer, output)
             chunks.append(sse(self._envelope([], usage=usage)))
         chunks.append(sse("[DONE]"))
         return chunks
@@ -423,6 +437,12 @@ class AnthropicStreamWriter:
 
     def thought(self, text: str) -> list[bytes]:
         return [self._delta({"type": "thinking_delta", "thinking": text})]
+
+    def other_choices(self) -> list[tuple[int, str]]:
+        return []  # the Messages API has no n: one answer
+
+    def choice_token(self, index: int, text: str) -> list[bytes]:
+        return self.token(text)
 
     def token(self, text: str) -> list[bytes]:
         chunks = [] if self.open == "text" else self._start({"type": "text", "text": ""})

@@ -437,7 +437,6 @@ def test_n_answers_come_as_n_choices_metered_and_held_once_each(sdk, make_provid
     ("kind", "extra", "says"),
     [
         ("anthropic", {"n": 2}, "does not take 'n'"),
-        ("openai", {"n": 2, "stream": True}, "works without 'stream'"),
         ("openai", {"n": 9}, "between 1 and 8"),
         ("openai", {"n": "2"}, "an integer"),
     ],
@@ -451,3 +450,28 @@ def test_n_that_cannot_be_honoured_is_a_400(sdk, make_provider, fake_upstream, k
     assert caught.value.param == "n"
     assert says in caught.value.message
     assert generation_calls(fake_upstream) == 0
+
+
+def test_n_answers_stream_as_indexed_choices(sdk, make_provider, fake_upstream):
+    provider = make_provider("openai", knobs="tokens=4")
+    stream = sdk.chat.completions.create(
+        model=model_of(provider),
+        messages=user_says(),
+        n=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts, finished, usage = {0: "", 1: ""}, set(), None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finished.add(choice.index)
+    complete = sdk.chat.completions.create(model=model_of(provider), messages=user_says(), n=2)
+    # The same two answers as without streaming, each finished, the usage covering both.
+    assert texts == {c.index: c.message.content for c in complete.choices}
+    assert texts[0] != texts[1]
+    assert finished == {0, 1}
+    assert usage is not None
+    assert usage.completion_tokens == 8
