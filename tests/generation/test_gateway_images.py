@@ -59,9 +59,12 @@ def test_an_https_image_url_is_passed_on_for_the_provider_to_fetch(
     sdk, make_provider, fake_upstream, kind
 ):
     provider = make_provider(kind)
-    sdk.chat.completions.create(
+    stream = sdk.chat.completions.create(
         model=model_of(provider), messages=_question(HTTPS_URL, detail="low"), stream=True
-    ).close()
+    )
+    # Read to the end: the call is metered before [DONE], so nothing of it outlives the
+    # test (a stream closed early is metered after, while the next test empties the tables).
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     content = _sent(fake_upstream)["messages"][0]["content"]
     if kind == "openai":
         assert content[1] == {"type": "image_url", "image_url": {"url": HTTPS_URL, "detail": "low"}}
