@@ -279,6 +279,7 @@ def record_refusal(
     model: str,
     message: Message | None = None,
     request_id: str = "",
+    alias: str = "",
 ) -> UsageRecord:
     """Record a call refused for budget before upstream was reached (attempt 0, $0)."""
     key = _idempotency_key(message=message, request_id=request_id)
@@ -292,6 +293,7 @@ def record_refusal(
         cache_hit=False,
         at=timezone.now(),
         message=message,
+        alias=alias,
     )
     record.cost_nanos, record.price_snapshot = 0, None
     return _save_once(key, [record])[0]
