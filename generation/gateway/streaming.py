@@ -66,9 +66,10 @@ class GatewayStream:
         self.reservation = reservation
         self.completion, self.include_usage = completion, include_usage
         self.alias = alias
-        self.routed = RoutedTracker()
-        self.tracker: engine.StreamTracker = self.routed
+        self.routed: RoutedTracker | None = None
+        self.tracker: engine.StreamTracker
         if targets:
+            self.tracker = self.routed = RoutedTracker()
             self.items = stream_routed(targets, request, tracker=self.routed)
         else:
             self.tracker = engine.StreamTracker()
@@ -79,8 +80,9 @@ class GatewayStream:
     @property
     def answering(self) -> Provider:
         """The provider of the answer: a routed call's last target tried."""
-        target = self.routed.target
-        return target.provider if target is not None else self.provider
+        if self.routed is not None and self.routed.target is not None:
+            return self.routed.target.provider
+        return self.provider
 
     async def start(self) -> StreamItem:
         """The first item. A failure or cancellation here closes and meters the stream."""
