@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "generation",
     "huey.contrib.djhuey",
     "usage",
+    "routing",
     "axes",
 ]
 

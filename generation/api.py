@@ -21,12 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from generation.api_input import ApiInputError, parse_generate_body
-from generation.api_services import generate_for_api
+from generation.api_services import generate_for_api, generate_routed_for_api
 from generation.api_tokens import ApiToken
 from generation.gateway.ratelimit import seconds_until_allowed
 from generation.json_api import STATUS_BY_ERROR_KIND, BadBody, read_json_body
 from providers.models import Provider
 from providers.validation import InvalidRequest
+from routing.services import AliasUnavailable, find_alias, planned_targets
 from usage.budgets import BudgetExceeded
 
 
@@ -78,14 +79,32 @@ def generate(request: HttpRequest) -> JsonResponse:
         parsed = parse_generate_body(read_json_body(request))
     except (BadBody, ApiInputError) as exc:
         return _error(400, "invalid_request", exc.message, field=exc.field)
+    request_id = uuid.uuid4().hex
+    routed: dict[str, str] = {}
     try:
-        provider = Provider.objects.get(pk=parsed.provider_id, is_active=True)
-    except Provider.DoesNotExist:
-        return _error(404, "not_found", "No active provider has that provider_id.")
-    try:
-        result = generate_for_api(
-            user=user, provider=provider, request=parsed.request, request_id=uuid.uuid4().hex
-        )
+        if parsed.provider_id is None:
+            alias = find_alias(parsed.request.model)
+            if alias is None:
+                message = f"No active alias is named {parsed.request.model[:100]!r}; give "
+                return _error(404, "not_found", message + "provider_id to name a provider.")
+            result, target = generate_routed_for_api(
+                user=user,
+                alias=alias.name,
+                targets=planned_targets(alias),
+                request=parsed.request,
+                request_id=request_id,
+            )
+            routed = {"alias": alias.name, "provider": target.provider.name}
+        else:
+            try:
+                provider = Provider.objects.get(pk=parsed.provider_id, is_active=True)
+            except Provider.DoesNotExist:
+                return _error(404, "not_found", "No active provider has that provider_id.")
+            result = generate_for_api(
+                user=user, provider=provider, request=parsed.request, request_id=request_id
+            )
+    except AliasUnavailable as exc:
+        return _error(503, "configuration", exc.message)
     except InvalidRequest as exc:
         field = parsed.prompt_field if exc.field == "messages" else exc.field
         return _error(400, "invalid_request", exc.message, field=field)
@@ -99,6 +118,7 @@ def generate(request: HttpRequest) -> JsonResponse:
         {
             "success": True,
             "data": {
+                **routed,  # through an alias: its name and the provider that answered
                 "text": result.text,
                 "model": result.model,
                 "finish_reason": result.finish_reason,

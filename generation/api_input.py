@@ -23,7 +23,7 @@ class ApiInputError(Exception):
 
 @dataclass(frozen=True)
 class ApiInput:
-    provider_id: uuid.UUID
+    provider_id: uuid.UUID | None  # None: `model` names an alias (routing)
     request: GenerationRequest  # model "" means the provider's default
     prompt_field: str  # "prompt" or "messages": what the caller sent, for error messages
 
@@ -43,7 +43,7 @@ def parse_generate_body(data: Any) -> ApiInput:
     if unknown:
         raise ApiInputError(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
     return ApiInput(
-        provider_id=_provider_id(data.get("provider_id")),
+        provider_id=_provider_id(data.get("provider_id"), model=data.get("model")),
         request=GenerationRequest(
             model=_optional_str(data, "model"),
             messages=_messages(data),
@@ -55,9 +55,13 @@ def parse_generate_body(data: Any) -> ApiInput:
     )
 
 
-def _provider_id(value: Any) -> uuid.UUID:
+def _provider_id(value: Any, *, model: Any) -> uuid.UUID | None:
     if value is None:
-        raise ApiInputError("provider_id is required.", field="provider_id")
+        if isinstance(model, str) and model:
+            return None  # the model names an alias (the view looks it up)
+        raise ApiInputError(
+            "provider_id is required, unless model names an alias.", field="provider_id"
+        )
     if not isinstance(value, str):
         raise ApiInputError("provider_id must be a string (a UUID).", field="provider_id")
     try:

@@ -21,8 +21,11 @@ from providers import engine
 from providers.adapters.base import GenerationRequest, GenerationResult
 from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
 from providers.models import Provider
+from routing.engine import RoutedTracker, generate_routed
+from routing.plans import Target
 from usage.budgets import (
     BudgetExceeded,
+    costliest,
     embedding_tokens_to_hold,
     output_tokens_to_hold,
     prompt_tokens_to_hold,
@@ -64,6 +67,28 @@ def open_embedding_call(
     )
 
 
+def open_routed_call(
+    *, user: User, targets: list[Target], request: GenerationRequest, request_id: str, alias: str
+) -> Reservation:
+    """`open_call` for a call routed through `alias`: the hold covers the costliest target
+    the call may reach."""
+    max_tokens, prompt_tokens = output_tokens_to_hold(request), prompt_tokens_to_hold(request)
+    provider, model = costliest(
+        [(target.provider, target.model) for target in targets],
+        max_tokens=max_tokens,
+        prompt_tokens=prompt_tokens,
+    )
+    return _hold(
+        user=user,
+        provider=provider,
+        model=model,
+        max_tokens=max_tokens,
+        prompt_tokens=prompt_tokens,
+        request_id=request_id,
+        alias=alias,
+    )
+
+
 def _hold(
     *,
     user: User,
@@ -72,6 +97,7 @@ def _hold(
     max_tokens: int | None,
     prompt_tokens: int,
     request_id: str,
+    alias: str = "",
 ) -> Reservation:
     try:
         return reserve_budget(
@@ -83,7 +109,12 @@ def _hold(
         )
     except BudgetExceeded:
         record_refusal(
-            provider=provider, user=user, source=SOURCE, model=model, request_id=request_id
+            provider=provider,
+            user=user,
+            source=SOURCE,
+            model=model,
+            request_id=request_id,
+            alias=alias,
         )
         raise
 
@@ -95,13 +126,20 @@ def close_call(
     reservation: Reservation,
     result: GenerationResult | None,
     request_id: str,
+    alias: str = "",
 ) -> None:
-    """Meter every attempt of `result` and settle; None (upstream never called): release."""
+    """Meter every attempt of `result` and settle; None (upstream never called): release.
+    A routed call's attempts name their own targets; `provider` is the one that answered."""
     if result is None:
         release_reservation(reservation=reservation)
         return
     records = record_generation(
-        provider=provider, user=user, source=SOURCE, result=result, request_id=request_id
+        provider=provider,
+        user=user,
+        source=SOURCE,
+        result=result,
+        request_id=request_id,
+        alias=alias,
     )
     settle_reservation(reservation=reservation, records=records)
 
@@ -153,4 +191,40 @@ def generate_for_api(
             reservation=reservation,
             result=result if result is not None else tracker.interrupted_result(),
             request_id=request_id,
+        )
+
+
+def generate_routed_for_api(
+    *,
+    user: User,
+    alias: str,
+    targets: list[Target],
+    request: GenerationRequest,
+    request_id: str,
+) -> tuple[GenerationResult, Target]:
+    """`generate_for_api` through an alias: the result and the target that answered.
+
+    The request is checked against the first target of the plan (`InvalidRequest`), the
+    hold covers the costliest target, and each attempt is metered with its own target.
+    """
+    first = targets[0]
+    request = replace(request, model=first.model, cache_scope=str(user.pk))
+    request = engine.validate_request(first.provider, request)
+    reservation = open_routed_call(
+        user=user, targets=targets, request=request, request_id=request_id, alias=alias
+    )
+    tracker = RoutedTracker()
+    result: GenerationResult | None = None
+    try:
+        result = async_to_sync(generate_routed)(targets, request, tracker=tracker)
+        return result, tracker.target or first
+    finally:
+        # As in generate_for_api: a cancelled call is metered for every attempt made.
+        close_call(
+            user=user,
+            provider=(tracker.target or first).provider,
+            reservation=reservation,
+            result=result if result is not None else tracker.interrupted_result(),
+            request_id=request_id,
+            alias=alias,
         )

@@ -162,10 +162,17 @@ class StreamTracker:
 
 
 async def stream_generation(
-    provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
+    provider: Provider,
+    request: GenerationRequest,
+    *,
+    tracker: StreamTracker | None = None,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
 ) -> AsyncGenerator[StreamItem, None]:
     """Reasoning and text deltas, then one result. Pass a `StreamTracker` to meter an
-    early stop."""
+    early stop. A routed call (routing.engine) passes its own `policy` (no retries when
+    another target follows) and `deadline` (loop time, shared by all its targets); a
+    tracker passed again goes on numbering attempts after those it holds."""
     tracker = tracker or StreamTracker()
     if (error := _configuration_error(provider)) is not None:
         yield _log(provider, request, GenerationResult(text="", model=request.model, error=error))
@@ -188,9 +195,9 @@ async def stream_generation(
             yield _log(provider, request, cached)
             return
     adapter = get_adapter(provider)
-    policy = RetryPolicy.from_settings()
+    policy = policy or RetryPolicy.from_settings()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.deadline
+    deadline = deadline if deadline is not None else loop.time() + policy.deadline
     attempts = tracker.attempts
     try:
         while True:
@@ -269,9 +276,15 @@ async def stream_generation(
 
 
 async def generate(
-    provider: Provider, request: GenerationRequest, *, tracker: StreamTracker | None = None
+    provider: Provider,
+    request: GenerationRequest,
+    *,
+    tracker: StreamTracker | None = None,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
 ) -> GenerationResult:
-    """The whole answer at once. Pass a `StreamTracker` to meter a cancelled call."""
+    """The whole answer at once. Pass a `StreamTracker` to meter a cancelled call;
+    `policy` and `deadline` as for `stream_generation`."""
     tracker = tracker or StreamTracker()
     if (error := _configuration_error(provider)) is not None:
         return _log(provider, request, GenerationResult(text="", model=request.model, error=error))
@@ -285,7 +298,11 @@ async def generate(
             return _log(provider, request, _cached_result(hit))
     adapter = get_adapter(provider)
     result = await _with_retries(
-        lambda: adapter.complete(request), lambda: _failed(request, "", ErrorKind.TIMEOUT), tracker
+        lambda: adapter.complete(request),
+        lambda: _failed(request, "", ErrorKind.TIMEOUT),
+        tracker,
+        policy=policy,
+        deadline=deadline,
     )
     tracker.finished = True
     if cache_key and result.ok:
@@ -315,6 +332,9 @@ async def _with_retries(
     call: Callable[[], Awaitable[OutcomeT]],
     timed_out: Callable[[], OutcomeT],
     log: _AttemptLog,
+    *,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
 ) -> OutcomeT:
     """`call()` until it succeeds or the policy stops, within one deadline.
 
@@ -322,9 +342,9 @@ async def _with_retries(
     any retryable failure may be retried. `timed_out()` is the result of an attempt the
     deadline ended.
     """
-    policy = RetryPolicy.from_settings()
+    policy = policy or RetryPolicy.from_settings()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.deadline
+    deadline = deadline if deadline is not None else loop.time() + policy.deadline
     attempts = log.attempts
     while True:
         started = log.started = loop.time()

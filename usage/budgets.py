@@ -35,7 +35,7 @@ from usage.models import (
 from usage.pricing import PriceSnapshot, cost_nanos, find_price
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from django.contrib.auth.models import User
 
@@ -138,6 +138,28 @@ def worst_case_nanos(
         output_tokens=max(output, 0),
     )
     return cost_nanos(usage, PriceSnapshot.from_price(price))
+
+
+def costliest(
+    candidates: Sequence[tuple[Provider, str]], *, max_tokens: int | None, prompt_tokens: int
+) -> tuple[Provider, str]:
+    """The (provider, model) of `candidates` whose worst case costs most: what a hold for
+    a routed call covers, as it may end at any of them. An unpriced one comes first: its
+    cost cannot be bounded (under a limit, `reserve_budget` then refuses in words)."""
+    now = timezone.now()
+
+    def worst(candidate: tuple[Provider, str]) -> float:
+        provider, model = candidate
+        nanos = worst_case_nanos(
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            prompt_tokens=prompt_tokens,
+            at=now,
+        )
+        return math.inf if nanos is None else nanos
+
+    return max(candidates, key=worst)
 
 
 def _usd(nanos: int) -> str:

@@ -125,6 +125,9 @@ class UsageRecord(models.Model):
         related_name="usage_records",
     )
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The model alias the call named (routing), "" for a call naming a provider's model:
+    # with it, a report tells which calls needed a fallback and which target answered.
+    alias = models.CharField(max_length=100, blank=True, default="")
     attempt_number = models.PositiveSmallIntegerField(default=1)
     outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

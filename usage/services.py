@@ -81,7 +81,11 @@ def _build(
     cache_hit: bool,
     at: datetime,
     message: Message | None,
+    alias: str = "",
 ) -> UsageRecord:
+    # A routed call's attempt names its own target; priced at that provider's prices.
+    provider = attempt.provider or provider
+    model = attempt.model or model
     usage: Usage = normalized(provider.kind, attempt.usage)
     if cache_hit:
         cost: int | None
@@ -96,6 +100,7 @@ def _build(
         user=user if user is not None and user.is_authenticated else None,
         source=source,
         request_id=key,
+        alias=alias[:100],
         attempt_number=attempt.number,
         outcome=outcome,
         status_code=attempt.status_code,
@@ -183,11 +188,14 @@ def record_generation(
     result: GenerationResult,
     message: Message | None = None,
     request_id: str = "",
+    alias: str = "",
 ) -> list[UsageRecord]:
     """Write one priced record per upstream attempt of `result`; idempotent per key.
 
     A cache hit is a single zero-cost record. Failed and cancelled attempts are
-    recorded with whatever usage they carry (reported or estimated).
+    recorded with whatever usage they carry (reported or estimated). The attempts of a
+    call routed through `alias` each name their own provider and model (`provider` is
+    then the one of a cache hit or an attempt naming none).
     """
     if result.cached:
         attempts = [Attempt(number=1, outcome=OUTCOME_OK, usage=result.usage)]
@@ -202,6 +210,7 @@ def record_generation(
         cache_hit=result.cached,
         message=message,
         request_id=request_id,
+        alias=alias,
     )
 
 
@@ -237,6 +246,7 @@ def _record_attempts(
     cache_hit: bool,
     message: Message | None,
     request_id: str,
+    alias: str = "",
 ) -> list[UsageRecord]:
     source = Source(source).value
     if not attempts:
@@ -254,6 +264,7 @@ def _record_attempts(
             cache_hit=cache_hit,
             at=at,
             message=message,
+            alias=alias,
         )
         for attempt in attempts
     ]
@@ -268,6 +279,7 @@ def record_refusal(
     model: str,
     message: Message | None = None,
     request_id: str = "",
+    alias: str = "",
 ) -> UsageRecord:
     """Record a call refused for budget before upstream was reached (attempt 0, $0)."""
     key = _idempotency_key(message=message, request_id=request_id)
@@ -281,6 +293,7 @@ def record_refusal(
         cache_hit=False,
         at=timezone.now(),
         message=message,
+        alias=alias,
     )
     record.cost_nanos, record.price_snapshot = 0, None
     return _save_once(key, [record])[0]

@@ -1,14 +1,15 @@
-"""Who is calling, and which provider a model name means.
+"""Who is calling, and which provider (or alias) a model name means.
 
-Models are named ``<provider name>/<model>``; a plain ``<model>`` works when exactly
-one active provider offers it. Each provider's list comes from the engine's models
+Models are named ``<provider name>/<model>``; a plain name is an alias when an active
+alias has it (routing: fallbacks and load spreading), else a ``<model>`` that exactly
+one active provider offers. Each provider's list comes from the engine's models
 cache; a provider whose list cannot be fetched offers its default model.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generation.api_tokens import ApiToken
 from generation.gateway.errors import GatewayError, invalid_token, model_not_found
@@ -16,18 +17,27 @@ from generation.gateway.ratelimit import seconds_until_allowed
 from providers import engine
 from providers.errors import ProviderError
 from providers.models import Provider
+from routing.plans import Target
+from routing.services import AliasUnavailable, alias_targets, plan_or_refuse
 
 
 @dataclass(frozen=True)
 class Caller:
     token: ApiToken
     providers: list[Provider]  # the active ones, longest name first
+    aliases: dict[str, list[Target]] = field(default_factory=dict)  # active, by name
 
 
 @dataclass(frozen=True)
 class Route:
     provider: Provider
     model: str  # the provider's own name for it
+
+
+@dataclass(frozen=True)
+class AliasRoute:
+    alias: str
+    targets: list[Target]  # in the order this call tries them (`routing.plans.plan`)
 
 
 def admit(authorization: str) -> Caller:
@@ -51,7 +61,7 @@ def admit(authorization: str) -> Caller:
             retryable=True,
         )
     providers = sorted(Provider.objects.filter(is_active=True), key=lambda p: -len(p.name))
-    return Caller(token=token, providers=providers)
+    return Caller(token=token, providers=providers, aliases=alias_targets())
 
 
 async def models_by_provider(providers: list[Provider]) -> list[tuple[Provider, list[str]]]:
@@ -67,19 +77,42 @@ async def _models_of(provider: Provider) -> list[str]:
         return [default] if default else []
 
 
-def model_names(lists: list[tuple[Provider, list[str]]]) -> list[tuple[str, str]]:
-    """(name, provider name) for every ``provider/model``, then each plain model that
-    exactly one provider offers."""
-    qualified: list[tuple[str, str]] = []
+ALIAS_OWNER = "switchboard-alias"  # owned_by of an alias in /v1/models
+
+
+def model_names(
+    lists: list[tuple[Provider, list[str]]], aliases: dict[str, list[Target]] | None = None
+) -> list[tuple[str, str]]:
+    """(name, owner) for every alias, then every ``provider/model`` (owned by the
+    provider), then each plain model that exactly one provider offers and no alias is."""
+    aliases = aliases or {}
+    qualified: list[tuple[str, str]] = [(name, ALIAS_OWNER) for name in sorted(aliases)]
     owners: dict[str, set[str]] = {}
     for provider, models in sorted(lists, key=lambda pair: pair[0].name):
         for model in models:
             qualified.append((f"{provider.name}/{model}", provider.name))
             owners.setdefault(model, set()).add(provider.name)
     plain = sorted(
-        (model, owner) for model, found in owners.items() if len(found) == 1 for owner in found
+        (model, owner)
+        for model, found in owners.items()
+        if len(found) == 1 and model not in aliases
+        for owner in found
     )
     return qualified + plain
+
+
+def resolve_alias(name: str, caller: Caller) -> AliasRoute | None:
+    """The route of an alias named `name` (its targets planned for this call), or None.
+    Aliases take precedence over a plain model name; GatewayError 503 for an alias with
+    no active provider."""
+    if name not in caller.aliases:
+        return None
+    try:
+        return AliasRoute(alias=name, targets=plan_or_refuse(name, caller.aliases[name]))
+    except AliasUnavailable as exc:
+        raise GatewayError(
+            503, exc.message, type="server_error", code="alias_unavailable"
+        ) from None
 
 
 async def resolve(name: str, providers: list[Provider]) -> Route:

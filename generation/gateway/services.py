@@ -16,8 +16,10 @@ from generation.api_services import (
     close_embedding_call,
     open_call,
     open_embedding_call,
+    open_routed_call,
 )
 from providers import engine
+from routing.engine import RoutedTracker, generate_routed
 from usage.budgets import release_reservation
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from providers.adapters.base import GenerationRequest, GenerationResult
     from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
     from providers.models import Provider
+    from routing.plans import Target
     from usage.models import Reservation
 
 
@@ -37,6 +40,17 @@ async def aopen_call(
     return await _hold(
         sync_to_async(open_call)(
             user=user, provider=provider, request=request, request_id=request_id
+        )
+    )
+
+
+async def aopen_routed_call(
+    *, user: User, targets: list[Target], request: GenerationRequest, request_id: str, alias: str
+) -> Reservation:
+    """`open_routed_call` from the loop, released like `aopen_call`'s."""
+    return await _hold(
+        sync_to_async(open_routed_call)(
+            user=user, targets=targets, request=request, request_id=request_id, alias=alias
         )
     )
 
@@ -78,6 +92,36 @@ async def agenerate_for_api(
         )
         # Shielded: the task may be cancelled again (server shutdown); the write must land.
         await asyncio.shield(meter)
+
+
+async def agenerate_routed_for_api(
+    *,
+    user: User,
+    alias: str,
+    targets: list[Target],
+    request: GenerationRequest,
+    request_id: str,
+) -> tuple[GenerationResult, Target]:
+    """`agenerate_for_api` through an alias (a request already validated against its
+    first target): the result and the target that answered."""
+    reservation = await aopen_routed_call(
+        user=user, targets=targets, request=request, request_id=request_id, alias=alias
+    )
+    tracker = RoutedTracker()
+    result: GenerationResult | None = None
+    try:
+        result = await generate_routed(targets, request, tracker=tracker)
+        return result, tracker.target or targets[0]
+    finally:
+        meter = sync_to_async(close_call)(
+            user=user,
+            provider=(tracker.target or targets[0]).provider,
+            reservation=reservation,
+            result=result if result is not None else tracker.interrupted_result(),
+            request_id=request_id,
+            alias=alias,
+        )
+        await asyncio.shield(meter)  # as above: the write must land
 
 
 async def aembed_for_api(

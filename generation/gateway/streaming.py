@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -34,12 +35,14 @@ from providers.adapters.base import (
     TextDelta,
     ToolCallDelta,
 )
+from routing.engine import RoutedTracker, stream_routed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from providers.adapters.base import GenerationRequest
     from providers.models import Provider
+    from routing.plans import Target
     from usage.models import Reservation
 
 
@@ -54,14 +57,32 @@ class GatewayStream:
         request_id: str,
         completion: Completion,
         include_usage: bool,
+        alias: str = "",
+        targets: list[Target] | None = None,
     ) -> None:
+        """`targets` (and `alias`): a call routed through an alias, tried in that order
+        (`provider` is then the first)."""
         self.user, self.provider, self.request_id = user, provider, request_id
         self.reservation = reservation
         self.completion, self.include_usage = completion, include_usage
-        self.tracker = engine.StreamTracker()
-        self.items = engine.stream_generation(provider, request, tracker=self.tracker)
+        self.alias = alias
+        self.routed: RoutedTracker | None = None
+        self.tracker: engine.StreamTracker
+        if targets:
+            self.tracker = self.routed = RoutedTracker()
+            self.items = stream_routed(targets, request, tracker=self.routed)
+        else:
+            self.tracker = engine.StreamTracker()
+            self.items = engine.stream_generation(provider, request, tracker=self.tracker)
         self.result: GenerationResult | None = None
         self.closed = False
+
+    @property
+    def answering(self) -> Provider:
+        """The provider of the answer: a routed call's last target tried."""
+        if self.routed is not None and self.routed.target is not None:
+            return self.routed.target.provider
+        return self.provider
 
     async def start(self) -> StreamItem:
         """The first item. A failure or cancellation here closes and meters the stream."""
@@ -95,6 +116,8 @@ class GatewayStream:
                     yield completion.chunk(call, with_usage=with_usage, index=item.choice)
                 item = await anext(self.items)
             self.result = result = item
+            # Usage is reported in the way of the provider that answered.
+            completion = replace(completion, provider_kind=self.answering.kind)
             blocks = thinking_blocks(result.reasoning)
             if blocks and result.error is None:
                 # The signatures arrive at the end of each block: all in one last delta.
@@ -124,10 +147,11 @@ class GatewayStream:
         result = self.result or self.tracker.interrupted_result()
         meter = sync_to_async(close_call)(
             user=self.user,
-            provider=self.provider,
+            provider=self.answering,
             reservation=self.reservation,
             result=result,
             request_id=self.request_id,
+            alias=self.alias,
         )
         # Shielded: the task may be cancelled again (server shutdown); the write must land.
         await asyncio.shield(meter)

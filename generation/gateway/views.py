@@ -31,7 +31,13 @@ from generation.gateway.errors import (
     from_provider_error,
     over_budget,
 )
-from generation.gateway.services import aembed_for_api, agenerate_for_api, aopen_call
+from generation.gateway.services import (
+    aembed_for_api,
+    agenerate_for_api,
+    agenerate_routed_for_api,
+    aopen_call,
+    aopen_routed_call,
+)
 from generation.gateway.shapes import Completion
 from generation.gateway.streaming import GatewayStream
 from generation.gateway.translate import ChatCall, parse_chat
@@ -62,7 +68,7 @@ async def list_models(request: HttpRequest) -> HttpResponse:
         caller = await _admit(request)
     except GatewayError as error:
         return error.response()
-    names = routing.model_names(await routing.models_by_provider(caller.providers))
+    names = routing.model_names(await routing.models_by_provider(caller.providers), caller.aliases)
     return JsonResponse({"object": "list", "data": [_model(name, owner) for name, owner in names]})
 
 
@@ -75,7 +81,7 @@ async def retrieve_model(request: HttpRequest, model_id: str) -> HttpResponse:
         caller = await _admit(request)
     except GatewayError as error:
         return error.response()
-    names = routing.model_names(await routing.models_by_provider(caller.providers))
+    names = routing.model_names(await routing.models_by_provider(caller.providers), caller.aliases)
     for name, owner in names:
         if name == model_id:
             return JsonResponse(_model(name, owner))
@@ -103,6 +109,8 @@ async def _chat_completions(request: HttpRequest, request_id: str) -> HttpRespon
     try:
         caller = await _admit(request)
         call = parse_chat(read_json_body(request))
+        if (aliased := routing.resolve_alias(call.model, caller)) is not None:
+            return await _answer_routed(caller, aliased, call, request_id)
         route = await routing.resolve(call.model, caller.providers)
         return await _answer(caller, route, call, request_id)
     except GatewayError as error:
@@ -148,6 +156,59 @@ async def _answer(
         completion=completion,
         include_usage=call.include_usage,
     )
+    return await _stream_response(stream)
+
+
+async def _answer_routed(
+    caller: routing.Caller, route: routing.AliasRoute, call: ChatCall, request_id: str
+) -> HttpResponseBase:
+    """`_answer` through an alias: checked against its first target, held for the
+    costliest, each target tried in turn (routing.engine)."""
+    user, first = caller.token.user, route.targets[0]
+    request = replace(call.request, model=first.model, cache_scope=str(user.pk))
+    logger.info(
+        "gateway call token=%s alias=%s targets=%d stream=%s messages=%d",
+        caller.token.prefix,
+        route.alias,
+        len(route.targets),
+        call.stream,
+        len(request.messages),
+    )
+    request = await engine.avalidate_request(first.provider, request)
+    if not call.stream:
+        result, target = await agenerate_routed_for_api(
+            user=user,
+            alias=route.alias,
+            targets=route.targets,
+            request=request,
+            request_id=request_id,
+        )
+        if result.error is not None:
+            return from_provider_error(result.error).response()
+        completion = Completion(model=call.model, provider_kind=target.provider.kind)
+        return JsonResponse(completion.body(result))
+    reservation = await aopen_routed_call(
+        user=user,
+        targets=route.targets,
+        request=request,
+        request_id=request_id,
+        alias=route.alias,
+    )
+    stream = GatewayStream(
+        user=user,
+        provider=first.provider,
+        request=request,
+        reservation=reservation,
+        request_id=request_id,
+        completion=Completion(model=call.model, provider_kind=first.provider.kind),
+        include_usage=call.include_usage,
+        alias=route.alias,
+        targets=route.targets,
+    )
+    return await _stream_response(stream)
+
+
+async def _stream_response(stream: GatewayStream) -> HttpResponseBase:
     first = await stream.start()
     if stream.result is not None and stream.result.error is not None:
         return from_provider_error(stream.result.error).response()

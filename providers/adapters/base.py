@@ -23,6 +23,7 @@ from providers.errors import ProviderError
 
 if TYPE_CHECKING:
     from providers.adapters.embeddings import EmbeddingRequest, EmbeddingResult
+    from providers.models import Provider
 
 Role = Literal["user", "assistant"]
 
@@ -380,6 +381,10 @@ class Attempt:
     time_to_first_token: float | None = None  # seconds
     latency: float = 0.0  # seconds
     usage: Usage = field(default_factory=Usage)
+    # Who made it, when a routed call (routing.engine) tried several targets; None: the
+    # provider and model of the call itself.
+    provider: Provider | None = None
+    model: str = ""
 
 
 @dataclass
