@@ -75,12 +75,11 @@ def check_request(
             f"The provider {provider.name!r} does not take the response format "
             f"{wanted.type!r}; it takes {takes}.",
         )
-    if request.reasoning_effort and adapter.effort_budgets and request.thinking_budget is None:
+    budget = adapter.effort_budgets.get(request.reasoning_effort)
+    if budget is not None and request.thinking_budget is None:
         # A kind that thinks within a budget gets the effort as one (and the budget hold
-        # counts it, as it does the chat's thinking).
-        request = dataclasses.replace(
-            request, thinking_budget=adapter.effort_budgets[request.reasoning_effort]
-        )
+        # counts it, as it does the chat's thinking); "none" is no thinking.
+        request = dataclasses.replace(request, thinking_budget=budget)
     if adapter.tool_arguments_are_objects:
         for call in _tool_calls(request):
             if not _is_json_object(call.arguments):

@@ -58,5 +58,5 @@ def image_part(value: Any, param: str) -> ImagePart:
     except (binascii.Error, ValueError):
         raise _invalid(f"{param}.url", f"'{param}.url' holds invalid base64.") from None
     if not looks_like(media_type, data):
-        raise _invalid(f"{param}.url", f"'{param}.url' is not a {media_type} image.")
+        raise _invalid(f"{param}.url", f"'{param}.url' is not an image of type {media_type}.")
     return ImagePart(media_type, data, detail=detail or "")

@@ -10,7 +10,7 @@ from providers.adapters.base import ReasoningPart
 
 # The keys of an assistant message that carry its reasoning.
 REASONING_KEYS = frozenset({"reasoning_content", "thinking_blocks"})
-EFFORTS = ("minimal", "low", "medium", "high")
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")  # OpenAI's values
 
 
 def reasoning_effort(value: Any) -> str:
@@ -18,7 +18,8 @@ def reasoning_effort(value: Any) -> str:
         return ""
     if value not in EFFORTS:
         raise bad_request(
-            "Invalid 'reasoning_effort': it must be 'minimal', 'low', 'medium' or 'high'.",
+            "Invalid 'reasoning_effort': it must be 'none', 'minimal', 'low', 'medium', "
+            "'high' or 'xhigh'.",
             param="reasoning_effort",
             code="invalid_value",
         )

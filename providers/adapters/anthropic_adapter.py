@@ -69,11 +69,13 @@ class AnthropicAdapter(SdkAdapter):
     max_thinking_budget: ClassVar[int] = 32_000
     # OpenAI's reasoning_effort as a thinking budget (LiteLLM's mapping, which agent
     # frameworks already expect).
+    # "none" asks for no thinking: no budget.
     effort_budgets: ClassVar[dict[str, int]] = {
         "minimal": 1024,
         "low": 1024,
         "medium": 2048,
         "high": 4096,
+        "xhigh": 8192,
     }
     # Telemetry spans could carry prompt text.
     client_options: ClassVar[dict[str, Any]] = {"open_telemetry": False}

@@ -91,7 +91,10 @@ def test_kinds_without_image_urls_refuse_them_before_any_call(
         ("file:///etc/passwd", "https URL or a base64 data URL"),
         ("data:image/svg+xml;base64,PHN2Zy8+", "PNG, JPEG, WebP or GIF"),
         ("data:image/png;base64,not base64!", "invalid base64"),
-        ("data:image/jpeg;base64," + base64.b64encode(PNG).decode(), "not a image/jpeg image"),
+        (
+            "data:image/jpeg;base64," + base64.b64encode(PNG).decode(),
+            "is not an image of type image/jpeg",
+        ),
     ],
 )
 def test_bad_image_urls_are_400_naming_the_part(sdk, make_provider, fake_upstream, url, says):

@@ -185,3 +185,16 @@ def test_an_anthropic_agent_loop_with_thinking_sends_the_signed_thinking_back_fi
     # Anthropic wants the thinking block, intact, before the tool_use it led to.
     assert [block["type"] for block in turn] == ["thinking", "tool_use"]
     assert turn[0]["signature"] == blocks[0]["signature"]
+
+
+@pytest.mark.parametrize(("effort", "thinking"), [("none", None), ("xhigh", 8192)])
+def test_openais_newer_efforts_reach_anthropic_as_a_budget_or_none(
+    sdk, make_provider, fake_upstream, effort, thinking
+):
+    provider = make_provider("anthropic", knobs="tokens=2")
+    sdk.chat.completions.create(
+        model=model_of(provider), messages=user_says(), reasoning_effort=effort
+    )
+    (sent,) = _bodies(fake_upstream)
+    expected = {"type": "enabled", "budget_tokens": thinking} if thinking else None
+    assert sent.get("thinking") == expected
