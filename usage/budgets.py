@@ -10,6 +10,7 @@ checked one after another and never overspend together.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -47,11 +48,19 @@ CHARS_PER_TOKEN_ESTIMATE = 3
 
 def prompt_tokens_to_hold(request: GenerationRequest) -> int:
     """The prompt's tokens as a hold counts them: text at 3 characters a token, and each
-    image at the adapters' (generous) estimate."""
+    image at the adapters' (generous) estimate. Tool definitions and a response schema
+    count too: providers bill them as input, and a client may send megabytes of them."""
     images = sum(len(message.images) for message in request.messages)
-    return math.ceil(prompt_chars(request) / CHARS_PER_TOKEN_ESTIMATE) + (
-        images * IMAGE_TOKENS_ESTIMATE
-    )
+    chars = prompt_chars(request) + _definition_chars(request)
+    return math.ceil(chars / CHARS_PER_TOKEN_ESTIMATE) + images * IMAGE_TOKENS_ESTIMATE
+
+
+def _definition_chars(request: GenerationRequest) -> int:
+    """The JSON characters of the request's tools and response schema."""
+    tools = [(tool.name, tool.description, tool.parameters) for tool in request.tools]
+    wanted = request.response_format
+    schema = wanted.schema if wanted is not None else None
+    return (len(json.dumps(tools)) if tools else 0) + (len(json.dumps(schema)) if schema else 0)
 
 
 def embedding_tokens_to_hold(request: EmbeddingRequest) -> int:

@@ -159,3 +159,24 @@ def test_the_output_held_counts_thinking_and_every_answer(settings):
     assert output_tokens_to_hold(replace(ask, max_tokens=100, thinking_budget=1024)) == 1124
     assert output_tokens_to_hold(replace(ask, max_tokens=100, n=3)) == 300
     assert output_tokens_to_hold(replace(ask, n=2, thinking_budget=1024)) == 2 * 9024
+
+
+def test_the_prompt_held_counts_the_tools_and_the_schema_the_provider_reads():
+    # Providers bill tool definitions and a structured-output schema as input: a 1 MB
+    # schema held as a 2-character prompt would let one call spend far past the budget.
+    from providers.adapters.base import ChatMessage, GenerationRequest, ResponseFormat, ToolSpec
+    from usage.budgets import prompt_tokens_to_hold
+
+    ask = GenerationRequest(model="m", messages=(ChatMessage.of_text("user", "hi"),))
+    big = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(3000)}}
+    bare = prompt_tokens_to_hold(ask)
+    with_tools = prompt_tokens_to_hold(
+        replace(ask, tools=(ToolSpec("lookup", "Finds a thing.", big),))
+    )
+    with_schema = prompt_tokens_to_hold(
+        replace(ask, response_format=ResponseFormat("json_schema", name="x", schema=big))
+    )
+    assert bare == 1
+    # 3,000 properties are some 80,000 characters of JSON: over 20,000 tokens either way.
+    assert with_tools > 20_000
+    assert with_schema > 20_000
