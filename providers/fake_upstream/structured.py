@@ -36,25 +36,32 @@ def instance_json(schema: dict[str, Any]) -> str:
     return json.dumps(_instance(schema or {"type": "object"}, schema or {}))
 
 
-def _instance(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+def _instance(
+    schema: dict[str, Any], root: dict[str, Any], expanding: frozenset[str] = frozenset()
+) -> Any:
     if "$ref" in schema:  # "#/$defs/Name", as pydantic writes nested models
+        ref = str(schema["$ref"])
+        if ref in expanding:
+            # A recursive schema (a tree's node within a node): stop with an empty
+            # object, as a model stops nesting, rather than recursing until a crash.
+            return {}
         target: Any = root
-        for key in str(schema["$ref"]).lstrip("#/").split("/"):
+        for key in ref.lstrip("#/").split("/"):
             target = target.get(key, {})
-        return _instance(target, root)
+        return _instance(target, root, expanding | {ref})
     if "enum" in schema:
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
     for combined in ("anyOf", "oneOf", "allOf"):
         if schema.get(combined):
-            return _instance(schema[combined][0], root)
+            return _instance(schema[combined][0], root, expanding)
     kind = schema.get("type", "object")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         properties = schema.get("properties") or {}
-        return {name: _instance(sub, root) for name, sub in properties.items()}
+        return {name: _instance(sub, root, expanding) for name, sub in properties.items()}
     if kind == "array":
-        return [_instance(schema.get("items") or {"type": "string"}, root)]
+        return [_instance(schema.get("items") or {"type": "string"}, root, expanding)]
     return {"string": "switchboard", "integer": 7, "number": 1.5, "boolean": True}.get(kind)

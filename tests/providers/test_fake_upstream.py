@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
 import warnings
 
@@ -243,3 +244,29 @@ def test_closing_a_stream_early_is_recorded(fake_upstream):
 
     run(go())
     assert fake_upstream.wait_for(lambda: fake_upstream.early_closes == 1)
+
+
+def test_a_recursive_schema_is_answered_with_a_finite_instance(fake_upstream):
+    # A tree node whose children are nodes: real APIs accept it, and the fake used to
+    # recurse until it crashed with a 500.
+    node = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "child": {"$ref": "#/$defs/node"}},
+    }
+    root = {"root": {"$ref": "#/$defs/node"}}
+    schema = {"type": "object", "$defs": {"node": node}, "properties": root}
+
+    async def go():
+        return await openai_client(fake_upstream).chat.completions.create(
+            model="fake-model",
+            messages=MESSAGES,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "tree", "schema": schema},
+            },
+        )
+
+    completion = run_without_warnings(go())
+    assert json.loads(completion.choices[0].message.content) == {
+        "root": {"name": "switchboard", "child": {}}
+    }
