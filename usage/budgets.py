@@ -10,7 +10,6 @@ checked one after another and never overspend together.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,16 +50,8 @@ def prompt_tokens_to_hold(request: GenerationRequest) -> int:
     image at the adapters' (generous) estimate. Tool definitions and a response schema
     count too: providers bill them as input, and a client may send megabytes of them."""
     images = sum(len(message.images) for message in request.messages)
-    chars = prompt_chars(request) + _definition_chars(request)
+    chars = prompt_chars(request)  # tool definitions and response schema included
     return math.ceil(chars / CHARS_PER_TOKEN_ESTIMATE) + images * IMAGE_TOKENS_ESTIMATE
-
-
-def _definition_chars(request: GenerationRequest) -> int:
-    """The JSON characters of the request's tools and response schema."""
-    tools = [(tool.name, tool.description, tool.parameters) for tool in request.tools]
-    wanted = request.response_format
-    schema = wanted.schema if wanted is not None else None
-    return (len(json.dumps(tools)) if tools else 0) + (len(json.dumps(schema)) if schema else 0)
 
 
 def embedding_tokens_to_hold(request: EmbeddingRequest) -> int:

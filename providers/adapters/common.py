@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -44,10 +45,19 @@ IMAGE_TOKENS_ESTIMATE = 1600
 
 
 def prompt_chars(request: GenerationRequest) -> int:
-    """The prompt's characters: the system prompt, text and file contents (not images)."""
-    return len(request.system) + sum(
-        len(m.prompt_text()) + m.tool_chars() for m in request.messages
-    )
+    """The prompt's characters: the system prompt, text and file contents (not images),
+    and the tool definitions and response schema, which providers read (and bill) as
+    input too: the prompt limit, estimates and budget holds all count them."""
+    messages = sum(len(m.prompt_text()) + m.tool_chars() for m in request.messages)
+    return len(request.system) + messages + _definition_chars(request)
+
+
+def _definition_chars(request: GenerationRequest) -> int:
+    """The JSON characters of the request's tools and response schema."""
+    tools = [(tool.name, tool.description, tool.parameters) for tool in request.tools]
+    wanted = request.response_format
+    schema = wanted.schema if wanted is not None else None
+    return (len(json.dumps(tools)) if tools else 0) + (len(json.dumps(schema)) if schema else 0)
 
 
 def prompt_tokens_estimate(request: GenerationRequest) -> int:

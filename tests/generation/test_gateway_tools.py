@@ -463,3 +463,24 @@ def test_a_turn_with_text_and_a_tool_call_carries_both(sdk, make_provider, kind,
     assert len(answer["content"].split()) == 3  # the words said before the call
     (call,) = answer["tool_calls"]
     assert json.loads(call["function"]["arguments"]) == WEATHER_ARGUMENTS
+
+
+def test_tool_definitions_count_against_the_prompt_limit(
+    sdk, make_provider, fake_upstream, settings
+):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MAX_PROMPT_CHARS": 2000}
+    provider = make_provider("openai")
+    huge = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "x" * 5000,
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model=model_of(provider), messages=[{"role": "user", "content": "Hi"}], tools=[huge]
+        )
+    assert "too long" in caught.value.message
+    assert not [r for r in fake_upstream.requests if r.method == "POST"]

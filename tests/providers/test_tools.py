@@ -326,3 +326,17 @@ def test_a_call_cut_off_mid_stream_is_metered_as_estimated(fake_upstream, kind):
     assert result.usage.estimated
     assert result.usage.output_tokens > 0
     assert len(result.attempts) == 1, "a call already handed on is not made again"
+
+
+def test_an_estimate_counts_the_tool_definitions_as_input():
+    from providers.adapters.base import ChatMessage, GenerationRequest, ToolSpec
+    from providers.adapters.common import estimate_usage
+
+    plain = GenerationRequest(model="m", messages=(ChatMessage.of_text("user", "Hi"),))
+    tool = ToolSpec("lookup", "d" * 4000, {"type": "object", "properties": {}})
+    with_tools = GenerationRequest(model="m", messages=plain.messages, tools=(tool,))
+    extra = (
+        estimate_usage(with_tools, "", None).input_tokens
+        - estimate_usage(plain, "", None).input_tokens
+    )
+    assert extra >= 1000  # 4,000 characters of description, at 4 a token
