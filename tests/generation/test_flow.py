@@ -109,7 +109,7 @@ def test_cancel_keeps_partial_text(user, make_chat_provider, huey_consumer, read
     assert not first.timed_out
 
     services.cancel_message(message=message)
-    rest = read_sse(_stream_url(message), last_event_id=first.deltas[-1].id, limit=5)
+    rest = read_sse(_stream_url(message), last_event_id=first.deltas[-1].id, limit=15)
     assert not rest.timed_out
 
     message = _final(message)
