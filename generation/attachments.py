@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, prefetch_related_objects
 
 from providers.adapters.base import FilePart, ImagePart, Part
 
@@ -57,7 +57,7 @@ class Attachment(models.Model):
         return self.kind == self.Kind.IMAGE
 
     def part(self) -> Part:
-        """The message part the provider reads; an image needs its blob (see with_parts)."""
+        """The message part the provider reads; an image needs its blob (see load_parts)."""
         data = bytes(self.blob.data) if self.is_image else b""
         return attachment_part(self.kind, self.name, self.media_type, data, self.text)
 
@@ -84,13 +84,14 @@ def attachment_part(kind: str, name: str, media_type: str, data: bytes, text: st
     return FilePart(name, text)
 
 
-def with_parts(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """`messages` with everything their parts need, in two more queries whatever their
-    number: the attachments, and the bytes of the images among them (a file goes as its
-    text, so its bytes stay in the database)."""
+def load_parts(messages: Sequence[Message]) -> None:
+    """Everything the parts of `messages` need, in two queries whatever their number: the
+    attachments, and the bytes of the images among them (a file goes as its text, so its
+    bytes stay in the database). Given a branch, not a whole chat: the other versions'
+    images are never read."""
     image_bytes = AttachmentBlob.objects.filter(attachment__kind=Attachment.Kind.IMAGE).only("data")
-    return messages.prefetch_related(
-        "attachments", Prefetch("attachments__blob", queryset=image_bytes)
+    prefetch_related_objects(
+        messages, "attachments", Prefetch("attachments__blob", queryset=image_bytes)
     )
 
 

@@ -15,8 +15,8 @@ from generation.attachments import (
     Attachment,
     carried_by,
     copy_attachments,
+    load_parts,
     store_attachments,
-    with_parts,
 )
 from generation.models import DEFAULT_THINKING_BUDGET, Conversation, Message
 from generation.presets import Preset
@@ -65,7 +65,7 @@ class Sent:
 
 def _chat_message(message: Message) -> ChatMessage:
     """A stored message as the provider reads it: its parts, in order. Its attachments
-    come from with_parts' prefetch (a query per message without it)."""
+    come from load_parts' prefetch (a query per message without it)."""
     role: Role = "assistant" if message.role == Message.Role.ASSISTANT else "user"
     if role == "assistant" and message.status == Message.Status.COMPLETE:
         return ChatMessage(role, (*_reasoning_parts(message), TextPart(message.content)))
@@ -128,9 +128,10 @@ def build_request(*, message: Message) -> GenerationRequest:
 def _branch_before(conversation_id: int, parent_id: int | None) -> list[Message]:
     """The branch a new message after `parent_id` continues (versions on other branches,
     and messages sent after it, are not part of it), with the parts of its messages."""
-    messages = Message.objects.filter(conversation_id=conversation_id)
-    with_history = with_parts(messages.only(*HISTORY_FIELDS))
-    return branching.path_to(list(with_history), parent_id)
+    messages = Message.objects.filter(conversation_id=conversation_id).only(*HISTORY_FIELDS)
+    branch = branching.path_to(list(messages), parent_id)
+    load_parts(branch)
+    return branch
 
 
 def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRequest:
@@ -198,8 +199,10 @@ def send_message(
     prior: list[Message] = []
     if conversation is not None:
         system_prompt = conversation.system_prompt
-        messages = with_parts(conversation.messages.only(*HISTORY_FIELDS))
-        prior = branching.active_branch(conversation, list(messages))
+        prior = branching.active_branch(
+            conversation, list(conversation.messages.only(*HISTORY_FIELDS))
+        )
+        load_parts(prior)
     return _ask(
         user=user,
         conversation=conversation,
