@@ -11,6 +11,7 @@ from generation.presets import NAME_MAX
 from generation.uploads import Upload, UploadRefused, check_uploads
 from providers.models import Provider
 from providers.validation import encodable
+from routing.models import Alias
 
 
 def validate_encodable(value: str) -> None:
@@ -62,13 +63,26 @@ class AttachmentsField(forms.FileField):
             raise forms.ValidationError(exc.message) from exc
 
 
+def alias_field() -> forms.ModelChoiceField[Alias]:
+    """An active alias (routing) to answer instead of a provider and model; blank: none."""
+    return forms.ModelChoiceField(
+        queryset=Alias.objects.filter(is_active=True),
+        required=False,
+        error_messages={"invalid_choice": "That alias is no longer available."},
+    )
+
+
 class ComposerForm(forms.Form):
     # Blank is fine when files are attached (clean checks that one or the other is there).
     text = forms.CharField(
         strip=False, required=False, widget=forms.Textarea, validators=[validate_encodable]
     )
     attachments = AttachmentsField(required=False)
-    provider = forms.ModelChoiceField(queryset=Provider.objects.none(), empty_label=None)
+    # An alias, when one is picked, answers instead of the provider and model.
+    alias = alias_field()
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(), empty_label=None, required=False
+    )
     model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
     # Blank means "the provider's default"; 0 is a real temperature and stays 0.
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
@@ -92,11 +106,20 @@ class ComposerForm(forms.Form):
             raise forms.ValidationError(f"A message is at most {limit} characters.")
         return text
 
+    # Whether a provider (or an alias) must be named: an edit may leave both to the chat.
+    needs_route = True
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         blank = "text" in data and not data["text"].strip()
         if blank and "attachments" in data and not data["attachments"]:
             self.add_error("text", "Write a message first.")
+        if data.get("alias") is not None:
+            # The alias answers: a provider left in the picker meanwhile switched off is
+            # no reason to refuse.
+            self.errors.pop("provider", None)
+        elif self.needs_route and not self.errors and data.get("provider") is None:
+            self.add_error("provider", "Pick a provider or an alias.")
         return data
 
 
@@ -106,6 +129,7 @@ class RetryForm(forms.Form):
 
     provider = forms.ModelChoiceField(queryset=Provider.objects.none(), required=False)
     model = forms.CharField(max_length=200, required=False, validators=[validate_encodable])
+    alias = alias_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,12 +139,14 @@ class RetryForm(forms.Form):
 
 
 class EditForm(ComposerForm):
-    """An edited user message. The provider, model and parameters come from the composer
-    (htmx includes them); a plain post without them answers with the chat's last ones."""
+    """An edited user message. The alias or provider and model, and the parameters come
+    from the composer (htmx includes them); a plain post without them answers as the
+    chat's last answer did."""
+
+    needs_route = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].required = False
         del self.fields["system_prompt"]  # an existing chat's prompt is edited in the header
 
 

@@ -38,6 +38,10 @@ class Conversation(models.Model):
         "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model = models.CharField(max_length=200, blank=True)
+    # The alias picked last instead (routing): it answers the next message when active.
+    alias = models.ForeignKey(
+        "routing.Alias", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Sent with every answer from the next one on (an answer's stored request keeps the
     # prompt it was made with). Its length limit lives in the form: settings may change.
     system_prompt = models.TextField(blank=True)
@@ -127,6 +131,11 @@ class Message(models.Model):
         "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model = models.CharField(max_length=200, blank=True)
+    # The alias the message was sent to (routing): `provider` and `model` then name the
+    # target that answered (or was tried last) once the answer ends.
+    alias = models.ForeignKey(
+        "routing.Alias", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Parameters used: None means "the provider's default" (0 is a real temperature).
     temperature = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -225,6 +234,19 @@ class Message(models.Model):
     @property
     def can_retry(self) -> bool:
         return self.retryable and not hasattr(self, "retried_by")
+
+    @property
+    def route_label(self) -> str:
+        """Who answered a message sent to an alias, once it ended: "answered by
+        OpenAI/gpt-4o-mini via smart" ("last tried" when no text came); "" otherwise."""
+        if self.alias_id is None or self.provider is None or self.is_active:
+            return ""
+        alias = self.alias
+        if alias is None:
+            return ""
+        answered = self.content or self.status == self.Status.COMPLETE
+        verb = "answered by" if answered else "last tried"
+        return f"{verb} {self.provider.name}/{self.model} via {alias.name}"
 
     @property
     def total_tokens(self) -> int | None:

@@ -24,6 +24,7 @@ from config.db import return_pooled_connection
 from generation import stream_loop
 from generation.models import Message
 from generation.relay import Relay, RelayEvent, get_relay
+from generation.routes import alias_route
 from providers.adapters.base import (
     GenerationRequest,
     GenerationResult,
@@ -33,12 +34,13 @@ from providers.adapters.base import (
 )
 from providers.engine import StreamTracker, stream_generation
 from providers.errors import ErrorKind, ProviderError
+from routing.engine import RoutedTracker, stream_routed
+from routing.services import AliasUnavailable
 from usage.pricing import normalized
 
 if TYPE_CHECKING:
     from huey.consumer import Consumer
 
-    from providers.models import Provider
     from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def run_generation(*, message_id: int) -> bool:
     # get(), not first(): first() orders the query, and compiling that ordering was
     # the costliest step of this task's setup (py-spy, chat_ttft).
     try:
-        message = Message.objects.select_related("provider", "conversation__owner").get(
+        message = Message.objects.select_related("provider", "alias", "conversation__owner").get(
             pk=message_id
         )
     except Message.DoesNotExist:
@@ -116,14 +118,6 @@ def run_generation(*, message_id: int) -> bool:
     finally:
         relay.complete(message.relay_key)
     return True
-
-
-def _stream(
-    provider: Provider, stored_request: dict[str, Any], tracker: StreamTracker
-) -> AsyncIterator[StreamItem]:
-    # The request the send built and validated, made as it was stored.
-    request = GenerationRequest.from_json(stored_request)
-    return stream_generation(provider, request, tracker=tracker)
 
 
 def _storable(text: str) -> str:
@@ -150,24 +144,19 @@ class _Generation:
         # Set by the stream task when a save is due or it has ended.
         self.wake = threading.Event()
         # What the stream has done (attempts, text): metered when it is stopped before
-        # its own result, since the provider bills the prompt all the same.
-        self.tracker = StreamTracker()
+        # its own result, since the provider bills the prompt all the same. For an alias,
+        # every target's attempts, each naming its target.
+        self.tracker = RoutedTracker() if message.alias_id is not None else StreamTracker()
 
     def run(self) -> None:
-        provider = self.message.provider
-        if provider is None or not provider.is_active:
-            error = ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
-            self._finish(GenerationResult(text="", model=self.message.model, error=error))
-            return
-        if self.message.request is None:  # queued before requests were stored: retry it
-            error = ProviderError(
-                ErrorKind.BAD_REQUEST, "This answer was queued by an older version."
-            )
-            self._finish(GenerationResult(text="", model=self.message.model, error=error))
+        try:
+            stream = self._stream()
+        except ProviderError as refused:  # before any call: nothing to meter
+            self._finish(GenerationResult(text="", model=self.message.model, error=refused))
             return
         result: GenerationResult | None = None
         try:
-            result = self._drive(_stream(provider, self.message.request, self.tracker))
+            result = self._drive(stream)
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__
@@ -177,6 +166,7 @@ class _Generation:
                 text=self.text, model=self.message.model
             )
             result.error = error  # the attempts made so far are still metered
+        self._note_answerer()
         if not self.gone:
             self._finish(result)
             return
@@ -184,6 +174,36 @@ class _Generation:
         # call still happened and is metered.
         self.deleted = not Message.objects.filter(pk=self.message.pk).exists()
         self._record_usage(result)
+
+    def _stream(self) -> AsyncIterator[StreamItem]:
+        """The upstream stream of the request the send built and validated, made as it
+        was stored: to the message's provider, or to its alias's targets in turn (planned
+        now; the routed tracker names the one answering). Or a ProviderError saying why
+        it cannot be made."""
+        message = self.message
+        if message.request is None:  # queued before requests were stored: retry it
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST, "This answer was queued by an older version."
+            )
+        request = GenerationRequest.from_json(message.request)
+        if message.alias is not None and isinstance(self.tracker, RoutedTracker):
+            try:
+                targets = alias_route(alias=message.alias).targets
+            except AliasUnavailable as exc:
+                raise ProviderError(ErrorKind.BAD_REQUEST, exc.message) from None
+            return stream_routed(list(targets), request, tracker=self.tracker)
+        provider = message.provider
+        if provider is None or not provider.is_active:
+            raise ProviderError(ErrorKind.BAD_REQUEST, "That provider is no longer available.")
+        return stream_generation(provider, request, tracker=self.tracker)
+
+    def _note_answerer(self) -> None:
+        """For an alias: the message's provider and model become the target that answered
+        (or was tried last), as the thread labels it and its usage is normalised."""
+        tracker = self.tracker
+        if isinstance(tracker, RoutedTracker) and tracker.target is not None:
+            self.message.provider = tracker.target.provider
+            self.message.model = tracker.target.model
 
     def _drive(self, stream: AsyncIterator[Any]) -> GenerationResult | None:
         # The setup's queries are done: a pooled connection goes back while we wait on
@@ -352,6 +372,8 @@ class _Generation:
             "updated_at": now,
             "request": None,  # made: the thread keeps the conversation itself
         }
+        if message.alias_id is not None:  # the target that answered (_note_answerer)
+            fields.update(provider=message.provider, model=message.model[:200])
         if result is not None and result.model:
             fields["model"] = result.model[:200]
         updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
@@ -399,6 +421,7 @@ class _Generation:
                     source="chat",
                     result=result,
                     message=None if self.deleted else self.message,
+                    alias=self.message.alias.name if self.message.alias is not None else "",
                 )
             reservation_id = self.message.reservation_id  # None: the user has no limit
             if reservation_id is not None:

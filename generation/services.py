@@ -21,6 +21,7 @@ from generation.attachments import (
 from generation.models import DEFAULT_THINKING_BUDGET, Conversation, Message
 from generation.presets import Preset
 from generation.relay import get_relay
+from generation.routes import Route, alias_route, direct_route
 from generation.tasks import generate_message
 from generation.uploads import Upload
 from providers.adapters import adapter_class
@@ -36,6 +37,8 @@ from providers.adapters.base import (
 from providers.engine import validate_request
 from providers.models import Provider
 from providers.validation import InvalidRequest
+from routing.models import Alias
+from routing.services import AliasUnavailable
 from usage.budgets import (
     BudgetExceeded,
     output_tokens_to_hold,
@@ -142,13 +145,27 @@ def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRe
         raise SendError(exc.message, exc.field) from exc
 
 
-def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> int | None:
-    """Hold the worst-case cost, or raise BudgetExceeded. Call inside the transaction
-    that stores the answer: a failed insert then leaves no hold behind."""
+def _route(*, provider: Provider | None, model: str, alias: Alias | None) -> Route:
+    """What answers: `alias` when given, else `provider` and `model`; or SendError."""
+    if alias is not None:
+        try:
+            return alias_route(alias=alias)
+        except AliasUnavailable as exc:
+            raise SendError(exc.message, "alias") from exc
+    if provider is None or not provider.is_active:
+        raise SendError("That provider is no longer available.", "provider")
+    return direct_route(provider=provider, model=model)
+
+
+def _reserve(*, user: User, route: Route, request: GenerationRequest) -> int | None:
+    """Hold the worst-case cost (of the costliest target an alias may reach), or raise
+    BudgetExceeded. Call inside the transaction that stores the answer: a failed insert
+    then leaves no hold behind."""
+    provider, model = route.held_target(request)
     reservation = reserve_budget(
         user=user,
         provider=provider,
-        model=request.model,
+        model=model,
         max_tokens=output_tokens_to_hold(request),
         prompt_tokens=prompt_tokens_to_hold(request),
     )
@@ -156,15 +173,16 @@ def _reserve(*, user: User, provider: Provider, request: GenerationRequest) -> i
 
 
 @contextmanager
-def _refusal_recorded(
-    *, user: User, provider: Provider, request: GenerationRequest
-) -> Iterator[None]:
-    """Around the transaction that reserves: a refusal is recorded after its rollback,
-    and reaches the user as a SendError in words."""
+def _refusal_recorded(*, user: User, route: Route, request: GenerationRequest) -> Iterator[None]:
+    """Around the transaction that reserves: a refusal is recorded after its rollback
+    (naming the target held for, and the alias), and reaches the user as a SendError."""
     try:
         yield
     except BudgetExceeded as exc:
-        record_refusal(provider=provider, user=user, source="chat", model=request.model)
+        provider, model = route.held_target(request)
+        record_refusal(
+            provider=provider, user=user, source="chat", model=model, alias=route.alias_name
+        )
         raise SendError(exc.reason) from exc
 
 
@@ -178,13 +196,14 @@ def send_message(
     user: User,
     conversation: Conversation | None,
     text: str,
-    provider: Provider,
+    provider: Provider | None,
     model: str,
     temperature: float | None,
     max_tokens: int | None,
     system_prompt: str = "",
     preset: Preset | None = None,
     attachments: Sequence[Upload] = (),
+    alias: Alias | None = None,
 ) -> Sent:
     """Store the user's message at the end of the chat's active branch and a pending
     answer; the worker starts after commit.
@@ -193,7 +212,8 @@ def send_message(
     prompt, and keeps the preset it started from. The composer already holds the
     preset's settings (the user may have changed them): the preset is only recorded,
     and its thinking flag turns thinking on for the new chat. `attachments` are files
-    already checked (uploads.check_uploads); a message may be files alone."""
+    already checked (uploads.check_uploads); a message may be files alone. With `alias`,
+    the alias answers (its targets in turn) and `provider` and `model` are not used."""
     if preset is not None and conversation is None:
         check_preset_usable(preset=preset)
     prior: list[Message] = []
@@ -210,6 +230,7 @@ def send_message(
         text=text,
         provider=provider,
         model=model,
+        alias=alias,
         temperature=temperature,
         max_tokens=max_tokens,
         system_prompt=system_prompt,
@@ -222,10 +243,11 @@ def edit_message(
     *,
     question: Message,
     text: str,
-    provider: Provider,
+    provider: Provider | None,
     model: str,
     temperature: float | None,
     max_tokens: int | None,
+    alias: Alias | None = None,
 ) -> Sent:
     """A new version of a user message, beside it (the same parent), with a pending answer
     of its own: the chat branches there and shows the new branch. The old version, its
@@ -239,6 +261,7 @@ def edit_message(
         text=text,
         provider=provider,
         model=model,
+        alias=alias,
         temperature=temperature,
         max_tokens=max_tokens,
         system_prompt=conversation.system_prompt,
@@ -252,8 +275,9 @@ def _ask(
     conversation: Conversation | None,
     prior: list[Message],
     text: str,
-    provider: Provider,
+    provider: Provider | None,
     model: str,
+    alias: Alias | None,
     temperature: float | None,
     max_tokens: int | None,
     system_prompt: str,
@@ -266,18 +290,17 @@ def _ask(
     parent), with a pending answer that becomes the chat's current leaf."""
     if not text.strip() and not attachments and not carried:
         raise SendError("Write a message first.", "text")
-    if not provider.is_active:
-        raise SendError("That provider is no longer available.", "provider")
+    route = _route(provider=provider, model=model, alias=alias)
     if conversation is not None:
         thinking, budget = conversation.thinking_enabled, conversation.thinking_budget
     else:
         thinking, budget = preset is not None and preset.thinking, DEFAULT_THINKING_BUDGET
-    thinking_budget = thinking_budget_for(provider=provider, enabled=thinking, budget=budget)
+    thinking_budget = thinking_budget_for(provider=route.provider, enabled=thinking, budget=budget)
     files = [upload.part() for upload in attachments]
     request = _validate(
-        provider=provider,
+        provider=route.provider,
         request=GenerationRequest(
-            model=model or provider.effective_default_model,
+            model=route.model,
             messages=merge_turns(
                 [
                     *_turns(prior),
@@ -292,8 +315,8 @@ def _ask(
     )
     created = conversation is None
     request = replace(request, cache_scope=str(user.pk))
-    with _refusal_recorded(user=user, provider=provider, request=request), transaction.atomic():
-        reservation_id = _reserve(user=user, provider=provider, request=request)
+    with _refusal_recorded(user=user, route=route, request=request), transaction.atomic():
+        reservation_id = _reserve(user=user, route=route, request=request)
         if conversation is None:
             conversation = Conversation(
                 owner=user,
@@ -316,8 +339,9 @@ def _ask(
             parent=user_message,
             role=Message.Role.ASSISTANT,
             status=Message.Status.PENDING,
-            provider=provider,
+            provider=route.provider,
             model=request.model,
+            alias=route.alias,
             temperature=temperature,
             max_tokens=max_tokens,
             thinking_budget=thinking_budget,
@@ -326,8 +350,9 @@ def _ask(
         )
         copy_attachments(attachments=carried, to=user_message)
         store_attachments(message=user_message, uploads=attachments)
-        conversation.provider = provider
+        conversation.provider = route.provider
         conversation.model = request.model
+        conversation.alias = route.alias
         conversation.current_leaf = assistant
         conversation.save()
         # Only the id crosses the queue: no prompt text in task arguments.
@@ -340,11 +365,13 @@ def regenerate_answer(
     answer: Message,
     provider: Provider | None = None,
     model: str = "",
+    alias: Alias | None = None,
     retry: bool = False,
 ) -> Message:
     """A new version of an answer, beside it (the same question and branch above), by the
-    same model or by `provider`/`model`; the chat shows it. Its attempts are metered on
-    the new answer; the old one and its usage records stay.
+    same model (the same alias, for an answer sent to one) or by `provider`/`model` or
+    `alias`; the chat shows it. Its attempts are metered on the new answer; the old one
+    and its usage records stay.
 
     `retry` is the Retry button of a failed or stopped answer: once per answer (that
     answer then hides the button), the same model, the same path."""
@@ -352,45 +379,50 @@ def regenerate_answer(
         raise SendError("This answer cannot be retried.")
     if answer.is_active:
         raise SendError("This answer is still being written. Stop it first.")
-    if provider is None:
-        provider, model = answer.provider, model or answer.model
-    if provider is None or not provider.is_active:
-        raise SendError("That provider is no longer available.", "provider")
+    if provider is None and alias is None:
+        # The answer's own: its alias (planned afresh), else its provider and model.
+        if answer.alias_id is not None:
+            alias = answer.alias
+        else:
+            provider, model = answer.provider, model or answer.model
+    route = _route(provider=provider, model=model, alias=alias)
     conversation = answer.conversation
     fresh = Message(
         conversation=conversation,
         parent_id=answer.parent_id,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
-        provider=provider,
-        model=model or provider.effective_default_model,
+        provider=route.provider,
+        model=route.model,
+        alias=route.alias,
         temperature=answer.temperature,
         max_tokens=answer.max_tokens,
         # A retry asks as the answer did; a new version with the chat's thinking now.
         thinking_budget=answer.thinking_budget
         if retry
         else thinking_budget_for(
-            provider=provider,
+            provider=route.provider,
             enabled=conversation.thinking_enabled,
             budget=conversation.thinking_budget,
         ),
         retry_of=answer if retry else None,
     )
-    request = _validate(provider=provider, request=build_request(message=fresh))
+    request = _validate(provider=route.provider, request=build_request(message=fresh))
     owner = conversation.owner
     try:
         with (
-            _refusal_recorded(user=owner, provider=provider, request=request),
+            _refusal_recorded(user=owner, route=route, request=request),
             transaction.atomic(),
         ):
-            fresh.reservation_id = _reserve(user=owner, provider=provider, request=request)
+            fresh.reservation_id = _reserve(user=owner, route=route, request=request)
             fresh.model = request.model
             fresh.request = request.to_json()
             fresh.save()
             Conversation.objects.filter(pk=conversation.pk).update(
                 current_leaf=fresh,
-                provider=provider,
+                provider=route.provider,
                 model=request.model,
+                alias=route.alias,
                 updated_at=timezone.now(),
             )
             transaction.on_commit(lambda: generate_message(fresh.pk))
@@ -402,12 +434,19 @@ def regenerate_answer(
 
 
 def retry_message(
-    *, message: Message, provider: Provider | None = None, model: str = ""
+    *,
+    message: Message,
+    provider: Provider | None = None,
+    model: str = "",
+    alias: Alias | None = None,
 ) -> Message:
     """A fresh answer with the same parameters beside a failed or stopped one; with
-    `provider` (and `model`, blank for its default), from that model instead (a model
-    that refused the question's images is retried with one picked in the composer)."""
-    return regenerate_answer(answer=message, provider=provider, model=model, retry=True)
+    `provider` (and `model`, blank for its default) or `alias`, from that instead (a
+    model that refused the question's images is retried with one picked in the
+    composer)."""
+    return regenerate_answer(
+        answer=message, provider=provider, model=model, alias=alias, retry=True
+    )
 
 
 def cancel_message(*, message: Message) -> None:

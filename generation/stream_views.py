@@ -66,7 +66,7 @@ def _final_html(message_id: int) -> tuple[Message, str] | None:
     # Not with_cost(): its grouped join over every column was the costliest query of a
     # chat answer (py-spy, chat_ttft); the bubble reads its few usage rows instead.
     try:
-        message = Message.objects.select_related("provider").get(pk=message_id)
+        message = Message.objects.select_related("provider", "alias").get(pk=message_id)
     except Message.DoesNotExist:
         return None
     return message, render_message(message)

@@ -40,6 +40,7 @@ from providers.adapters import adapter_class
 from providers.adapters.common import well_formed
 from providers.engine import alist_models
 from providers.models import Provider
+from routing.models import Alias
 
 if TYPE_CHECKING:
     from config.request_types import AuthenticatedHttpRequest
@@ -61,7 +62,7 @@ def _get_message_for_user(
     """One of the user's messages (an answer unless `role` says otherwise; None: either)."""
     roles = {"role": role} if role is not None else {}
     return get_object_or_404(
-        Message.objects.select_related("conversation", "retried_by", "provider"),
+        Message.objects.select_related("conversation", "retried_by", "provider", "alias"),
         pk=message_id,
         conversation__owner=request.user,
         **roles,
@@ -105,7 +106,7 @@ class ThreadEntry:
 
 def _thread(conversation: Conversation) -> list[ThreadEntry]:
     """The active branch, each message with its versions, from one query."""
-    query = conversation.messages.select_related("retried_by", "provider")
+    query = conversation.messages.select_related("retried_by", "provider", "alias")
     messages = list(query.prefetch_related(for_thread()).with_cost())
     branch = branching.active_branch(conversation, messages)
     versions = branching.versions_on(branch, messages)
@@ -141,6 +142,7 @@ def _chat_page(
         provider, model = preset.provider, preset.model
     if not model and provider is not None:
         model = provider.effective_default_model
+    aliases = list(Alias.objects.filter(is_active=True))
     initial = {"provider": provider, "model": model}
     ctx: dict[str, Any] = {
         "preset": preset if preset is not None else getattr(conversation, "preset", None),
@@ -155,10 +157,25 @@ def _chat_page(
         "providers": providers,
         "selected_provider": provider,
         "selected_model": initial["model"],
+        "aliases": aliases,
+        "selected_alias": _alias_for(conversation, preset, aliases),
         # The composer checks them before uploading (the server checks again).
         "attachment_limits": settings.SWITCHBOARD,
     }
     return render(request, "generation/chat.html", ctx)
+
+
+def _alias_for(
+    conversation: Conversation | None, preset: Preset | None, aliases: list[Alias]
+) -> Alias | None:
+    """The alias the composer preselects: the chat's last one while it is active; for a
+    new chat, the one marked default for new chats (a preset names its own model)."""
+    if conversation is not None:
+        wanted = conversation.alias_id
+        return next((alias for alias in aliases if alias.pk == wanted), None)
+    if preset is not None:
+        return None
+    return next((alias for alias in aliases if alias.is_default_for_chats), None)
 
 
 @login_required
@@ -204,6 +221,7 @@ def send(request: AuthenticatedHttpRequest) -> HttpResponse:
             text=data["text"],
             provider=data["provider"],
             model=data["model"].strip(),
+            alias=data["alias"],
             temperature=data["temperature"],
             max_tokens=data["max_tokens"],
             system_prompt=data["system_prompt"],
@@ -250,6 +268,7 @@ def retry(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
             message=message,
             provider=form.cleaned_data["provider"],
             model=form.cleaned_data["model"].strip(),
+            alias=form.cleaned_data["alias"],
         )
     except services.SendError as exc:
         return _composer_error(exc.message)
@@ -289,10 +308,10 @@ def edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
         return _edit_form(request, question, draft, _first_error(form))
     data = form.cleaned_data
     conversation = question.conversation
-    provider, model = data["provider"], data["model"].strip()
-    if provider is None:  # a plain post: the chat's last provider and model
-        provider, model = conversation.provider, conversation.model
-    if provider is None:
+    provider, model, alias = data["provider"], data["model"].strip(), data["alias"]
+    if provider is None and alias is None:  # a plain post: the chat's last choice
+        provider, model, alias = conversation.provider, conversation.model, conversation.alias
+    if provider is None and alias is None:
         return _edit_form(request, question, draft, "Pick a provider in the composer first.")
     try:
         services.edit_message(
@@ -300,6 +319,7 @@ def edit(request: AuthenticatedHttpRequest, message_id: int) -> HttpResponse:
             text=data["text"],
             provider=provider,
             model=model,
+            alias=alias,
             temperature=data["temperature"],
             max_tokens=data["max_tokens"],
         )

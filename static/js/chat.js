@@ -307,6 +307,16 @@
     }
   });
 
+  // An alias picked in the composer answers instead of the provider and model (shown
+  // dimmed): picking a provider or a model again means them, so the alias is cleared.
+  document.addEventListener("change", (event) => {
+    const pick = event.target;
+    if (!(pick instanceof HTMLSelectElement) || !pick.closest("#composer")) return;
+    if (pick.name !== "provider" && pick.name !== "model") return;
+    const alias = composer().querySelector("select[name=alias]");
+    if (alias) alias.value = "";
+  });
+
   document.addEventListener("click", (event) => {
     const remove = event.target.closest("#composer-attachments .attachment__remove");
     if (remove) {
