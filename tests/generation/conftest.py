@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from generation.models import Conversation, Message
 from providers.fake_upstream import Knobs
 from providers.kinds import ProviderKind
 from providers.models import Provider
+from routing.models import Alias, AliasTarget
 
 # The Redis the relay tests use: REDIS_URL when set (each checkout may be given a
 # database of its own), else database 15.
@@ -100,6 +102,39 @@ def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
         provider.set_api_key(key)
         provider.save()
         return provider
+
+    return make
+
+
+@pytest.fixture
+def refused_chat_provider(db) -> Provider:
+    """An OpenAI provider on a loopback port nothing listens on: connection refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = Provider(
+        name="Nobody home",
+        kind="openai",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        default_model="fake-model",
+    )
+    provider.set_api_key("sk-test-0123456789")
+    provider.save()
+    return provider
+
+
+@pytest.fixture
+def make_alias(db) -> Callable[..., Alias]:
+    """An alias routing to `providers` (their fake-model), one priority group each, in
+    order: ``make_alias("smart", first, second, is_default_for_chats=True)``."""
+
+    def make(name: str, *providers: Provider, **fields: object) -> Alias:
+        alias = Alias.objects.create(name=name, **fields)
+        for priority, provider in enumerate(providers, start=1):
+            AliasTarget.objects.create(
+                alias=alias, priority=priority, provider=provider, model="fake-model"
+            )
+        return alias
 
     return make
 
