@@ -36,7 +36,8 @@ from providers.adapters.base import (
 )
 from providers.engine import validate_request
 from providers.models import Provider
-from providers.validation import InvalidRequest
+from providers.models_list import cached_models
+from providers.validation import InvalidRequest, check_request
 from routing.models import Alias
 from routing.services import AliasUnavailable
 from usage.budgets import (
@@ -137,10 +138,15 @@ def _branch_before(conversation_id: int, parent_id: int | None) -> list[Message]
     return branch
 
 
-def _validate(*, provider: Provider, request: GenerationRequest) -> GenerationRequest:
-    # May fetch the provider's model list (cached): never inside a transaction.
+def _validate(*, route: Route, request: GenerationRequest) -> GenerationRequest:
+    # May fetch the provider's model list (cached): never inside a transaction. An
+    # alias's first target is checked against its cached list only: staff named its
+    # model, and when it is down, a fetch would hold the send up before the worker
+    # falls back past it anyway.
     try:
-        return validate_request(provider, request)
+        if route.targets:
+            return check_request(route.provider, request, cached_models(route.provider))
+        return validate_request(route.provider, request)
     except InvalidRequest as exc:
         raise SendError(exc.message, exc.field) from exc
 
@@ -298,7 +304,7 @@ def _ask(
     thinking_budget = thinking_budget_for(provider=route.provider, enabled=thinking, budget=budget)
     files = [upload.part() for upload in attachments]
     request = _validate(
-        provider=route.provider,
+        route=route,
         request=GenerationRequest(
             model=route.model,
             messages=merge_turns(
@@ -407,7 +413,7 @@ def regenerate_answer(
         ),
         retry_of=answer if retry else None,
     )
-    request = _validate(provider=route.provider, request=build_request(message=fresh))
+    request = _validate(route=route, request=build_request(message=fresh))
     owner = conversation.owner
     try:
         with (
