@@ -24,7 +24,9 @@ def export_messages(conversation: Conversation) -> list[Message]:
     """The active branch (what the chat shows; other versions are left out) with each
     answer's provider and its cost summed over its usage records, and each question's
     attachments (their names), in two queries whatever its length."""
-    messages = conversation.messages.select_related("provider").prefetch_related(for_thread())
+    messages = conversation.messages.select_related("provider", "alias").prefetch_related(
+        for_thread()
+    )
     return branching.active_branch(conversation, list(messages.with_cost()))
 
 
@@ -64,6 +66,8 @@ def _message_data(message: Message) -> dict[str, Any]:
         "status": message.status,
         "model": (message.model or None) if answer else None,
         "provider": message.provider.name if answer and message.provider else None,
+        # The alias it was sent to (routing): `provider` and `model` name its target.
+        "alias": message.alias.name if answer and message.alias else None,
         "created_at": _iso(message.created_at),
         "finished_at": _iso(message.finished_at),
         "input_tokens": message.input_tokens,
@@ -121,6 +125,8 @@ def _answer_heading(message: Message) -> str:
     model = _inline(message.model or "default model")
     if message.provider is not None:
         model += f" via {_inline(message.provider.name)}"
+    if message.alias is not None:
+        model += f" (alias {_inline(message.alias.name)})"
     return f"## Assistant · {model}"
 
 

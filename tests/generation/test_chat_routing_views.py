@@ -201,3 +201,19 @@ def test_alias_answers_stay_their_owners(client, user, other_user, make_chat_pro
     assert response.status_code == 404
     assert Message.objects.count() == 2  # nothing was added to the owner's chat
     assert not UsageRecord.objects.exists()
+
+
+def test_the_export_names_the_alias_and_its_target(logged_in, user, make_chat_provider, make_alias):
+    provider = make_chat_provider(name="Second")
+    answer = _answered(user, provider, make_alias("smart", provider))
+    url = reverse("generation:export_json", args=[answer.conversation_id])
+    exported = logged_in.get(url).json()["messages"][-1]
+    assert (exported["provider"], exported["model"], exported["alias"]) == (
+        "Second",
+        "fake-model",
+        "smart",
+    )
+    url = reverse("generation:export_markdown", args=[answer.conversation_id])
+    assert (
+        "## Assistant · fake-model via Second (alias smart)" in logged_in.get(url).content.decode()
+    )

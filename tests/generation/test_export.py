@@ -131,6 +131,7 @@ def test_json_export_has_every_message_with_its_usage_and_cost(client, user, con
         "status",
         "model",
         "provider",
+        "alias",
         "created_at",
         "finished_at",
         "input_tokens",
