@@ -166,10 +166,10 @@ class _Generation:
                 text=self.text, model=self.message.model
             )
             result.error = error  # the attempts made so far are still metered
-        self._note_answerer()
         if not self.gone:
             self._finish(result)
             return
+        self._note_answerer()
         # Deleted (its conversation) or failed by the sweeper meanwhile: the upstream
         # call still happened and is metered.
         self.deleted = not Message.objects.filter(pk=self.message.pk).exists()
@@ -199,11 +199,15 @@ class _Generation:
 
     def _note_answerer(self) -> None:
         """For an alias: the message's provider and model become the target that answered
-        (or was tried last), as the thread labels it and its usage is normalised."""
+        (or was tried last), as the thread labels it and its usage is normalised; no
+        provider when none was tried (the alias was refused before any call)."""
         tracker = self.tracker
-        if isinstance(tracker, RoutedTracker) and tracker.target is not None:
-            self.message.provider = tracker.target.provider
-            self.message.model = tracker.target.model
+        if not isinstance(tracker, RoutedTracker):
+            return
+        target = tracker.target
+        self.message.provider = target.provider if target is not None else None
+        if target is not None:
+            self.message.model = target.model
 
     def _drive(self, stream: AsyncIterator[Any]) -> GenerationResult | None:
         # The setup's queries are done: a pooled connection goes back while we wait on
@@ -335,6 +339,7 @@ class _Generation:
             self.last_save = time.monotonic()
 
     def _finish(self, result: GenerationResult | None) -> None:
+        self._note_answerer()
         message = self.message
         if result is not None:
             self._catch_up(result)

@@ -199,4 +199,5 @@ def test_an_alias_switched_off_before_the_worker_starts_fails_in_words(
     answer = _final(answer)
     assert answer.status == Message.Status.FAILED
     assert "no longer available" in answer.error_text
+    assert answer.route_label == ""  # no target was tried
     assert not UsageRecord.objects.exists()
