@@ -100,6 +100,9 @@ def test_a_failing_first_target_is_answered_by_the_second(
     assert f'<option value="{alias.pk}" selected>' in body
     assert "answered by Second/fake-model via smart" in body
     assert Conversation.objects.get().alias == alias
+    # The targets' keys stay out of the new places: the label, the picker, the stream.
+    for shown in (body, sse.raw):
+        assert "sk-test-0123456789" not in shown
 
 
 def test_a_partial_answer_cut_after_the_first_token_is_not_retried_elsewhere(
