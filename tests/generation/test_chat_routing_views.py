@@ -76,7 +76,9 @@ def test_the_chat_remembers_the_alias_until_a_provider_is_picked(
 ):
     provider = make_chat_provider()
     smart = make_alias("smart", provider)
-    _post(logged_in, {"alias": smart.pk, "provider": provider.pk})
+    response = _post(logged_in, {"alias": smart.pk, "provider": provider.pk})
+    # Until a target answers, the pending answer names the alias.
+    assert '<span class="message__model">smart</span>' in response.content.decode()
     conversation = Conversation.objects.get()
     assert conversation.alias == smart
     answer = Message.objects.get(role="assistant")
