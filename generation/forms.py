@@ -117,7 +117,8 @@ class ComposerForm(forms.Form):
         if data.get("alias") is not None:
             # The alias answers: a provider left in the picker meanwhile switched off is
             # no reason to refuse.
-            self.errors.pop("provider", None)
+            if self.errors.pop("provider", None) is not None:
+                data["provider"] = None
         elif self.needs_route and not self.errors and data.get("provider") is None:
             self.add_error("provider", "Pick a provider or an alias.")
         return data

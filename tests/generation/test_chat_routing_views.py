@@ -94,6 +94,18 @@ def test_the_chat_remembers_the_alias_until_a_provider_is_picked(
     assert f'<option value="{smart.pk}" selected>' not in logged_in.get(url).content.decode()
 
 
+def test_a_provider_switched_off_under_the_picked_alias_is_no_reason_to_refuse(
+    logged_in, make_chat_provider, make_alias
+):
+    gone = make_chat_provider(is_active=False)
+    target = make_chat_provider()
+    smart = make_alias("smart", target)
+    response = _post(logged_in, {"alias": smart.pk, "provider": gone.pk})
+    assert "HX-Retarget" not in response
+    answer = Message.objects.get(role="assistant")
+    assert (answer.alias, answer.provider) == (smart, target)
+
+
 def test_an_alias_with_no_active_target_is_refused_in_the_composer(
     logged_in, make_chat_provider, make_alias
 ):
