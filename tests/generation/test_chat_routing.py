@@ -48,8 +48,11 @@ def _final(message: Message) -> Message:
     return Message.objects.select_related("provider", "alias").get(pk=message.pk)
 
 
-def _records(answer: Message) -> list[tuple]:
+def _records(answer: Message, count: int) -> list[tuple]:
+    """The answer's usage records, once `count` are there: the worker meters an answer
+    just after it saves its end (all its attempts in one write)."""
     records = UsageRecord.objects.filter(message=answer).order_by("attempt_number")
+    wait_for(lambda: records.count() >= count)
     return [(r.provider, r.model, r.outcome, r.alias, r.source) for r in records]
 
 
@@ -87,7 +90,7 @@ def test_a_failing_first_target_is_answered_by_the_second(
     assert answer.status == Message.Status.COMPLETE
     assert answer.content == expected_text(5)
     assert (answer.provider, answer.model, answer.alias) == (second, "fake-model", alias)
-    assert _records(answer) == [
+    assert _records(answer, 2) == [
         (first, "fake-model", outcome, "smart", "chat"),
         (second, "fake-model", "ok", "smart", "chat"),
     ]
@@ -118,7 +121,7 @@ def test_a_partial_answer_cut_after_the_first_token_is_not_retried_elsewhere(
     assert answer.error_kind == "network"
     assert answer.content == expected_text(5, first=1)  # the partial answer is kept
     assert answer.provider == dropping
-    assert _records(answer) == [(dropping, "fake-model", "network", "smart", "chat")]
+    assert _records(answer, 1) == [(dropping, "fake-model", "network", "smart", "chat")]
     assert generation_calls(fake_upstream) == 1  # the spare was never asked
     page = logged_in.get(reverse("generation:conversation", args=[answer.conversation_id]))
     assert "answered by Dropping/fake-model via smart" in page.content.decode()
@@ -137,7 +140,7 @@ def test_a_stopped_alias_answer_meters_every_attempt(
     answer = _final(answer)
     assert answer.status == Message.Status.CANCELLED
     assert answer.provider == slow
-    assert _records(answer) == [
+    assert _records(answer, 2) == [
         (failing, "fake-model", "provider_error", "smart", "chat"),
         (slow, "fake-model", "cancelled", "smart", "chat"),
     ]
