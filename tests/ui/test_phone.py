@@ -105,7 +105,9 @@ def test_the_composer_stays_above_the_keyboard(signed_in, make_chat_provider, ch
     # An on-screen keyboard leaves about this much of the page (headless Chromium has no
     # keyboard to open: the visible viewport is made that small instead).
     page.set_viewport_size({"width": 390, "height": 460})
-    page.wait_for_function("getComputedStyle(document.documentElement).getPropertyValue('--app-height') === '460px'")
+    page.wait_for_function(
+        "getComputedStyle(document.documentElement).getPropertyValue('--app-height') === '460px'"
+    )
     assert composer_fits()
     assert page.evaluate("document.documentElement.scrollHeight") <= 460
     page.keyboard.type("Still visible")

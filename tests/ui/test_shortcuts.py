@@ -9,6 +9,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 def focused(page, selector: str) -> bool:
     return page.evaluate("(s) => document.activeElement.matches(s)", selector)
 
