@@ -58,47 +58,6 @@
     if (badge && badge.lastChild.textContent !== label) badge.lastChild.textContent = label;
   }
 
-  // What a screen reader hears of a streamed answer: its text once, in sentences. The
-  // thread is not a live region (each token would be an announcement of its own, and the
-  // final swap of the bubble would read the whole answer again); the text goes to a
-  // polite live region instead, a sentence (or a line, or 300 characters) at a time.
-  // The last end of a sentence (a stop then a space: "3.5" is no end) or of a line.
-  const SENTENCE_END = /(?:[.!?:;](?=\s)|\n)[^.!?:;\n]*$/;
-  let heard = "";
-
-  function announce(text) {
-    const region = document.getElementById("answer-announcer");
-    if (!region || !text.trim()) return;
-    const line = document.createElement("p");
-    line.textContent = text.trim();
-    region.append(line);
-    // Read lines are of no more use; removals are not announced.
-    while (region.childElementCount > 20) region.firstElementChild.remove();
-  }
-
-  function hear(escaped) {
-    const template = document.createElement("template");
-    template.innerHTML = escaped;
-    heard += template.content.textContent;
-    const end = heard.search(SENTENCE_END);
-    if (end >= 0) {
-      announce(heard.slice(0, end + 1));
-      heard = heard.slice(end + 1);
-    } else if (heard.length > 300) {
-      // No end in sight (a list of words, a long line of code): up to the last space.
-      const space = heard.lastIndexOf(" ");
-      const cut = space > 0 ? space : heard.length;
-      announce(heard.slice(0, cut));
-      heard = heard.slice(cut);
-    }
-  }
-
-  function heardAll(ending) {
-    announce(heard);
-    heard = "";
-    if (ending) announce(ending);
-  }
-
   function follow(bubble) {
     if (bubble.dataset.following) return;
     bubble.dataset.following = "1";
@@ -116,6 +75,7 @@
       const seconds = Math.max(1, Math.round((performance.now() - thinkingSince) / 1000));
       reasoning.querySelector(".reasoning__label").textContent = "Thought for " + seconds + " s";
     };
+    const speaker = window.switchboardVoice(); // announce.js: read out once, politely
     let failures = 0;
     const open = () => {
       if (!bubble.isConnected) return;
@@ -144,7 +104,7 @@
         endThinking();
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
-        hear(event.data);
+        speaker.hear(event.data);
         bubble.dataset.after = event.lastEventId;
         showPhase(bubble, "Writing…");
       });
@@ -154,7 +114,7 @@
         template.innerHTML = event.data;
         const fresh = template.content.firstElementChild;
         // A failed answer's alert announces itself (role=alert).
-        heardAll(fresh && fresh.classList.contains("is-cancelled") ? "Answer stopped." : "");
+        speaker.end(fresh && fresh.classList.contains("is-cancelled") ? "Answer stopped." : "");
         if (!fresh) return;
         keepScrolled(() => bubble.replaceWith(fresh));
         htmx.process(fresh);
