@@ -49,6 +49,8 @@ def render_markdown(text: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
         filter_style_properties={"text-align"},
+        # A code block scrolls sideways by itself (app.css): focusable, a keyboard scrolls it.
+        set_tag_attribute_values={"pre": {"tabindex": "0"}},
     )
 
 

@@ -75,6 +75,7 @@
       const seconds = Math.max(1, Math.round((performance.now() - thinkingSince) / 1000));
       reasoning.querySelector(".reasoning__label").textContent = "Thought for " + seconds + " s";
     };
+    const speaker = window.switchboardVoice(); // announce.js: read out once, politely
     let failures = 0;
     const open = () => {
       if (!bubble.isConnected) return;
@@ -103,6 +104,7 @@
         endThinking();
         // The server sends escaped text, so inserting it as HTML only ever adds text.
         keepScrolled(() => text.insertAdjacentHTML("beforeend", event.data));
+        speaker.hear(event.data);
         bubble.dataset.after = event.lastEventId;
         showPhase(bubble, "Writing…");
       });
@@ -111,6 +113,8 @@
         const template = document.createElement("template");
         template.innerHTML = event.data;
         const fresh = template.content.firstElementChild;
+        // A failed answer's alert announces itself (role=alert).
+        speaker.end(fresh && fresh.classList.contains("is-cancelled") ? "Answer stopped." : "");
         if (!fresh) return;
         keepScrolled(() => bubble.replaceWith(fresh));
         htmx.process(fresh);
