@@ -56,14 +56,17 @@ _PREFIX = "switchboard:routing:health"
 @dataclass(frozen=True)
 class Thresholds:
     failures: int
-    window: int  # seconds
-    cooldown: int  # seconds
+    window: float  # seconds
+    cooldown: float  # seconds
 
     @classmethod
     def from_settings(cls) -> Thresholds:
         configured = settings.SWITCHBOARD
+        value = {name: configured.get(name, default) for name, default in DEFAULTS.items()}
         return cls(
-            *(max(1, int(configured.get(name, default))) for name, default in DEFAULTS.items())
+            failures=max(1, int(value["HEALTH_FAILURES"])),
+            window=max(0.001, float(value["HEALTH_WINDOW_SECONDS"])),
+            cooldown=max(0.001, float(value["HEALTH_COOLDOWN_SECONDS"])),
         )
 
 
@@ -142,7 +145,7 @@ def record(target: Target, attempts: Iterable[Attempt], *, now: float | None = N
         cache.set(f"{key}:cool", stamp, timeout=limits.cooldown)
 
 
-def _bump(key: str, by: int, window: int) -> int:
+def _bump(key: str, by: int, window: float) -> int:
     cache.add(key, 0, timeout=window)
     try:
         return int(cache.incr(key, by))
