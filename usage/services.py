@@ -23,7 +23,14 @@ from usage.budgets import (
     reserve_budget,
     settle_reservation,
 )
-from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
+from usage.models import (
+    OUTCOME_CHOICES,
+    OUTCOME_OK,
+    OUTCOME_OVER_BUDGET,
+    RoutingStep,
+    Source,
+    UsageRecord,
+)
 from usage.pricing import normalized, price_usage
 
 if TYPE_CHECKING:
@@ -82,6 +89,7 @@ def _build(
     at: datetime,
     message: Message | None,
     alias: str = "",
+    routing_step: str = RoutingStep.NONE,
 ) -> UsageRecord:
     # A routed call's attempt names its own target; priced at that provider's prices.
     provider = attempt.provider or provider
@@ -101,6 +109,7 @@ def _build(
         source=source,
         request_id=key,
         alias=alias[:100],
+        routing_step=routing_step,
         attempt_number=attempt.number,
         outcome=outcome,
         status_code=attempt.status_code,
@@ -253,6 +262,7 @@ def _record_attempts(
         return []
     key = _idempotency_key(message=message, request_id=request_id)
     at = timezone.now()
+    steps = _routing_steps(attempts) if alias else [RoutingStep.NONE] * len(attempts)
     records = [
         _build(
             provider=provider,
@@ -265,10 +275,28 @@ def _record_attempts(
             at=at,
             message=message,
             alias=alias,
+            routing_step=step,
         )
-        for attempt in attempts
+        for attempt, step in zip(attempts, steps, strict=True)
     ]
     return _save_once(key, records)
+
+
+def _routing_steps(attempts: list[Attempt]) -> list[str]:
+    """Each attempt's `RoutingStep` in a routed call: the routing engine makes one attempt
+    per target it leaves (retries stay with the last target), so every attempt at a target
+    other than the last attempt's is a fallback from it."""
+
+    def target(attempt: Attempt) -> tuple[object, str]:
+        return (attempt.provider.pk if attempt.provider else None, attempt.model)
+
+    answering = target(attempts[-1])
+    fell_back = any(target(a) != answering for a in attempts)
+    steps: list[str] = [
+        RoutingStep.FELL_BACK if target(a) != answering else RoutingStep.NONE for a in attempts[:-1]
+    ]
+    steps.append(RoutingStep.LAST_AFTER_FALLBACK if fell_back else RoutingStep.LAST)
+    return steps
 
 
 def record_refusal(

@@ -32,7 +32,9 @@ def wait_for(predicate, timeout: float = 10.0):
 def _alias(*providers, name="smart"):
     alias = Alias.objects.create(name=name)
     for priority, provider in enumerate(providers, start=1):
-        AliasTarget.objects.create(alias=alias, priority=priority, provider=provider, model="fake-model")
+        AliasTarget.objects.create(
+            alias=alias, priority=priority, provider=provider, model="fake-model"
+        )
     return alias
 
 

@@ -97,9 +97,7 @@ def test_failures_in_another_process_make_this_one_skip_the_target(fake_upstream
     with switchboard(HEALTH_FAILURES=3):
         assert [t.provider for t in planned_targets(alias)] == [failing, spare]
         # Three failed attempts (a lone target keeps its retries) in the other process.
-        assert _other_process(redis_cache, str(failing.pk), failing.base_url) == [
-            "overloaded"
-        ] * 3
+        assert _other_process(redis_cache, str(failing.pk), failing.base_url) == ["overloaded"] * 3
         assert [t.provider for t in planned_targets(alias)] == [spare, failing]
         result = run(generate_routed(planned_targets(alias), ask()))
     assert result.ok
