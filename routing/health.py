@@ -166,3 +166,16 @@ async def arecord(target: Target, attempts: list[Attempt]) -> None:
     """`record` from async code, on a worker thread (a Redis round trip must not block
     the event loop)."""
     await sync_to_async(record, thread_sensitive=False)(target, attempts)
+
+
+def cooling_targets(provider_ids: Iterable[object]) -> dict[object, dict[str, float]]:
+    """provider id -> {model: time of its last failure} for the alias targets of these
+    providers cooling down now: one query and one cache read (for the provider admin)."""
+    from routing.models import AliasTarget  # the models import nothing of this module
+
+    rows = AliasTarget.objects.filter(provider_id__in=list(provider_ids))
+    keys = list(rows.values_list("provider_id", "model").distinct().order_by())
+    out: dict[object, dict[str, float]] = {}
+    for (pid, model), since in cooling_since(keys).items():
+        out.setdefault(pid, {})[model] = since
+    return out
