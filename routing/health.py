@@ -35,6 +35,7 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -70,8 +71,10 @@ class Thresholds:
         )
 
 
+@lru_cache(maxsize=4096)
 def target_key(provider_id: object, model: str) -> str:
     # A digest of the model: names come from staff and may hold spaces or be long.
+    # Memoized: planning builds these keys for every routed call.
     digest = hashlib.blake2b(model.encode(), digest_size=8).hexdigest()
     return f"{_PREFIX}:{provider_id}:{digest}"
 
