@@ -32,11 +32,12 @@ event loop on Redis.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -52,6 +53,7 @@ DEFAULTS = {
     "HEALTH_COOLDOWN_SECONDS": 60,
 }
 _PREFIX = "switchboard:routing:health"
+logger = logging.getLogger("routing")
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,18 @@ def target_key(provider_id: object, model: str) -> str:
 def cooling_since(keys: Sequence[tuple[object, str]]) -> dict[tuple[object, str], float]:
     """(provider id, model) -> time of the last failure, for those cooling now (one read)."""
     wanted = {f"{target_key(pid, model)}:cool": (pid, model) for pid, model in keys}
-    found = cache.get_many(list(wanted)) if wanted else {}
+    found = _read(list(wanted)) if wanted else {}
     return {wanted[key]: float(value) for key, value in found.items()}
+
+
+def _read(keys: list[str]) -> dict[str, Any]:
+    # Health is a hint: with the cache unreachable, every target counts as healthy and
+    # the call goes on (the cache's error names no key or prompt, only its type is logged).
+    try:
+        return dict(cache.get_many(keys))
+    except Exception as exc:
+        logger.warning("routing health not read: %s", type(exc).__name__)
+        return {}
 
 
 def annotate(targets: list[Target]) -> list[Target]:
@@ -92,7 +104,7 @@ def annotate(targets: list[Target]) -> list[Target]:
     if not targets:
         return targets
     keys = {id(t): target_key(t.provider.pk, t.model) for t in targets}
-    found = cache.get_many([f"{k}:{part}" for k in keys.values() for part in ("n", "cool")])
+    found = _read([f"{k}:{part}" for k in keys.values() for part in ("n", "cool")])
     if not found:
         return [replace(t, recent_failures=0, cooling_since=None) for t in targets]
     out = []

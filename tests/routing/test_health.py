@@ -155,3 +155,18 @@ def test_api_generate_skips_a_cooling_target(client, fake_upstream, django_user_
         [(failing.name, "provider_error"), (spare.name, "ok")],
         [(spare.name, "ok")],
     ]
+
+
+def test_an_unreachable_cache_does_not_stop_planning(fake_upstream, refused_provider, caplog):
+    from django.test import override_settings
+
+    first, second = fake_provider(fake_upstream), fake_provider(fake_upstream)
+    alias = _alias(first, second)
+    dead = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        # The refused provider's port: nothing listens there.
+        "LOCATION": refused_provider.base_url.replace("http://", "redis://").replace("/v1", "/0"),
+    }
+    with override_settings(CACHES={"default": dead}):
+        assert _order(alias) == [first.name, second.name]
+    assert "routing health not read: ConnectionError" in caplog.text
