@@ -32,6 +32,7 @@ from usage.models import (
     UsageRecord,
 )
 from usage.pricing import normalized, price_usage
+from usage.routing_steps import routing_steps
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -262,7 +263,7 @@ def _record_attempts(
         return []
     key = _idempotency_key(message=message, request_id=request_id)
     at = timezone.now()
-    steps = _routing_steps(attempts) if alias else [RoutingStep.NONE] * len(attempts)
+    steps = routing_steps(attempts) if alias else [RoutingStep.NONE] * len(attempts)
     records = [
         _build(
             provider=provider,
@@ -280,23 +281,6 @@ def _record_attempts(
         for attempt, step in zip(attempts, steps, strict=True)
     ]
     return _save_once(key, records)
-
-
-def _routing_steps(attempts: list[Attempt]) -> list[str]:
-    """Each attempt's `RoutingStep` in a routed call: the routing engine makes one attempt
-    per target it leaves (retries stay with the last target), so every attempt at a target
-    other than the last attempt's is a fallback from it."""
-
-    def target(attempt: Attempt) -> tuple[object, str]:
-        return (attempt.provider.pk if attempt.provider else None, attempt.model)
-
-    answering = target(attempts[-1])
-    fell_back = any(target(a) != answering for a in attempts)
-    steps: list[str] = [
-        RoutingStep.FELL_BACK if target(a) != answering else RoutingStep.NONE for a in attempts[:-1]
-    ]
-    steps.append(RoutingStep.LAST_AFTER_FALLBACK if fell_back else RoutingStep.LAST)
-    return steps
 
 
 def record_refusal(
