@@ -351,6 +351,12 @@ SWITCHBOARD = {
     # Inputs one POST /v1/embeddings may embed (OpenAI's own limit); their text counts
     # against MAX_PROMPT_CHARS in all.
     "MAX_EMBEDDING_INPUTS": env.int("MAX_EMBEDDING_INPUTS", default=2048),
+    # Routing (routing.health): an alias target (provider + model) that failed this many
+    # times with an error another target could avoid, within the window, is tried last by
+    # every process for the cooldown (shared through the cache).
+    "HEALTH_FAILURES": env.int("HEALTH_FAILURES", default=3),
+    "HEALTH_WINDOW_SECONDS": env.float("HEALTH_WINDOW_SECONDS", default=60.0),
+    "HEALTH_COOLDOWN_SECONDS": env.float("HEALTH_COOLDOWN_SECONDS", default=60.0),
 }
 
 # Uploads: Django streams a file part over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file

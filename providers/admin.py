@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
+from providers.admin_health import detail, health_of, may_see_health, summary
 from providers.connection import test_connection
 from providers.forms import ProviderAdminForm
 from providers.models import Provider
@@ -48,6 +51,32 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
         ),
         ("History", {"fields": ["created_at", "updated_at", "deactivated_at", "deactivated_by"]}),
     ]
+
+    def get_list_display(
+        self, request: HttpRequest
+    ) -> list[str | Callable[[Provider], str | bool]]:
+        shown: list[str | Callable[[Provider], str | bool]] = list(
+            super().get_list_display(request)
+        )
+        if may_see_health(request):
+            shown.append(_health_column())
+        return shown
+
+    def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and may_see_health(request):
+            fieldsets.insert(1, ("Health (last hour)", {"fields": ["health"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and may_see_health(request):
+            fields.append("health")
+        return fields
+
+    @admin.display(description="Health")
+    def health(self, obj: Provider) -> SafeString:
+        return detail(health_of([obj.pk])[obj.pk])
 
     def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
         if obj is not None and obj.is_referenced():
@@ -118,3 +147,17 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
                     f"{check.error_kind}: {check.message}",
                     messages.ERROR,
                 )
+
+
+def _health_column() -> Callable[[Provider], SafeString]:
+    """The change list's health column: every provider's health read once per page (a
+    few queries), not per row."""
+    found: dict[Any, Any] = {}
+
+    @admin.display(description="Health (last hour)")
+    def health(obj: Provider) -> SafeString:
+        if not found:
+            found.update(health_of(Provider.objects.values_list("pk", flat=True)))
+        return summary(found[obj.pk]) if obj.pk in found else SafeString("")
+
+    return health

@@ -10,6 +10,9 @@ A failed target is left for the next only when nothing of its answer reached the
 (no text, reasoning or tool call) and its error is one another provider could avoid; a
 `bad_request` would be refused by the next one too. Retries stay with the last target:
 before it, another provider is a faster way past an error than a backoff.
+
+Each target's attempts count towards its health (`routing.health`): written beside the
+call (a fallback does not wait for it), and done before the call's result is given.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from providers.adapters.base import Attempt, GenerationResult
 from providers.errors import ErrorKind
 from providers.retry import RetryPolicy
 from providers.validation import InvalidRequest
+from routing import health
 
 if TYPE_CHECKING:
     from providers.adapters.base import GenerationRequest, StreamItem
@@ -109,9 +113,11 @@ async def stream_routed(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + base.deadline
     result: GenerationResult | None = None
+    writes: list[asyncio.Task[None]] = []
     for index, target in enumerate(targets):
         last = index == len(targets) - 1
         tracker.begin(target)
+        made = len(tracker.attempts)
         items = engine.stream_generation(
             target.provider,
             replace(request, model=target.model),
@@ -135,11 +141,13 @@ async def stream_routed(
         finally:
             await items.aclose()
         tracker.name_attempts()
+        _count_health(writes, target, tracker.attempts[made:])
         assert result is not None  # the engine's stream ends with one
         if last or not _falls_back(result, produced=produced, time_left=deadline - loop.time()):
             break
         _falling_back(target, result)
     assert result is not None  # a skipped last target with no result before raised
+    await _written(writes)
     result.attempts = list(tracker.attempts)
     tracker.finished = True
     yield result
@@ -159,9 +167,11 @@ async def generate_routed(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + base.deadline
     result: GenerationResult | None = None
+    writes: list[asyncio.Task[None]] = []
     for index, target in enumerate(targets):
         last = index == len(targets) - 1
         tracker.begin(target)
+        made = len(tracker.attempts)
         try:
             result = await engine.generate(
                 target.provider,
@@ -176,13 +186,27 @@ async def generate_routed(
             _skipped(target)
             continue
         tracker.name_attempts()
+        _count_health(writes, target, tracker.attempts[made:])
         if last or not _falls_back(result, produced=False, time_left=deadline - loop.time()):
             break
         _falling_back(target, result)
     assert result is not None
+    await _written(writes)
     result.attempts = list(tracker.attempts)
     tracker.finished = True
     return result
+
+
+def _count_health(writes: list[asyncio.Task[None]], target: Target, made: list[Attempt]) -> None:
+    if health.has_news(target, made):
+        writes.append(asyncio.ensure_future(health.arecord(target, made)))
+
+
+async def _written(writes: list[asyncio.Task[None]]) -> None:
+    # Health is a hint: a cache that cannot be written must not fail the call.
+    for outcome in await asyncio.gather(*writes, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            logger.warning("routing health not recorded: %s", type(outcome).__name__)
 
 
 def _falling_back(target: Target, result: GenerationResult) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,10 @@ class Target:
     model: str
     priority: int = 1
     weight: int = 1
+    # Its health when the call was planned (`routing.health.annotate`): failures counted
+    # in the current window, and the time of the last failure while it cools down.
+    recent_failures: int = field(default=0, compare=False)
+    cooling_since: float | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -39,7 +43,9 @@ def targets_of(alias: Alias) -> list[Target]:
 def plan(targets: list[Target], rng: random.Random | None = None) -> list[Target]:
     """The order a call tries `targets`: priority groups in order; within a group a
     weighted draw without replacement, so the first is chosen by weight (spreading load)
-    and the rest of the group follow as its fallbacks."""
+    and the rest of the group follow as its fallbacks. Targets cooling down
+    (`routing.health`) come after all the others, the least recently failed first: when
+    every target cools, that one is still tried rather than failing without a call."""
     rng = rng or random.Random()
     ordered: list[Target] = []
     for _, group in groupby(sorted(targets, key=lambda t: t.priority), key=lambda t: t.priority):
@@ -47,4 +53,8 @@ def plan(targets: list[Target], rng: random.Random | None = None) -> list[Target
         while remaining:
             pick = rng.choices(range(len(remaining)), weights=[t.weight for t in remaining])[0]
             ordered.append(remaining.pop(pick))
-    return ordered
+    cooling = [t for t in ordered if t.cooling_since is not None]
+    if not cooling:
+        return ordered
+    healthy = [t for t in ordered if t.cooling_since is None]
+    return healthy + sorted(cooling, key=lambda t: t.cooling_since or 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from routing import health
 from routing.models import Alias, AliasTarget
 from routing.plans import Target, plan, targets_of
 
@@ -19,8 +20,9 @@ def active_aliases() -> list[Alias]:
 
 
 def planned_targets(alias: Alias) -> list[Target]:
-    """The order a call to `alias` tries its targets now, or AliasUnavailable."""
-    return plan_or_refuse(alias.name, targets_of(alias))
+    """The order a call to `alias` tries its targets now (cooling targets last), or
+    AliasUnavailable."""
+    return plan_or_refuse(alias.name, health.annotate(targets_of(alias)))
 
 
 def find_alias(name: str) -> Alias | None:
@@ -30,8 +32,9 @@ def find_alias(name: str) -> Alias | None:
 
 def alias_targets() -> dict[str, list[Target]]:
     """Every active alias's targets with an active provider (lowest group first), by name;
-    an alias with none maps to an empty list. Two queries, for a path that plans later
-    without the ORM (the /v1 gateway, from the event loop)."""
+    an alias with none maps to an empty list; each target with its health now. Two
+    queries and one cache read, for a path that plans later without the ORM or the cache
+    (the /v1 gateway, from the event loop)."""
     found: dict[str, list[Target]] = {
         name: [] for name in Alias.objects.filter(is_active=True).values_list("name", flat=True)
     }
@@ -40,7 +43,7 @@ def alias_targets() -> dict[str, list[Target]]:
         found[row.alias.name].append(
             Target(provider=row.provider, model=row.model, priority=row.priority, weight=row.weight)
         )
-    return found
+    return health.annotate_many(found)
 
 
 def plan_or_refuse(name: str, targets: list[Target]) -> list[Target]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from usage import exports, reports
 from usage.charts import cost_tokens_chart
+from usage.fallbacks import fallback_report
 from usage.forms import DEFAULT_PRESET, ReportForm
 from usage.models import CURRENCY, ModelPrice
 from usage.percentiles import PERCENTILE_SAMPLE, percentiles
@@ -99,6 +100,9 @@ def usage_report(request: HttpRequest) -> HttpResponseBase:
     days = report.days()
     if export == "day":
         return exports.breakdown_csv("day", "day", days, query)
+    fallbacks = fallback_report(query)
+    if export in ("fallback_alias", "fallback_target"):
+        return exports.fallback_csv(fallbacks, export.removeprefix("fallback_"), query)
 
     model_rows = tables[1]["rows"]
     context = {
@@ -116,6 +120,9 @@ def usage_report(request: HttpRequest) -> HttpResponseBase:
         "model_names": sorted(
             {r.label for r in model_rows} | set(ModelPrice.objects.values_list("model", flat=True))
         ),
+        "fallbacks": fallbacks,
+        "fallback_alias_export_url": _export_url(request.GET, "fallback_alias"),
+        "fallback_target_export_url": _export_url(request.GET, "fallback_target"),
         "records_export_url": _export_url(request.GET, "records"),
         "day_export_url": _export_url(request.GET, "day"),
         "rolled_until": rolled_until(),

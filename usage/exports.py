@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from usage.fallbacks import FallbackReport
 from usage.models import CURRENCY, usd_text
 from usage.reports import ReportQuery, Row
 
@@ -53,6 +54,8 @@ RECORD_FIELDS = [
     "latency_ms",
     "cost_nanos",
     "request_id",
+    "alias",
+    "routing_step",
 ]
 
 
@@ -106,6 +109,38 @@ def breakdown_csv(name: str, label_header: str, rows: list[Row], q: ReportQuery)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(name, q)}"'
     csv.writer(response).writerows(breakdown_rows(label_header, rows))
+    return response
+
+
+def fallback_rows(report: FallbackReport, by: str) -> list[list[object]]:
+    """The fallback table `by` ("alias" or "target") as CSV rows, header first."""
+    if by == "alias":
+        out: list[list[object]] = [
+            ["alias", "routed_calls", "needed_fallback", "answered_after_fallback", "rate_pct"]
+        ]
+        for a in report.by_alias:
+            rate = _none_blank(a.fallback_rate)
+            out.append([_cell(a.alias), a.calls, a.fell_back, a.answered_after, rate])
+        return out
+    out = [["provider", "model", "failed_fell_back", "answered_after_fallback", "failed_after"]]
+    for t in report.by_target:
+        out.append(
+            [
+                _cell(t.provider_name),
+                _cell(t.model),
+                t.failed_over,
+                t.answered_after,
+                t.failed_after,
+            ]
+        )
+    return out
+
+
+def fallback_csv(report: FallbackReport, by: str, q: ReportQuery) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"fallback-{by}"
+    response["Content-Disposition"] = f'attachment; filename="{_filename(name, q)}"'
+    csv.writer(response).writerows(fallback_rows(report, by))
     return response
 
 

@@ -108,6 +108,16 @@ class ModelPrice(models.Model):
         )
 
 
+class RoutingStep(models.TextChoices):
+    """Where an attempt of a call routed through an alias stands in that call: read by the
+    report's fallback counts without grouping the records by call."""
+
+    NONE = "", "Not routed, or a retry before the last attempt"
+    FELL_BACK = "fell_back", "Failed; the call fell back to the next target"
+    LAST = "last", "The call's last attempt, at its first target"
+    LAST_AFTER_FALLBACK = "last_after_fallback", "The call's last attempt, after a fallback"
+
+
 class UsageRecord(models.Model):
     provider = models.ForeignKey("providers.Provider", on_delete=models.PROTECT)
     model = models.CharField(max_length=200)
@@ -128,6 +138,9 @@ class UsageRecord(models.Model):
     # The model alias the call named (routing), "" for a call naming a provider's model:
     # with it, a report tells which calls needed a fallback and which target answered.
     alias = models.CharField(max_length=100, blank=True, default="")
+    routing_step = models.CharField(
+        max_length=24, choices=RoutingStep.choices, blank=True, default=RoutingStep.NONE
+    )
     attempt_number = models.PositiveSmallIntegerField(default=1)
     outcome = models.CharField(max_length=32, choices=OUTCOME_CHOICES)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -157,6 +170,13 @@ class UsageRecord(models.Model):
             models.Index(fields=["model", "created_at"], name="usage_rec_model_time"),
             models.Index(fields=["outcome", "created_at"], name="usage_rec_outcome_time"),
             models.Index(fields=["source", "created_at"], name="usage_rec_source_time"),
+            # The report's fallback counts read routed calls only: a partial index, empty
+            # (and free) for a deployment with no alias.
+            models.Index(
+                fields=["created_at"],
+                condition=~Q(routing_step=""),
+                name="usage_rec_routed_time",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -23,8 +23,16 @@ from usage.budgets import (
     reserve_budget,
     settle_reservation,
 )
-from usage.models import OUTCOME_CHOICES, OUTCOME_OK, OUTCOME_OVER_BUDGET, Source, UsageRecord
+from usage.models import (
+    OUTCOME_CHOICES,
+    OUTCOME_OK,
+    OUTCOME_OVER_BUDGET,
+    RoutingStep,
+    Source,
+    UsageRecord,
+)
 from usage.pricing import normalized, price_usage
+from usage.routing_steps import routing_steps
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -82,6 +90,7 @@ def _build(
     at: datetime,
     message: Message | None,
     alias: str = "",
+    routing_step: str = RoutingStep.NONE,
 ) -> UsageRecord:
     # A routed call's attempt names its own target; priced at that provider's prices.
     provider = attempt.provider or provider
@@ -101,6 +110,7 @@ def _build(
         source=source,
         request_id=key,
         alias=alias[:100],
+        routing_step=routing_step,
         attempt_number=attempt.number,
         outcome=outcome,
         status_code=attempt.status_code,
@@ -253,6 +263,7 @@ def _record_attempts(
         return []
     key = _idempotency_key(message=message, request_id=request_id)
     at = timezone.now()
+    steps = routing_steps(attempts) if alias else [RoutingStep.NONE] * len(attempts)
     records = [
         _build(
             provider=provider,
@@ -265,8 +276,9 @@ def _record_attempts(
             at=at,
             message=message,
             alias=alias,
+            routing_step=step,
         )
-        for attempt in attempts
+        for attempt, step in zip(attempts, steps, strict=True)
     ]
     return _save_once(key, records)
 

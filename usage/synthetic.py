@@ -237,6 +237,7 @@ def generate(
                     "message_id": None,
                     "request_id": f"syn-{run}-{i}",
                     "alias": "",
+                    "routing_step": "",
                     "attempt_number": 0 if refused else 1,
                     "outcome": outcome,
                     "status_code": None if refused else (200 if outcome == OUTCOME_OK else 500),

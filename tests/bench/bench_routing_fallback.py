@@ -8,7 +8,10 @@ throwaway SQLite database, and the engine called as the paths call it. Each roun
 (a) straight from the answering provider (`engine.stream_generation`), (b) through
 `routing.engine.stream_routed` with a first target on a closed port (connection refused),
 (c) the same with a first target answering 429. TTFT is from the call to the first text
-delta. Prints medians and p95, and the added time of (b) and (c) over (a).
+delta. Prints medians and p95, and the added time of (b) and (c) over (a). Every routed
+round also records the failing target's health (routing.health) as the paths do; a
+health threshold above the rounds keeps the order fixed. Last, the cost of planning a
+call with its health lookup (`health.annotate` + `plan`, two targets) in microseconds.
 """
 
 from __future__ import annotations
@@ -50,13 +53,19 @@ def main() -> None:
     args = parser.parse_args()
     _setup()
 
+    from django.conf import settings
+
     from providers import engine
     from providers.adapters.base import ChatMessage, GenerationRequest, TextDelta
     from providers.adapters.clients import aclose_clients
     from providers.fake_upstream import FakeUpstream, Knobs
     from providers.models import Provider
+    from routing import health
     from routing.engine import stream_routed
-    from routing.plans import Target
+    from routing.plans import Target, plan
+
+    # Count every failure (as in production) but never cool: the rounds compare one order.
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "HEALTH_FAILURES": 10**9}
 
     def provider(name: str, base_url: str) -> Provider:
         made = Provider(name=name, kind="openai", base_url=base_url, default_model="fake-model")
@@ -101,6 +110,12 @@ def main() -> None:
             return times
 
         times = asyncio.run(run())
+        two = [Target(refused, "fake-model"), to_good]
+        plans = []
+        for _ in range(2000):
+            started = time.perf_counter()
+            plan(health.annotate(two))
+            plans.append(time.perf_counter() - started)
     direct = statistics.median(times["direct"])
     print(f"rounds: {args.rounds}; fake ttft 50 ms")
     print(f"{'call':<16}{'p50 ms':>10}{'p95 ms':>10}{'added p50 ms':>15}")
@@ -108,6 +123,8 @@ def main() -> None:
         p50 = statistics.median(values)
         p95 = sorted(values)[int(len(values) * 0.95) - 1]
         print(f"{name:<16}{p50 * 1000:>10.1f}{p95 * 1000:>10.1f}{(p50 - direct) * 1000:>15.1f}")
+    plan_p50 = statistics.median(plans) * 1e6
+    print(f"plan + health lookup (locmem, 2 targets): p50 {plan_p50:.1f} us")
 
 
 if __name__ == "__main__":

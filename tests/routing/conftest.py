@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from providers.models import Provider
@@ -19,7 +20,7 @@ FAST = {
 
 
 def switchboard(**changes: object):
-    return override_settings(SWITCHBOARD={**FAST, **changes})
+    return override_settings(SWITCHBOARD={**settings.SWITCHBOARD, **FAST, **changes})
 
 
 @pytest.fixture
