@@ -437,9 +437,13 @@ def test_a_preset_with_thinking_turns_it_on_for_the_chat(
     assert not quick.thinking_enabled
     for answer in Message.objects.filter(role="assistant"):
         _final(answer)
-    with_thinking, without = _generation_bodies(fake_upstream)
-    assert with_thinking["thinking"] == {"type": "enabled", "budget_tokens": 4096}
-    assert "thinking" not in without
+    # Two workers: the bodies arrive in either order, so each is told apart by its own.
+    bodies = _generation_bodies(fake_upstream)
+    assert len(bodies) == 2
+    with_thinking = [body for body in bodies if "thinking" in body]
+    assert [body["thinking"] for body in with_thinking] == [
+        {"type": "enabled", "budget_tokens": 4096}
+    ]
     answer = deep.messages.get(role="assistant")
     assert answer.reasoning == expected_thought(2)
     page = client.get(reverse("generation:conversation", args=[deep.pk])).content.decode()
