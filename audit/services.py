@@ -23,7 +23,10 @@ def short(value: object) -> Any:
     """A JSON-safe, short form of a value for the detail."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, Decimal | UUID | date | datetime):
+    if isinstance(value, Decimal):
+        # "10" whether the database gave back 10.000 or 10.000000.
+        return format(value.normalize(), "f")
+    if isinstance(value, UUID | date | datetime):
         return str(value)
     if isinstance(value, Mapping):
         return {str(key): short(item) for key, item in list(value.items())[:30]}

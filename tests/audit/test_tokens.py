@@ -36,7 +36,9 @@ def _as_yesterday(token: ApiToken) -> None:
 
 
 @pytest.mark.django_db
-def test_staff_creating_and_revoking_a_token_is_recorded(staff_client, admin_user, django_user_model):
+def test_staff_creating_and_revoking_a_token_is_recorded(
+    staff_client, admin_user, django_user_model
+):
     carol = django_user_model.objects.create_user("carol")
     response = staff_client.post(
         reverse("admin:generation_apitoken_add"),
