@@ -117,8 +117,7 @@ def test_v1_requests_record_only_the_first_use_of_each_day_per_token(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_requests_of_the_day_record_one_use(gateway_url, api_token):
-    token, raw = api_token
-    headers = {"Authorization": f"Bearer {raw}"}
+    headers = {"Authorization": f"Bearer {api_token[1]}"}
 
     def call() -> None:
         _get(f"{gateway_url}/v1/models", headers)
