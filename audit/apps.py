@@ -51,6 +51,8 @@ class AuditConfig(AppConfig):
         m2m_changed.connect(auth.groups_changed, sender=groups, dispatch_uid="audit:groups")
 
         watch(get_user_model()._meta.label, UserAudit())
+        # Deleting a group drops its memberships without an m2m_changed signal.
+        watch("auth.Group", ModelAudit(EventType.GROUP_CHANGED, fields=("name",)))
         watch("providers.Provider", ProviderAudit())
         watch("generation.ApiToken", ApiTokenAudit())
         budget = EventType.BUDGET_CHANGED

@@ -66,8 +66,11 @@ def current_request() -> HttpRequest | None:
 
 def client_ip(request: HttpRequest | None) -> str | None:
     address = request.META.get("REMOTE_ADDR") if request is not None else None
+    if not address:
+        return None  # e.g. uvicorn on a unix socket
     try:
-        return str(ipaddress.ip_address(address)) if address else None
+        # Without an IPv6 zone ("%eth0"): PostgreSQL's inet column refuses one.
+        return str(ipaddress.ip_address(str(address).split("%")[0]))
     except ValueError:
         return None
 

@@ -30,6 +30,7 @@ class EventType(models.TextChoices):
     USER_DELETED = "user_deleted", "User deleted"
     USER_PRIVILEGES_CHANGED = "user_privileges_changed", "User staff/superuser/active changed"
     USER_GROUPS_CHANGED = "user_groups_changed", "User groups changed"
+    GROUP_CHANGED = "group_changed", "Group created, renamed or deleted"
     TOKEN_CREATED = "token_created", "API token created"
     TOKEN_REVOKED = "token_revoked", "API token revoked"
     TOKEN_CHANGED = "token_changed", "API token changed"

@@ -59,43 +59,44 @@ class ModelAudit:
         """Who the record names; None: the current request's user (`audit.context`)."""
         return None
 
-    # What to read: attnames (a foreign key's id), for one query without joins.
     def attnames(self, model: type[models.Model]) -> list[str]:
+        # A foreign key's id: the values compare without loading related rows.
         return [model._meta.get_field(name).attname for name in self.fields]  # type: ignore[union-attr]
-
-    def values_of(self, instance: models.Model) -> Values:
-        return {name: readable(instance, name) for name in self.fields}
 
     def values_before(self, instance: models.Model) -> Values | None:
         model = type(instance)
-        row = model._base_manager.filter(pk=instance.pk).values(*self.attnames(model)).first()
+        attnames = self.attnames(model)
+        row = model._base_manager.filter(pk=instance.pk).values(*attnames).first()
         if row is None:
             return None
-        return {
-            name: readable_id(model, name, row[attname])
-            for name, attname in zip(self.fields, self.attnames(model), strict=True)
-        }
+        return {name: row[attname] for name, attname in zip(self.fields, attnames, strict=True)}
+
+    def changes(self, instance: models.Model, before: Values) -> Changes:
+        """{field: [before, after]} of the fields that changed, related rows by name."""
+        attnames = self.attnames(type(instance))
+        changes: Changes = {}
+        for name, attname in zip(self.fields, attnames, strict=True):
+            value = getattr(instance, attname)
+            if before.get(name) != value:
+                old = readable_id(type(instance), name, before.get(name))
+                changes[name] = [old, readable(instance, name)]
+        return changes
+
+    def values_of(self, instance: models.Model) -> Values:
+        return {name: readable(instance, name) for name in self.fields}
 
     def created(self, instance: models.Model) -> Iterable[Entry]:
         changes = {name: [None, value] for name, value in self.values_of(instance).items()}
         yield self.created_event, {"action": "created", "changes": changes}
 
     def changed(self, instance: models.Model, before: Values) -> Iterable[Entry]:
-        changes = diff(before, self.values_of(instance))
+        changes = self.changes(instance, before)
         if changes:
             yield self.event, {"action": "changed", "changes": changes}
 
     def deleted(self, instance: models.Model) -> Iterable[Entry]:
         changes = {name: [value, None] for name, value in self.values_of(instance).items()}
         yield self.deleted_event, {"action": "deleted", "changes": changes}
-
-
-def diff(before: Values, after: Values) -> Changes:
-    return {
-        name: [before.get(name), value]
-        for name, value in after.items()
-        if before.get(name) != value
-    }
 
 
 def readable(instance: models.Model, name: str) -> Any:

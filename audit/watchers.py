@@ -11,7 +11,7 @@ from django.db import models
 
 from audit.context import ANONYMOUS, SSO, Actor, current_actor
 from audit.models import EventType
-from audit.registry import Entry, ModelAudit, Values, diff
+from audit.registry import Entry, ModelAudit, Values
 
 PROVIDER_FIELDS = (
     "name",
@@ -55,7 +55,7 @@ class ProviderAudit(ModelAudit):
 
     def changed(self, instance: models.Model, before: Values) -> Iterable[Entry]:
         had_key, new_key_typed = before.pop("had_key"), before.pop("new_key_typed")
-        changes = diff(before, self.values_of(instance))
+        changes = self.changes(instance, before)
         active = changes.pop("is_active", None)
         if active is not None:
             event = EventType.PROVIDER_ACTIVATED if active[1] else EventType.PROVIDER_DEACTIVATED
@@ -80,7 +80,7 @@ class ApiTokenAudit(ModelAudit):
         yield EventType.TOKEN_CREATED, self.summary(instance)
 
     def changed(self, instance: models.Model, before: Values) -> Iterable[Entry]:
-        changes = diff(before, self.values_of(instance))
+        changes = self.changes(instance, before)
         revoked = changes.pop("revoked_at", None)
         if revoked is not None and revoked[0] is None:
             yield EventType.TOKEN_REVOKED, self.summary(instance)

@@ -92,3 +92,12 @@ def test_a_sign_out_is_recorded(client, alice):
     client.post(reverse("logout"), REMOTE_ADDR=ELSEWHERE)
     record = only(EventType.LOGOUT)
     assert (record.actor, record.ip_address) == ("alice", ELSEWHERE)
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "recorded"),
+    [("2001:db8::7", "2001:db8::7"), ("fe80::1%eth0", "fe80::1"), ("", None), ("unix", None)],
+)
+def test_the_address_is_stored_as_an_address_or_not_at_all(client, alice, remote_addr, recorded):
+    _sign_in(client, "alice", PASSWORD, REMOTE_ADDR=remote_addr)
+    assert only(EventType.LOGIN_SUCCEEDED).ip_address == recorded

@@ -124,3 +124,13 @@ def test_a_new_user_is_recorded_and_a_sign_in_saves_nothing_audited(client, bob)
     client.post(reverse("login"), {"username": "bob", "password": "pw-bob-45678"})
     # The sign-in saves last_login: not a privilege change.
     assert events(EventType.USER_PRIVILEGES_CHANGED) == []
+
+
+def test_deleting_a_group_is_recorded_with_its_name(staff_client, teams, bob):
+    # Its memberships go with it, and Django sends no m2m_changed for them.
+    bob.groups.add(teams[0])
+    url = reverse("admin:auth_group_delete", args=[teams[0].pk])
+    assert staff_client.post(url, {"post": "yes"}, REMOTE_ADDR=OFFICE).status_code == 302
+    record = events(EventType.GROUP_CHANGED)[-1]
+    assert (record.actor, record.ip_address, record.object_repr) == ("admin", OFFICE, "Engineering")
+    assert record.detail == {"action": "deleted", "changes": {"name": ["Engineering", None]}}
