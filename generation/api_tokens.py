@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from audit.models import EventType
+from audit.services import record_event, user_actor
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -82,9 +85,30 @@ class ApiToken(models.Model):
         if found is not None and (
             found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION
         ):
-            cls.objects.filter(pk=found.pk).update(last_used_at=now)
-            found.last_used_at = now
+            found.mark_used(now)
         return found
+
+    def mark_used(self, now: datetime) -> None:
+        """Set last_used_at; the first use of the day (TIME_ZONE) is also audited.
+
+        That first use is a compare-and-set on last_used_at (it was before today), so of
+        requests racing at midnight, in one process or several, exactly one writes the
+        audit record; every other request costs what it did before the audit log.
+        """
+        day_start = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+        unused_today = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=day_start)
+        first_today = self.last_used_at is None or self.last_used_at < day_start
+        rows = ApiToken.objects.filter(pk=self.pk)
+        if first_today and rows.filter(unused_today).update(last_used_at=now):
+            record_event(
+                EventType.TOKEN_USED_TODAY,
+                obj=self,
+                actor=user_actor(self.user),
+                detail={"owner": self.user.get_username()},
+            )
+        elif not first_today:
+            rows.update(last_used_at=now)
+        self.last_used_at = now
 
     @property
     def is_revoked(self) -> bool:
