@@ -142,6 +142,20 @@ def worst_case_nanos(
     return cost_nanos(usage, PriceSnapshot.from_price(price))
 
 
+def hold_nanos(
+    *, provider: Provider, request: GenerationRequest, at: datetime | None = None
+) -> int | None:
+    """What `reserve_budget` holds for `request` sent to `provider` (None: unpriced):
+    the chat composer shows it before a send."""
+    return worst_case_nanos(
+        provider=provider,
+        model=request.model,
+        max_tokens=output_tokens_to_hold(request),
+        prompt_tokens=prompt_tokens_to_hold(request),
+        at=at or timezone.now(),
+    )
+
+
 def costliest(
     candidates: Sequence[tuple[Provider, str]], *, max_tokens: int | None, prompt_tokens: int
 ) -> tuple[Provider, str]:
