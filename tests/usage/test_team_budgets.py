@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
@@ -25,7 +26,7 @@ from usage.services import (
 from usage.teams import team_spend_nanos
 
 # gpt-4o worst case for 100 prompt tokens and max_tokens 1000: $0.01025.
-CALL = {"model": "gpt-4o", "max_tokens": 1000, "prompt_tokens": 100}
+CALL: dict[str, Any] = {"model": "gpt-4o", "max_tokens": 1000, "prompt_tokens": 100}
 WORST = 10_250_000
 
 
