@@ -175,3 +175,21 @@ def test_twenty_concurrent_calls_at_the_edge_of_a_team_budget(make_provider, dja
     assert all("your team Edge" in reason for reason in refused)
     held = Reservation.objects.filter(teams=team.group, status="active")
     assert held.count() == 7
+
+
+@pytest.mark.django_db
+def test_staff_manage_team_budgets_in_the_admin(admin_client, user):
+    group = Group.objects.create(name="Sales")
+    page = admin_client.get("/admin/usage/teambudget/add/")
+    assert page.status_code == 200
+    response = admin_client.post(
+        "/admin/usage/teambudget/add/",
+        {"group": group.pk, "monthly_limit": "25.00", "managers": [user.pk]},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    team = TeamBudget.objects.get(group=group)
+    assert (team.monthly_limit, list(team.managers.all())) == (Decimal("25.00"), [user])
+    listing = admin_client.get("/admin/usage/teambudget/").content.decode()
+    assert "Sales" in listing
+    assert "alice" in listing
+    assert admin_client.get("/admin/usage/budgetalert/").status_code == 200
