@@ -29,6 +29,6 @@ def by_team(q: ReportQuery, sort: str = DEFAULT_SORT) -> list[Row]:
     grouped = q.raw_records().values(TEAM_KEY).annotate(**raw_metrics()).order_by()
     for row in map(unprefixed, grouped):
         per_team.setdefault(row[TEAM_KEY], Totals()).add(row)
-    names = dict(Group.objects.filter(pk__in=[k for k in per_team if k]).values_list("pk", "name"))
-    names[None] = NO_TEAM
+    teams = Group.objects.filter(pk__in=[k for k in per_team if k])
+    names: dict[int | None, str] = {None: NO_TEAM, **dict(teams.values_list("pk", "name"))}
     return sorted_rows([Row(k, names.get(k, str(k)), t) for k, t in per_team.items()], sort)
