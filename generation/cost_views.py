@@ -54,7 +54,7 @@ def send_estimate(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         # Shown beside the estimate, not as a failed request: the user is still typing.
         ctx["error"] = next(iter(form.errors.values()))[0]
-    else:
+    elif form.cleaned_data["text"].strip():  # nothing typed yet: nothing to estimate
         data = form.cleaned_data
         ctx["estimate"] = estimate_send(
             user=request.user,
@@ -72,7 +72,12 @@ def send_estimate(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def conversation_cost(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_cost(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The running total of the chat named by ?conversation= (the page's hidden field, so
+    a chat created by the first send is found too); blank for a chat not started."""
+    conversation_id = _id_or_404(request.GET.get("conversation", ""))
+    if conversation_id is None:
+        return HttpResponse("")
     conversation = _get_conversation_for_user(request, conversation_id)
     ctx = {"total": running_total(conversation=conversation)}
     return render(request, "generation/_conversation_cost.html", ctx)

@@ -33,5 +33,5 @@ urlpatterns = [
     ),
     path("search/", search_views.search, name="search"),
     path("estimate/", cost_views.send_estimate, name="send_estimate"),
-    path("c/<int:conversation_id>/cost/", cost_views.conversation_cost, name="conversation_cost"),
+    path("cost/", cost_views.conversation_cost, name="conversation_cost"),
 ]

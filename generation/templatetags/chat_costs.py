@@ -11,5 +11,8 @@ register = template.Library()
 
 
 @register.inclusion_tag("generation/_conversation_cost_box.html")
-def conversation_cost(conversation: Conversation) -> dict[str, Conversation | RunningTotal]:
-    return {"conversation": conversation, "total": running_total(conversation=conversation)}
+def conversation_cost(conversation: Conversation | None) -> dict[str, RunningTotal | None]:
+    """The box, with the total of `conversation` (none yet for a new chat)."""
+    if conversation is None:
+        return {"total": None}
+    return {"total": running_total(conversation=conversation)}

@@ -113,7 +113,7 @@ def test_another_users_chat_is_not_estimated(logged_in, other_user, make_chat_pr
         headers=HX,
     )
     assert response.status_code == 404
-    cost = logged_in.get(reverse("generation:conversation_cost", args=[theirs.pk]))
+    cost = logged_in.get(reverse("generation:conversation_cost"), {"conversation": theirs.pk})
     assert cost.status_code == 404
 
 
@@ -122,6 +122,11 @@ def test_the_estimate_needs_a_login_and_a_post(client, logged_in):
     logged_in.logout()
     response = client.post(reverse("generation:send_estimate"), {"text": "Hi"})
     assert response.status_code == 302
+
+
+def test_nothing_typed_nothing_estimated(logged_in, make_chat_provider):
+    provider = make_chat_provider()
+    assert _estimate(logged_in, provider, text="  ").strip() == ""
 
 
 def test_the_page_has_the_estimate_box(logged_in, make_chat_provider):
@@ -154,10 +159,14 @@ def test_the_chat_shows_its_running_total(logged_in, user, make_chat_provider):
     _record(second, provider, 1)
     page = logged_in.get(reverse("generation:conversation", args=[conversation.pk]))
     assert 'So far: <span data-nanos="1334501">$0.0013</span>' in page.content.decode()
-    refreshed = logged_in.get(reverse("generation:conversation_cost", args=[conversation.pk]))
+    refreshed = logged_in.get(
+        reverse("generation:conversation_cost"), {"conversation": conversation.pk}
+    )
     assert 'data-nanos="1334501"' in refreshed.content.decode()
     _record(first, provider, None)
-    refreshed = logged_in.get(reverse("generation:conversation_cost", args=[conversation.pk]))
+    refreshed = logged_in.get(
+        reverse("generation:conversation_cost"), {"conversation": conversation.pk}
+    )
     assert "So far: cost unknown (1 unpriced call)" in refreshed.content.decode()
 
 
