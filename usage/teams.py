@@ -10,12 +10,14 @@ member who leaves a team takes none of its history along, and a new member bring
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db.models import Sum
 
-from usage.models import Reservation, TeamBudget, UsageRecord, UsageRecordTeam
+from usage.models import NANOS_PER_USD, Reservation, TeamBudget, UsageRecord, UsageRecordTeam
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -60,3 +62,34 @@ def link_records(*, records: Iterable[UsageRecord], group_ids: Iterable[int]) ->
     ]
     if links:
         UsageRecordTeam.objects.bulk_create(links, ignore_conflicts=True)
+
+
+@dataclass(frozen=True)
+class TeamStanding:
+    name: str
+    limit: Decimal | None
+    spent_nanos: int
+    held_nanos: int
+
+    @property
+    def spent(self) -> Decimal:
+        return Decimal(self.spent_nanos) / NANOS_PER_USD
+
+    @property
+    def remaining(self) -> Decimal | None:
+        if self.limit is None:
+            return None
+        return self.limit - Decimal(self.spent_nanos + self.held_nanos) / NANOS_PER_USD
+
+
+def standings(*, user: User, now: datetime, start: datetime, end: datetime) -> list[TeamStanding]:
+    """This month's spend of each of the user's teams (the user's own page shows them)."""
+    return [
+        TeamStanding(
+            name=team.group.name,
+            limit=team.monthly_limit,
+            spent_nanos=team_spend_nanos(group_id=team.group_id, start=start, end=end),
+            held_nanos=team_held_nanos(group_id=team.group_id, now=now),
+        )
+        for team in teams_of(user=user)
+    ]

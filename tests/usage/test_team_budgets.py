@@ -193,3 +193,16 @@ def test_staff_manage_team_budgets_in_the_admin(admin_client, user):
     assert "Sales" in listing
     assert "alice" in listing
     assert admin_client.get("/admin/usage/budgetalert/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_my_usage_shows_my_teams_spend(client, openai, user):
+    _team("Sales", "1", user)
+    _team("Research", None, user)
+    _call(user, openai)  # $0.00525, counted for both
+    client.force_login(user)
+    page = " ".join(client.get("/usage/").content.decode().split())
+    assert "Team Sales, this month</span><strong>$0.01 of $1.00</strong>" in page
+    assert "$0.99 left for the team" in page
+    assert "Team Research, this month</span><strong>$0.01</strong>" in page
+    assert "no team limit" in page
