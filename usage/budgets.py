@@ -1,12 +1,13 @@
-"""Monthly budgets per user, enforced before a call with worst-case reservations.
+"""Monthly budgets per user and per team, enforced before a call with worst-case reservations.
 
 A reservation holds the worst-case cost of a call (its prompt at the full input price,
 plus max_tokens of output) until the call ends. The check "spent this month + held by
-other calls + this call <= limit" runs in a transaction holding a lock on the user's
-row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every transaction
-with BEGIN IMMEDIATE, which takes the database write lock), so concurrent calls are
-checked one after another and never overspend together.
-"""
+other calls + this call <= limit" is made for the user's budget and for the budget of
+each team the user is in (usage.teams), in one transaction holding a lock on the user's
+row and on each limited team's row, taken in primary-key order (SELECT ... FOR UPDATE on
+PostgreSQL; on SQLite the settings open every transaction with BEGIN IMMEDIATE, which
+takes the database write lock), so concurrent calls are checked one after another and
+never overspend a user or a team together. A refusal is raised by `refuse` alone."""
 
 from __future__ import annotations
 
@@ -266,7 +267,8 @@ def reserve_budget(
                 amount=amount or 0,
             )
         reservation.save(force_insert=True)
-        reservation.teams.set([team.group_id for team in teams])
+        if teams:
+            reservation.teams.add(*[team.group_id for team in teams])
         return reservation
 
 
