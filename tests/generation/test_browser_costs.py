@@ -72,3 +72,28 @@ def test_the_estimate_follows_the_composer_and_the_total_follows_the_chat(
     after = _shown_becomes(tab, capped)
     assert after > capped  # the same words and max tokens, with the history as prompt now
     screenshot(tab, "chat-running-total")
+
+
+def test_the_budget_banner_is_above_the_thread(tab, user, make_chat_provider):
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from usage.models import BudgetAlert
+
+    make_chat_provider("tokens=12", name="Demo (local)")
+    sales = Group.objects.create(name="Sales")
+    user.groups.add(sales)
+    month = timezone.localdate().replace(day=1)
+    BudgetAlert.objects.create(
+        user=user, period_start=month, threshold=80, spent_nanos=8_200_000_000, limit=10
+    )
+    BudgetAlert.objects.create(
+        team=sales, period_start=month, threshold=100, spent_nanos=50_000_000_000, limit=50
+    )
+    tab.reload()
+    banner = tab.locator("#budget-banner")
+    assert banner.is_visible()
+    lines = banner.locator(".budget-banner__line").all_inner_texts()
+    assert lines[0].startswith("You have used 80% of your monthly budget ($8.20 of $10")
+    assert lines[1].startswith("Your team Sales has used up its monthly budget ($50.00 of $50")
+    screenshot(tab, "chat-budget-banner")
