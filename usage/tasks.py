@@ -16,6 +16,7 @@ def refresh_usage_rollup() -> str | None:
 
 
 @db_task(retries=2, retry_delay=30)  # type: ignore[untyped-decorator]  # huey: no types
-def check_budget_alerts(user_id: int, team_ids: list[int]) -> int:
+def check_budget_alerts(user_id: int, team_ids: list[int]) -> None:
     # A failed send leaves no claim behind (alerts.check_alerts), so a retry sends it.
-    return alerts.check_alerts(user_id=user_id, team_ids=team_ids)
+    # Returns nothing: huey would store a result nobody reads.
+    alerts.check_alerts(user_id=user_id, team_ids=team_ids)
