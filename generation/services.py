@@ -275,6 +275,39 @@ def edit_message(
     )
 
 
+def chat_thinking(*, conversation: Conversation | None, preset: Preset | None) -> bool:
+    """Whether an answer in this chat (or a new one from `preset`) thinks."""
+    if conversation is not None:
+        return conversation.thinking_enabled
+    return preset is not None and preset.thinking
+
+
+def chat_request(
+    *,
+    conversation: Conversation | None,
+    prior: list[Message],
+    text: str,
+    attached: Sequence[Part],
+    provider: Provider,
+    model: str,
+    temperature: float | None,
+    max_tokens: int | None,
+    system_prompt: str,
+    thinking: bool,
+) -> GenerationRequest:
+    """The request (not yet validated) a message sent after `prior` makes: what the
+    budget holds for it, so the composer's estimate (generation.estimates) builds it too."""
+    budget = conversation.thinking_budget if conversation is not None else DEFAULT_THINKING_BUDGET
+    return GenerationRequest(
+        model=model or provider.effective_default_model,
+        messages=merge_turns([*_turns(prior), _with_attached("user", text, attached)]),
+        system=system_prompt,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        thinking_budget=thinking_budget_for(provider=provider, enabled=thinking, budget=budget),
+    )
+
+
 def _ask(
     *,
     user: User,
@@ -297,28 +330,21 @@ def _ask(
     if not text.strip() and not attachments and not carried:
         raise SendError("Write a message first.", "text")
     route = _route(provider=provider, model=model, alias=alias)
-    if conversation is not None:
-        thinking, budget = conversation.thinking_enabled, conversation.thinking_budget
-    else:
-        thinking, budget = preset is not None and preset.thinking, DEFAULT_THINKING_BUDGET
-    thinking_budget = thinking_budget_for(provider=route.provider, enabled=thinking, budget=budget)
-    files = [upload.part() for upload in attachments]
-    request = _validate(
-        route=route,
-        request=GenerationRequest(
-            model=route.model,
-            messages=merge_turns(
-                [
-                    *_turns(prior),
-                    _with_attached("user", text, [a.part() for a in carried] + files),
-                ]
-            ),
-            system=system_prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            thinking_budget=thinking_budget,
-        ),
+    thinking = chat_thinking(conversation=conversation, preset=preset)
+    asked = chat_request(
+        conversation=conversation,
+        prior=prior,
+        text=text,
+        attached=[a.part() for a in carried] + [upload.part() for upload in attachments],
+        provider=route.provider,
+        model=route.model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        system_prompt=system_prompt,
+        thinking=thinking,
     )
+    thinking_budget = asked.thinking_budget
+    request = _validate(route=route, request=asked)
     created = conversation is None
     request = replace(request, cache_scope=str(user.pk))
     with _refusal_recorded(user=user, route=route, request=request), transaction.atomic():

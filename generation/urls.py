@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generation import attachment_views, search_views, stream_views, views
+from generation import attachment_views, cost_views, search_views, stream_views, views
 
 app_name = "generation"
 urlpatterns = [
@@ -32,4 +32,6 @@ urlpatterns = [
         name="attachment_thumbnail",
     ),
     path("search/", search_views.search, name="search"),
+    path("estimate/", cost_views.send_estimate, name="send_estimate"),
+    path("cost/", cost_views.conversation_cost, name="conversation_cost"),
 ]

@@ -12,9 +12,11 @@ from django.urls import URLPattern, path
 from usage.admin_views import usage_report
 from usage.models import (
     CURRENCY,
+    BudgetAlert,
     BudgetDefault,
     ModelPrice,
     Reservation,
+    TeamBudget,
     UsageDaily,
     UsageRecord,
     UserBudget,
@@ -123,6 +125,37 @@ class UserBudgetAdmin(admin.ModelAdmin[UserBudget]):
     list_display = ["user", "monthly_limit"]
     autocomplete_fields = ["user"]
     search_fields = ["user__username"]
+
+
+@admin.register(TeamBudget)
+class TeamBudgetAdmin(admin.ModelAdmin[TeamBudget]):
+    """A group becomes a team for usage here: its limit and the managers alerted."""
+
+    list_display = ["group", "monthly_limit", "manager_names"]
+    autocomplete_fields = ["group"]
+    filter_horizontal = ["managers"]
+    search_fields = ["group__name"]
+
+    @admin.display(description="managers")
+    def manager_names(self, obj: TeamBudget) -> str:
+        return ", ".join(sorted(m.get_username() for m in obj.managers.all())) or "\u2013"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TeamBudget]:
+        return super().get_queryset(request).select_related("group").prefetch_related("managers")
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin[BudgetAlert]):
+    """The alerts sent (read-only: a row is what keeps a threshold from sending twice)."""
+
+    list_display = ["period_start", "threshold", "user", "team", "spent", "limit", "sent_at"]
+    list_filter = ["threshold", "period_start"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BudgetAlert | None = None) -> bool:
+        return False
 
 
 @admin.register(BudgetDefault)

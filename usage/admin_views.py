@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from usage import exports, reports
+from usage import exports, reports, team_reports
 from usage.charts import cost_tokens_chart
 from usage.fallbacks import fallback_report
 from usage.forms import DEFAULT_PRESET, ReportForm
@@ -95,6 +95,24 @@ def usage_report(request: HttpRequest) -> HttpResponseBase:
                 "rows": rows,
                 "headers": _sort_headers(request.GET, param, sort, label),
                 "export_url": _export_url(request.GET, name),
+            }
+        )
+    if team_reports.teams_exist() or query.team_id is not None:
+        sort = request.GET.get("sort_team", reports.DEFAULT_SORT)
+        if sort.lstrip("-") not in reports.SORT_KEYS:
+            sort = reports.DEFAULT_SORT
+        rows = team_reports.by_team(query, sort)
+        if export == "team":
+            return exports.breakdown_csv("team", "team", rows, query)
+        tables.append(
+            {
+                "name": "team",
+                "label": "Team",
+                "rows": rows,
+                "headers": _sort_headers(request.GET, "sort_team", sort, "Team"),
+                "export_url": _export_url(request.GET, "team"),
+                "note": "Each call counts toward the teams its user was in when it was "
+                "made: a user in two teams is in both rows.",
             }
         )
     days = report.days()

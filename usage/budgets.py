@@ -1,19 +1,20 @@
-"""Monthly budgets per user, enforced before a call with worst-case reservations.
+"""Monthly budgets per user and per team, enforced before a call with worst-case reservations.
 
 A reservation holds the worst-case cost of a call (its prompt at the full input price,
 plus max_tokens of output) until the call ends. The check "spent this month + held by
-other calls + this call <= limit" runs in a transaction holding a lock on the user's
-row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every transaction
-with BEGIN IMMEDIATE, which takes the database write lock), so concurrent calls are
-checked one after another and never overspend together.
-"""
+other calls + this call <= limit" is made for the user's budget and for the budget of
+each team the user is in (usage.teams), in one transaction holding a lock on the user's
+row and on each limited team's row, taken in primary-key order (SELECT ... FOR UPDATE on
+PostgreSQL; on SQLite the settings open every transaction with BEGIN IMMEDIATE, which
+takes the database write lock), so concurrent calls are checked one after another and
+never overspend a user or a team together. A refusal is raised by `refuse` alone."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,6 +34,7 @@ from usage.models import (
     nanos_to_usd,
 )
 from usage.pricing import PriceSnapshot, cost_nanos, find_price
+from usage.teams import link_records, lock_teams, team_held_nanos, team_spend_nanos, teams_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -81,7 +83,8 @@ RESERVATION_TTL = timedelta(hours=1)
 
 
 class BudgetExceeded(Exception):
-    """The call would go over the user's monthly budget. `reason` is safe to show."""
+    """The call would go over the user's or a team's monthly budget. `reason` is safe
+    to show. Raised by `refuse` only."""
 
     def __init__(self, reason: str, *, limit: Decimal | None = None) -> None:
         super().__init__(reason)
@@ -140,6 +143,20 @@ def worst_case_nanos(
     return cost_nanos(usage, PriceSnapshot.from_price(price))
 
 
+def hold_nanos(
+    *, provider: Provider, request: GenerationRequest, at: datetime | None = None
+) -> int | None:
+    """What `reserve_budget` holds for `request` sent to `provider` (None: unpriced):
+    the chat composer shows it before a send."""
+    return worst_case_nanos(
+        provider=provider,
+        model=request.model,
+        max_tokens=output_tokens_to_hold(request),
+        prompt_tokens=prompt_tokens_to_hold(request),
+        at=at or timezone.now(),
+    )
+
+
 def costliest(
     candidates: Sequence[tuple[Provider, str]], *, max_tokens: int | None, prompt_tokens: int
 ) -> tuple[Provider, str]:
@@ -166,6 +183,25 @@ def _usd(nanos: int) -> str:
     return f"${Decimal(nanos) / NANOS_PER_USD:.4f}"
 
 
+def refuse(reason: str, *, limit: Decimal) -> NoReturn:
+    """The one place a call is refused for its budget (the user's or a team's)."""
+    raise BudgetExceeded(reason, limit=limit)
+
+
+def _check_fits(*, who: str, limit: Decimal, spent: int, held: int, amount: int) -> None:
+    """Refuse unless spent + held + amount fits `limit`; `who` names the budget's owner
+    in the reason ("you have ... your", or "your team Sales has ... its")."""
+    if spent + held + amount > int(limit * NANOS_PER_USD):
+        subject, possessive = ("you have", "your") if who == "you" else (f"{who} has", "its")
+        refuse(
+            f"This request could cost up to {_usd(amount)}; {subject} spent "
+            f"{_usd(spent)} of {possessive} ${limit} monthly budget"
+            + (f" and {_usd(held)} is held by calls in progress" if held else "")
+            + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
+            limit=limit,
+        )
+
+
 def reserve_budget(
     *,
     user: User,
@@ -176,20 +212,25 @@ def reserve_budget(
 ) -> Reservation:
     """Hold the worst-case cost of one call, or raise BudgetExceeded before any call.
 
-    For a user without a limit nothing is stored: the reservation returned is unsaved
-    (pk None), and settle_reservation / release_reservation accept it all the same.
+    The call must fit the user's budget and the budget of every team the user is in
+    (usage.teams); the hold counts against all of them until it settles. For a user
+    without a limit and without a team nothing is stored: the reservation returned is
+    unsaved (pk None), and settle_reservation / release_reservation accept it all the same.
     """
     now = timezone.now()
     limit = monthly_limit(user=user)
+    teams = teams_of(user=user)
+    limited = [team for team in teams if team.monthly_limit is not None]
     amount = worst_case_nanos(
         provider=provider, model=model, max_tokens=max_tokens, prompt_tokens=prompt_tokens, at=now
     )
-    if limit is not None and amount is None:
+    if amount is None and (limit is not None or limited):
         # Unknown cost cannot be checked against a limit; staff can price the model (even at 0).
-        raise BudgetExceeded(
+        whose = f"your monthly budget of ${limit}" if limit is not None else "your team's budget"
+        refuse(
             f"The model {model!r} has no price, so its cost cannot be checked against "
-            f"your monthly budget of ${limit}. Ask staff to add a price for it.",
-            limit=limit,
+            f"{whose}. Ask staff to add a price for it.",
+            limit=limit if limit is not None else Decimal(limited[0].monthly_limit or 0),
         )
     reservation = Reservation(
         user_id=user.pk,
@@ -199,42 +240,66 @@ def reserve_budget(
         created_at=now,
         expires_at=now + RESERVATION_TTL,
     )
-    if limit is None:
-        # Nothing to enforce, so nothing to hold: an unsaved reservation (no row, no
-        # transaction on the hot path) that settle and release accept. Its spend still
-        # counts once recorded, should a limit be set later.
+    if limit is None and not teams:
+        # Nothing to enforce or count, so nothing to hold: an unsaved reservation (no
+        # row, no transaction on the hot path) that settle and release accept. Its spend
+        # still counts once recorded, should a limit be set later.
         return reservation
     with transaction.atomic():
-        # Serialise this user's reservations (see the module docstring).
+        # Serialise this user's reservations, then each limited team's (module docstring).
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        spent = month_spend_nanos(user=user, at=now)
-        held = _held_nanos(user=user, now=now)
-        limit_nanos = int(limit * NANOS_PER_USD)
-        if spent + held + (amount or 0) > limit_nanos:
-            raise BudgetExceeded(
-                f"This request could cost up to {_usd(amount or 0)}; you have spent "
-                f"{_usd(spent)} of your ${limit} monthly budget"
-                + (f" and {_usd(held)} is held by calls in progress" if held else "")
-                + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
+        lock_teams(limited)
+        if limit is not None:
+            _check_fits(
+                who="you",
                 limit=limit,
+                spent=month_spend_nanos(user=user, at=now),
+                held=_held_nanos(user=user, now=now),
+                amount=amount or 0,
+            )
+        start, end = month_bounds(now)
+        for team in limited:
+            _check_fits(
+                who=f"your team {team.group.name}",
+                limit=Decimal(team.monthly_limit or 0),
+                spent=team_spend_nanos(group_id=team.group_id, start=start, end=end),
+                held=team_held_nanos(group_id=team.group_id, now=now),
+                amount=amount or 0,
             )
         reservation.save(force_insert=True)
+        if teams:
+            reservation.teams.add(*[team.group_id for team in teams])
         return reservation
 
 
 def settle_reservation(
     *, reservation: Reservation, records: Iterable[UsageRecord] = ()
 ) -> Reservation:
-    """The call ended: stop holding the worst case. The records now count as spend."""
+    """The call ended: stop holding the worst case. The records now count as spend, the
+    user's and (linked first, so no moment counts neither) that of the reservation's
+    teams; the alert check runs after, on the queue."""
+    records = list(records)
     actual = sum(r.cost_nanos or 0 for r in records)
-    if reservation._state.adding:  # never saved: an unlimited user's, nothing was held
+    if reservation._state.adding:  # never saved: no limit and no team, nothing was held
         reservation.status, reservation.actual_nanos = Reservation.Status.SETTLED, actual
         return reservation
+    team_ids = list(reservation.teams.values_list("pk", flat=True))
+    link_records(records=records, group_ids=team_ids)
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
         status=Reservation.Status.SETTLED, actual_nanos=actual
     )
     reservation.refresh_from_db()
+    if records:
+        schedule_alert_check(user_id=reservation.user_id, team_ids=team_ids)
     return reservation
+
+
+def schedule_alert_check(*, user_id: int, team_ids: list[int]) -> None:
+    """Enqueue the 80%/100% alert check (usage.alerts), ids only, once the settling
+    transaction commits: it reads sums and may send mail, so never on the caller's path."""
+    from usage.tasks import check_budget_alerts  # usage.tasks -> usage.alerts -> here
+
+    transaction.on_commit(lambda: check_budget_alerts(user_id, team_ids))
 
 
 def release_reservation(*, reservation: Reservation) -> Reservation:

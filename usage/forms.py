@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from providers.models import Provider
@@ -51,6 +52,12 @@ class ReportForm(forms.Form):
         required=False,
         empty_label="All users",
     )
+    team = forms.ModelChoiceField(
+        Group.objects.filter(team_budget__isnull=False).order_by("name"),
+        required=False,
+        empty_label="All teams",
+        help_text="The calls counted toward the team: made while their user was in it.",
+    )
     source = forms.ChoiceField(choices=[("", "All sources"), *Source.choices], required=False)
     outcome = forms.ChoiceField(choices=[("", "All outcomes"), *OUTCOME_CHOICES], required=False)
 
@@ -76,7 +83,7 @@ class ReportForm(forms.Form):
             first, last = data["start"], data["end"]
         else:
             first, last = preset_days(preset, today)
-        provider, user = data.get("provider"), data.get("user")
+        provider, user, team = data.get("provider"), data.get("user"), data.get("team")
         return ReportQuery(
             first_day=first,
             last_day=last,
@@ -85,4 +92,5 @@ class ReportForm(forms.Form):
             user_id=user.pk if user else None,
             source=data.get("source") or "",
             outcome=data.get("outcome") or "",
+            team_id=team.pk if team else None,
         )

@@ -158,6 +158,10 @@ class UsageRecord(models.Model):
     cost_nanos = models.BigIntegerField(null=True, blank=True)
     price_snapshot = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # The teams the call counts toward (see UsageRecordTeam).
+    teams = models.ManyToManyField(
+        "auth.Group", through="UsageRecordTeam", blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -292,9 +296,19 @@ class Reservation(models.Model):
     created_at = models.DateTimeField()
     # An active reservation stops counting after this (a worker died mid-call).
     expires_at = models.DateTimeField()
+    # The user's teams when the call was made: the hold counts against each of them,
+    # and its usage records are counted toward them when it settles.
+    teams = models.ManyToManyField("auth.Group", blank=True, related_name="+")
 
     class Meta:
         indexes = [models.Index(fields=["user", "status"], name="usage_resv_user_status")]
 
     def __str__(self) -> str:
         return f"{self.user} {self.model} {self.status}"
+
+
+# Teams and alerts live in their own module (kept small), imported here for Django and
+# for callers (the "as" re-exports them). Below the models it refers to: no cycle.
+from usage.team_models import BudgetAlert as BudgetAlert  # noqa: E402
+from usage.team_models import TeamBudget as TeamBudget  # noqa: E402
+from usage.team_models import UsageRecordTeam as UsageRecordTeam  # noqa: E402

@@ -33,6 +33,7 @@ from usage.models import (
 )
 from usage.pricing import normalized, price_usage
 from usage.routing_steps import routing_steps
+from usage.teams import link_records, teams_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -308,4 +309,10 @@ def record_refusal(
         alias=alias,
     )
     record.cost_nanos, record.price_snapshot = 0, None
-    return _save_once(key, [record])[0]
+    saved = _save_once(key, [record])[0]
+    if record.user is not None:
+        # Refused now: counted for the teams the user is in now (a $0 row in their report).
+        link_records(
+            records=[saved], group_ids=[team.group_id for team in teams_of(user=record.user)]
+        )
+    return saved

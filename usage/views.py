@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from usage.budgets import month_bounds, monthly_limit, remaining_budget
 from usage.models import CURRENCY
 from usage.selectors import month_by_model
+from usage.teams import standings
 
 if TYPE_CHECKING:
     from config.request_types import AuthenticatedHttpRequest
@@ -27,7 +29,7 @@ def _used_pct(spent: Decimal, limit: Decimal | None) -> int | None:
 def my_usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Only ever the signed-in user's own rows: there is no user parameter to tamper with.
     rows = month_by_model(user=request.user)
-    start, _end = month_bounds()
+    start, end = month_bounds()
     limit = monthly_limit(user=request.user)
     spent = sum((r.cost for r in rows), Decimal(0))
     context = {
@@ -42,5 +44,6 @@ def my_usage(request: AuthenticatedHttpRequest) -> HttpResponse:
         "remaining": remaining_budget(user=request.user),
         "used_pct": _used_pct(spent, limit),
         "currency": CURRENCY,
+        "teams": standings(user=request.user, now=timezone.now(), start=start, end=end),
     }
     return render(request, "usage/my_usage.html", context)

@@ -119,6 +119,8 @@
         keepScrolled(() => bubble.replaceWith(fresh));
         htmx.process(fresh);
         refreshComposer();
+        // The chat's running total and the next send's estimate read this.
+        htmx.trigger(document.body, "chat:answered");
       });
       source.addEventListener("error", () => {
         // The browser's own retry comes back at a fixed pace (and gives up on an error
