@@ -58,6 +58,7 @@ class AuditConfig(AppConfig):
         budget = EventType.BUDGET_CHANGED
         watch("usage.BudgetDefault", ModelAudit(budget, fields=("monthly_limit",)))
         watch("usage.UserBudget", ModelAudit(budget, fields=("user", "monthly_limit")))
+        watch("usage.TeamBudget", ModelAudit(budget, fields=("group", "monthly_limit")))
         price_fields = (
             "provider_kind",
             "model",

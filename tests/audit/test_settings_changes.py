@@ -9,7 +9,7 @@ from audit.models import EventType
 from routing.models import Alias
 from tests.audit.conftest import OFFICE, events, only
 from tests.providers.fake_helpers import fake_provider
-from usage.models import BudgetDefault, ModelPrice, UserBudget
+from usage.models import BudgetDefault, ModelPrice, TeamBudget, UserBudget
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +32,29 @@ def test_a_user_budget_set_changed_and_removed(staff_client, admin_user, django_
     assert changed.detail == {"action": "changed", "changes": {"monthly_limit": ["50", "75"]}}
     assert deleted.detail["action"] == "deleted"
     assert {created.object_id, changed.object_id, deleted.object_id} == {str(budget.pk)}
+
+
+def test_a_team_budget_set_and_changed(staff_client, admin_user):
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="Research")
+    add = reverse("admin:usage_teambudget_add")
+    staff_client.post(add, {"group": team.pk, "monthly_limit": "500.00"}, REMOTE_ADDR=OFFICE)
+    budget = TeamBudget.objects.get()
+    change = reverse("admin:usage_teambudget_change", args=[budget.pk])
+    staff_client.post(change, {"group": team.pk, "monthly_limit": "350.00"})
+
+    created, changed = events(EventType.BUDGET_CHANGED)
+    assert (created.actor, created.ip_address, created.object_type) == (
+        "admin",
+        OFFICE,
+        "usage.teambudget",
+    )
+    assert created.detail["changes"] == {
+        "group": [None, "Research"],
+        "monthly_limit": [None, "500"],
+    }
+    assert changed.detail == {"action": "changed", "changes": {"monthly_limit": ["500", "350"]}}
 
 
 def test_the_default_budget_changed(staff_client):

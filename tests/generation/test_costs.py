@@ -204,3 +204,30 @@ def test_the_banner_shows_this_months_alerts(logged_in, user, django_user_model)
 def test_no_alert_no_banner(logged_in):
     page = logged_in.get(reverse("generation:index")).content.decode()
     assert 'id="budget-banner"' not in page
+
+
+def test_an_alias_estimate_is_the_hold_of_its_costliest_target(
+    logged_in, user, make_chat_provider, make_alias, give_budget
+):
+    from usage.models import ModelPrice
+
+    cheap = make_chat_provider()
+    dear = make_chat_provider(kind="anthropic")
+    give_budget(user)  # fake-model at $1 in, $2 out for every kind
+    ModelPrice.objects.filter(provider_kind="anthropic").update(
+        input_per_mtok=Decimal("10"), output_per_mtok=Decimal("20")
+    )
+    alias = make_alias("smart", cheap, dear)  # the cheap one first, the dear one its fallback
+    fields = {"text": "Which is it? " * 20, "max_tokens": "500"}
+
+    shown = _estimate(logged_in, cheap, alias=alias.pk, **fields)
+    logged_in.post(
+        reverse("generation:send"),
+        {"provider": cheap.pk, "model": "", "alias": alias.pk, **fields},
+        headers=HX,
+    )
+
+    held = Reservation.objects.filter(status="active").get()
+    assert _nanos(shown) == held.amount_nanos
+    assert _nanos(shown) > _nanos(_estimate(logged_in, cheap, **fields))
+    assert "with smart" in shown
