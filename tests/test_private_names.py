@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = ("config", "providers", "generation", "usage", "tests")
+OUR_PACKAGES = ("config", "providers", "generation", "usage", "metrics", "tests")
 
 # Documented as public by their owners.
 ALLOWED = {
