@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 class QueueDepthCollector(Collector):
+    NAME = "switchboard_queue_tasks"
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from huey.contrib.djhuey import HUEY
 
@@ -26,7 +28,7 @@ class QueueDepthCollector(Collector):
             logger.warning("metrics: the task queue could not be read", exc_info=True)
             return
         family = GaugeMetricFamily(
-            "switchboard_queue_tasks",
+            self.NAME,
             "Tasks in the huey queue: pending (waiting for a worker) and scheduled (a "
             "delayed retry or a periodic run not due yet).",
             labels=["state"],
