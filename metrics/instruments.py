@@ -11,7 +11,7 @@ work by provider name and a capped model label; no user, key or prompt anywhere.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
@@ -80,20 +80,34 @@ SSE_STREAMS_OPEN = Gauge(
 
 OUTCOME_CACHE_HIT = "cache_hit"
 
+M = TypeVar("M", Counter, Histogram)
+# (metric, label values) -> the child: labels() validates and locks on every call, and
+# the request path pays for every microsecond (bench_metrics_overhead). As bounded as
+# the labels are; a race only stores the same child twice.
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def child(metric: M, *values: str) -> M:
+    key = (metric, *values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
+
 
 def enabled() -> bool:
     return bool(settings.METRICS_ENABLED)
 
 
 def count_request(*, view: str, status: int) -> None:
-    if enabled():
-        HTTP_REQUESTS.labels(view, str(status)).inc()
+    """One HTTP response (the middleware's call; it runs only while metrics are on)."""
+    child(HTTP_REQUESTS, view, str(status)).inc()
 
 
 def count_budget_refusal(*, source: str, scope: str = "user") -> None:
     """One call refused for budget. `scope` is whose budget: "user" or "team"."""
     if enabled():
-        BUDGET_REFUSALS.labels(source, scope).inc()
+        child(BUDGET_REFUSALS, source, scope).inc()
 
 
 def observe_usage(records: Iterable[UsageRecord]) -> None:
@@ -106,19 +120,19 @@ def observe_usage(records: Iterable[UsageRecord]) -> None:
         provider = provider_label(record.provider)
         model = model_label(record.provider, record.model, priced=record.price_snapshot is not None)
         outcome = OUTCOME_CACHE_HIT if record.cache_hit else record.outcome
-        UPSTREAM_ATTEMPTS.labels(provider, model, outcome).inc()
+        child(UPSTREAM_ATTEMPTS, provider, model, outcome).inc()
         if record.input_tokens:
-            TOKENS.labels(provider, model, "input").inc(record.input_tokens)
+            child(TOKENS, provider, model, "input").inc(record.input_tokens)
         if record.output_tokens:
-            TOKENS.labels(provider, model, "output").inc(record.output_tokens)
+            child(TOKENS, provider, model, "output").inc(record.output_tokens)
         if record.cost_nanos:
-            COST.labels(provider, model).inc(record.cost_nanos / NANOS_PER_USD)
+            child(COST, provider, model).inc(record.cost_nanos / NANOS_PER_USD)
         if record.cache_hit:
             continue  # no upstream call: no time to report
         if record.ttft_ms is not None:
-            UPSTREAM_TTFT.labels(provider).observe(record.ttft_ms / 1000)
+            child(UPSTREAM_TTFT, provider).observe(record.ttft_ms / 1000)
         if record.latency_ms:
-            UPSTREAM_LATENCY.labels(provider).observe(record.latency_ms / 1000)
+            child(UPSTREAM_LATENCY, provider).observe(record.latency_ms / 1000)
 
 
 def counted_stream(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
