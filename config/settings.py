@@ -388,5 +388,8 @@ METRICS_ENABLED = bool(METRICS_TOKEN or METRICS_ALLOWED_IPS)
 # runs: so it is put in the environment here. Set up and cleaned by metrics.multiproc.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
 if METRICS_ENABLED:
-    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Set, prometheus_client writes there from its first metric (made at import), even
+    # with metrics off: the folder must exist.
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)

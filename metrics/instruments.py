@@ -52,7 +52,8 @@ UPSTREAM_LATENCY = Histogram(
 )
 TOKENS = Counter(
     "switchboard_tokens",
-    "Tokens metered, by provider, model and direction (input, output).",
+    "Tokens of upstream attempts (not cache hits), by provider, model and direction "
+    "(input, output).",
     ["provider", "model", "direction"],
     registry=None,
 )
@@ -121,14 +122,14 @@ def observe_usage(records: Iterable[UsageRecord]) -> None:
         model = model_label(record.provider, record.model, priced=record.price_snapshot is not None)
         outcome = OUTCOME_CACHE_HIT if record.cache_hit else record.outcome
         child(UPSTREAM_ATTEMPTS, provider, model, outcome).inc()
+        if record.cache_hit:
+            continue  # served by our cache: no upstream tokens, cost or time
         if record.input_tokens:
             child(TOKENS, provider, model, "input").inc(record.input_tokens)
         if record.output_tokens:
             child(TOKENS, provider, model, "output").inc(record.output_tokens)
         if record.cost_nanos:
             child(COST, provider, model).inc(record.cost_nanos / NANOS_PER_USD)
-        if record.cache_hit:
-            continue  # no upstream call: no time to report
         if record.ttft_ms is not None:
             child(UPSTREAM_TTFT, provider).observe(record.ttft_ms / 1000)
         if record.latency_ms:

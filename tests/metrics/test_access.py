@@ -84,7 +84,9 @@ def test_only_get(client, settings):
 
 def _settings_in_a_fresh_process(**env: str) -> subprocess.CompletedProcess[str]:
     script = "import config.settings as s; print(s.METRICS_ENABLED)"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("METRICS_")}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("METRICS_", "PROMETHEUS_"))
+    }
     environment.update(env, DATA_DIR=env.get("DATA_DIR", ""), PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False

@@ -83,6 +83,28 @@ def test_a_recorded_attempt_moves_attempts_tokens_cost_and_times(
 
 
 @pytest.mark.django_db
+def test_a_cache_hit_counts_as_such_without_upstream_tokens_or_times(
+    provider, django_capture_on_commit_callbacks
+):
+    cached = ok_result("fake-model", Usage(input_tokens=50, output_tokens=20))
+    cached.cached = True
+    before = current()
+    with django_capture_on_commit_callbacks(execute=True):
+        record_generation(
+            provider=provider, user=None, source="api", result=cached, request_id="cached-1"
+        )
+    after = current()
+
+    def moved(sample: str, **labels: str) -> float:
+        return value(after, sample, **labels) - value(before, sample, **labels)
+
+    assert moved(ATTEMPTS, provider="Metered", outcome="cache_hit") == 1
+    assert moved(ATTEMPTS, provider="Metered", outcome="ok") == 0
+    assert moved("switchboard_tokens_total", provider="Metered") == 0
+    assert moved("switchboard_upstream_ttft_seconds_count", provider="Metered") == 0
+
+
+@pytest.mark.django_db
 def test_metering_the_same_call_twice_or_rolled_back_counts_once(
     provider, django_capture_on_commit_callbacks
 ):
