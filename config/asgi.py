@@ -18,9 +18,11 @@ django_application = get_asgi_application()
 from django.urls import get_resolver  # noqa: E402
 
 from config import gc_tuning  # noqa: E402
+from metrics import multiproc  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018  (imports every view and what they import)
 gc_tuning.tune_for_server()
+multiproc.start_process()  # this web process's metrics files (metrics/multiproc.py)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

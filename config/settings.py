@@ -7,6 +7,8 @@ default (SQLite file, huey on SQLite inside the web process, in-process relay);
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -74,6 +76,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: counts every answer by view and status, whichever layer gave it. Sync, as
+    # the chain is below WhiteNoise (see there); removed when metrics are off.
+    "metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -243,7 +248,7 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS e
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -393,3 +398,24 @@ EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not REDIS_URL)
 # fake upstream on this port inside `manage.py serve`.
 DEMO_PROVIDER = env.bool("DEMO_PROVIDER", default=True)
 DEMO_UPSTREAM_PORT = env.int("DEMO_UPSTREAM_PORT", default=8001)
+
+# Prometheus metrics (metrics/, README "Metrics"). GET /metrics answers a scraper that
+# sends `Authorization: Bearer <METRICS_TOKEN>` and/or comes from METRICS_ALLOWED_IPS
+# (addresses or networks); both set, both are required. Neither set: metrics are off,
+# nothing is collected and /metrics is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _network in METRICS_ALLOWED_IPS:
+    ipaddress.ip_network(_network, strict=False)  # a typo fails at start, not at a scrape
+METRICS_ENABLED = bool(METRICS_TOKEN or METRICS_ALLOWED_IPS)
+# Every web and worker process of one host writes its values here and /metrics sums
+# them (prometheus_client's multiprocess mode). prometheus_client reads the variable
+# when it is first imported, and the settings are the first of our code every process
+# runs: so it is put in the environment here. Set up and cleaned by metrics.multiproc.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+if METRICS_ENABLED:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Set, prometheus_client writes there from its first metric (made at import), even
+    # with metrics off: the folder must exist.
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)

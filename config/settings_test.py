@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 
@@ -42,3 +43,11 @@ if "sqlite" in DATABASES["default"]["ENGINE"]:  # noqa: F405
 # Serve static files from the finders; the suite never runs collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Metrics on for the whole suite (every request and usage record is counted, as in a
+# deployment that scrapes), in a folder of this run's own.
+METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS_ENABLED = True
+PROMETHEUS_MULTIPROC_DIR = f"{_scratch}/metrics"
+os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR

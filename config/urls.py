@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 
 from config.health import healthz
 from generation import api
+from metrics.views import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/generate", api.generate, name="api_generate"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     # Browsers ask for /favicon.ico on pages that link no icon (the admin, JSON answers).
     # Lazy: the hashed static name is only known once the manifest is read.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),

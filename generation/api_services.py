@@ -107,7 +107,7 @@ def _hold(
             max_tokens=max_tokens,
             prompt_tokens=prompt_tokens,
         )
-    except BudgetExceeded:
+    except BudgetExceeded as exc:
         record_refusal(
             provider=provider,
             user=user,
@@ -115,6 +115,7 @@ def _hold(
             model=model,
             request_id=request_id,
             alias=alias,
+            scope=exc.scope,
         )
         raise
 

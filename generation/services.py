@@ -187,7 +187,12 @@ def _refusal_recorded(*, user: User, route: Route, request: GenerationRequest) -
     except BudgetExceeded as exc:
         provider, model = route.held_target(request)
         record_refusal(
-            provider=provider, user=user, source="chat", model=model, alias=route.alias_name
+            provider=provider,
+            user=user,
+            source="chat",
+            model=model,
+            alias=route.alias_name,
+            scope=exc.scope,
         )
         raise SendError(exc.reason) from exc
 

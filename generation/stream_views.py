@@ -30,6 +30,7 @@ from generation.rendering import (
     render_message,
     sse_frame,
 )
+from metrics.instruments import counted_stream
 
 
 def _heartbeat_seconds() -> float:
@@ -135,7 +136,8 @@ async def stream(request: HttpRequest, message_id: int) -> HttpResponseBase:
         Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=user
     )
     response = StreamingHttpResponse(
-        _events(message, _resume_offset(request)), content_type="text/event-stream"
+        counted_stream(_events(message, _resume_offset(request))),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies must pass each event through at once.

@@ -20,7 +20,16 @@ import inspect
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = ("config", "providers", "generation", "usage", "routing", "audit", "tests")
+OUR_PACKAGES = (
+    "config",
+    "providers",
+    "generation",
+    "usage",
+    "routing",
+    "audit",
+    "metrics",
+    "tests",
+)
 
 # Documented as public by their owners.
 ALLOWED = {

@@ -86,10 +86,11 @@ class BudgetExceeded(Exception):
     """The call would go over the user's or a team's monthly budget. `reason` is safe
     to show. Raised by `refuse` only."""
 
-    def __init__(self, reason: str, *, limit: Decimal | None = None) -> None:
+    def __init__(self, reason: str, *, limit: Decimal | None = None, scope: str = "user") -> None:
         super().__init__(reason)
         self.reason = reason
         self.limit = limit
+        self.scope = scope  # the budget that refused: "user" or "team" (for the metrics)
 
 
 def month_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
@@ -183,9 +184,9 @@ def _usd(nanos: int) -> str:
     return f"${Decimal(nanos) / NANOS_PER_USD:.4f}"
 
 
-def refuse(reason: str, *, limit: Decimal) -> NoReturn:
+def refuse(reason: str, *, limit: Decimal, scope: str = "user") -> NoReturn:
     """The one place a call is refused for its budget (the user's or a team's)."""
-    raise BudgetExceeded(reason, limit=limit)
+    raise BudgetExceeded(reason, limit=limit, scope=scope)
 
 
 def _check_fits(*, who: str, limit: Decimal, spent: int, held: int, amount: int) -> None:
@@ -199,6 +200,7 @@ def _check_fits(*, who: str, limit: Decimal, spent: int, held: int, amount: int)
             + (f" and {_usd(held)} is held by calls in progress" if held else "")
             + ". Try a shorter request or a lower max_tokens, or ask staff for more.",
             limit=limit,
+            scope="user" if who == "you" else "team",
         )
 
 

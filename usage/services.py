@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from metrics.instruments import count_budget_refusal, observe_usage
 from providers.adapters.base import Attempt, GenerationResult, Usage
 from providers.adapters.embeddings import EmbeddingResult
 from usage.budgets import (
@@ -148,12 +149,20 @@ def _save_once(key: str, records: Iterable[UsageRecord]) -> list[UsageRecord]:
         # (bench_api_throughput: p99 3.3 s with a SELECT first, in the same transaction).
         with transaction.atomic():
             UsageRecord.objects.bulk_create(records)
+            _count_once_committed(records)
     except IntegrityError:
         return _save_missing(key, records)
     if all(r.pk is not None for r in records):
         # PostgreSQL and SQLite return the pks: they are the rows, no need to read back.
         return sorted(records, key=lambda r: r.attempt_number)
     return _read_back(key, records)
+
+
+def _count_once_committed(records: Iterable[UsageRecord]) -> None:
+    # The one place every upstream attempt passes, and only the rows this call inserted
+    # (a retried metering is not counted twice), once they are committed. robust: a
+    # metrics failure never fails metering.
+    transaction.on_commit(lambda: observe_usage(records), robust=True)
 
 
 def _save_missing(key: str, records: list[UsageRecord]) -> list[UsageRecord]:
@@ -165,9 +174,9 @@ def _save_missing(key: str, records: list[UsageRecord]) -> list[UsageRecord]:
             existing = set(
                 UsageRecord.objects.filter(request_id=key).values_list("attempt_number", flat=True)
             )
-            UsageRecord.objects.bulk_create(
-                [r for r in records if r.attempt_number not in existing]
-            )
+            missing = [r for r in records if r.attempt_number not in existing]
+            UsageRecord.objects.bulk_create(missing)
+            _count_once_committed(missing)
             complete = not existing
     except IntegrityError:
         # A concurrent writer recorded the same attempts first (theirs stand), or the
@@ -293,8 +302,10 @@ def record_refusal(
     message: Message | None = None,
     request_id: str = "",
     alias: str = "",
+    scope: str = "user",
 ) -> UsageRecord:
-    """Record a call refused for budget before upstream was reached (attempt 0, $0)."""
+    """Record a call refused for budget before upstream was reached (attempt 0, $0).
+    `scope` is the budget that refused it ("user", "team"), for the metrics."""
     key = _idempotency_key(message=message, request_id=request_id)
     record = _build(
         provider=provider,
@@ -315,4 +326,5 @@ def record_refusal(
         link_records(
             records=[saved], group_ids=[team.group_id for team in teams_of(user=record.user)]
         )
+    count_budget_refusal(source=record.source, scope=scope)
     return saved

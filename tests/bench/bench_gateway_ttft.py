@@ -9,6 +9,10 @@ OpenAI-kind provider on the fake), and this script, the client: the official
 10 and 50 concurrent streams, side by side in one run. TTFT is measured from the call
 to the first content chunk. Prints medians and p95/p99 and writes JSON to
 bench-results/.
+
+``--compare-metrics`` starts a second gateway, on the same database, with Prometheus
+metrics on (METRICS_TOKEN set: the request middleware, the metering's counters), and
+measures it as a third path in the same run: the cost of the metrics, side by side.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0) -> None:  # a busy machine starts slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -179,31 +183,52 @@ async def measure(
     rounds: int,
     levels: list[int],
     gateway_pid: int | None,
+    metrics_gateway: tuple[str, int | None] | None = None,
 ) -> list[dict]:
     direct = openai.AsyncOpenAI(base_url=f"{fake_url}/v1", api_key="sk-bench", max_retries=0)
     gateway = openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=token, max_retries=0)
     paths = {"direct": (direct, "fake-model"), "gateway": (gateway, "fake/fake-model")}
+    pids = {"gateway": gateway_pid}
+    if metrics_gateway is not None:
+        url, pids["metrics"] = metrics_gateway
+        client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0)
+        paths["metrics"] = (client, "fake/fake-model")
     for client, model in paths.values():  # warm up connections, caches, imports
         await run_level(client, model, 5, 2)
     rows = []
     for concurrency in levels:
         level_rounds = max(2, rounds * 10 // concurrency) if concurrency > 1 else rounds * 3
         results: dict[str, dict[str, Any]] = {}  # summary() plus the gateway CPU or None
-        for name, (client, model) in paths.items():
-            cpu_before = cpu_seconds(gateway_pid) if gateway_pid else 0.0
-            results[name] = summary(await run_level(client, model, concurrency, level_rounds))
+        samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in paths}
+        cpu_used = dict.fromkeys(paths, 0.0)
+        # Round by round, the paths in turn: a machine whose load drifts during the level
+        # weighs on every path alike.
+        for _ in range(level_rounds):
+            for name, (client, model) in paths.items():
+                pid = pids.get(name)
+                cpu_before = cpu_seconds(pid) if pid else 0.0
+                samples[name] += await run_level(client, model, concurrency, 1)
+                if pid:
+                    cpu_used[name] += cpu_seconds(pid) - cpu_before
+        for name in paths:
+            results[name] = summary(samples[name])
             results[name]["gateway_cpu_ms_per_stream"] = None
-            if name == "gateway" and gateway_pid:
+            if pids.get(name):
                 # The gateway's own CPU per stream: on a small machine, what limits it.
-                used = cpu_seconds(gateway_pid) - cpu_before
-                results[name]["gateway_cpu_ms_per_stream"] = used * 1000 / results[name]["n"]
+                used_ms = cpu_used[name] * 1000
+                results[name]["gateway_cpu_ms_per_stream"] = used_ms / results[name]["n"]
         added = {
             f"added_{key}": results["gateway"][key] - results["direct"][key]
             for key in ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms")
         }
+        if "metrics" in results:
+            added |= {
+                f"metrics_added_{key}": results["metrics"][key] - results["direct"][key]
+                for key in ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms")
+            }
         rows.append({"concurrency": concurrency, **results, **added})
-    await direct.close()
-    await gateway.close()
+    for client, _model in paths.values():
+        await client.close()
     return rows
 
 
@@ -219,12 +244,15 @@ def print_table(rows: list[dict]) -> None:
     print(head)
     print("-" * len(head))
     for row in rows:
-        for name in ("direct", "gateway"):
+        for name in ("direct", "gateway", "metrics"):
+            if name not in row:
+                continue
             r = row[name]
+            prefix = "metrics_added" if name == "metrics" else "added"
             added = (
-                f"{row['added_ttft_p50_ms']:>9.1f}  {row['added_ttft_p95_ms']:>9.1f}  "
+                f"{row[f'{prefix}_ttft_p50_ms']:>9.1f}  {row[f'{prefix}_ttft_p95_ms']:>9.1f}  "
                 f"{_ms(r['gateway_cpu_ms_per_stream']):>13}"
-                if name == "gateway"
+                if name != "direct"
                 else ""
             )
             print(
@@ -234,7 +262,8 @@ def print_table(rows: list[dict]) -> None:
             )
     print(
         "times in ms; ttft = call to first content chunk; added = gateway - direct; "
-        "gw cpu/stream = the gateway process's CPU time per stream"
+        "gw cpu/stream = the gateway process's CPU time per stream; metrics = the gateway "
+        "with Prometheus metrics on"
     )
 
 
@@ -257,6 +286,11 @@ def main() -> None:
     parser.add_argument(
         "--py-spy", metavar="PATH", help="profile the gateway with this py-spy (raw stacks)"
     )
+    parser.add_argument(
+        "--compare-metrics",
+        action="store_true",
+        help="also measure a second gateway with Prometheus metrics on, in the same run",
+    )
     args = parser.parse_args()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out_dir = ROOT / "bench-results"
@@ -266,14 +300,16 @@ def main() -> None:
         database(data_dir, args.database_url) as database_url,
     ):
         env = bench_environment(data_dir, database_url, args.settings)
-        fake_port, gateway_port = free_port(), free_port()
+        # The plain gateway runs with metrics off whatever this shell has set.
+        env = {k: v for k, v in env.items() if not k.startswith(("METRICS_", "PROMETHEUS_"))}
+        fake_port, gateway_port, metrics_port = free_port(), free_port(), free_port()
         fake = subprocess.Popen(
             [*FAKE_COMMAND, "--port", str(fake_port)],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
-        gateway = None
+        gateway = metered = None
         try:
             wait_for_port(fake_port)
             fake_url = f"http://127.0.0.1:{fake_port}"
@@ -292,6 +328,13 @@ def main() -> None:
                 cwd=ROOT,
             )
             wait_for_port(gateway_port)
+            if args.compare_metrics:
+                metrics_env = {**env, "METRICS_TOKEN": "bench-metrics-token-0123456789"}
+                metrics_env["PROMETHEUS_MULTIPROC_DIR"] = f"{data_dir}/metrics"
+                metered = subprocess.Popen(
+                    [*GATEWAY_COMMAND, "--port", str(metrics_port)], env=metrics_env, cwd=ROOT
+                )
+                wait_for_port(metrics_port)
             rows = asyncio.run(
                 measure(
                     f"http://127.0.0.1:{gateway_port}",
@@ -301,10 +344,13 @@ def main() -> None:
                     levels=args.concurrency,
                     # Under py-spy, gateway.pid is py-spy's: no CPU figure then.
                     gateway_pid=None if args.py_spy else gateway.pid,
+                    metrics_gateway=(
+                        (f"http://127.0.0.1:{metrics_port}", metered.pid) if metered else None
+                    ),
                 )
             )
         finally:
-            for process in (gateway, fake):
+            for process in (gateway, metered, fake):
                 if process is not None:
                     # SIGINT makes py-spy write its profile.
                     process.send_signal(signal.SIGINT if args.py_spy else signal.SIGTERM)
@@ -313,6 +359,7 @@ def main() -> None:
     out = out_dir / f"gateway_ttft-{stamp}.json"
     engine = "postgresql" if args.database_url else "sqlite"
     meta = {"database": engine, "settings": args.settings, "fake": FAKE_KNOBS}
+    meta |= {"compare_metrics": args.compare_metrics}
     meta |= {"python": platform.python_version(), "cpus": os.cpu_count()}
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")

@@ -89,7 +89,9 @@ def app_env(
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "HUEY_", "ENCRYPTION_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "REDIS_", "HUEY_", "ENCRYPTION_", "METRICS_", "PROMETHEUS_")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE=SETTINGS,

@@ -21,6 +21,7 @@ from huey.contrib.djhuey.management.commands.run_huey import Command as HueyComm
 
 from config import gc_tuning
 from generation.runner import interrupt_answers_on_stop
+from metrics import multiproc
 
 
 class Command(HueyCommand):  # type: ignore[misc]  # huey ships no types
@@ -41,6 +42,7 @@ class Command(HueyCommand):  # type: ignore[misc]  # huey ships no types
         if not huey_logger.handlers:  # as huey's command: the settings' LOGGING may have one
             config.setup_logger(huey_logger)
         gc_tuning.tune_for_server()  # after the imports above: they are frozen too
+        multiproc.start_process()  # this worker's metrics files (metrics/multiproc.py)
         consumer = HUEY.create_consumer(**config.values)
         interrupt_answers_on_stop(consumer)
         consumer.run()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from metrics import multiproc
 from providers import first_run
 
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
         # The pages name their static files through the collected manifest: without it
         # every page is a 500 (`make run` collected them too; a bare `serve` had not).
         call_command("collectstatic", interactive=False, verbosity=0)
+        # The embedded deployment's one process: an earlier run's metrics files go.
+        multiproc.start_process(only_writer=True)
         if first_run.demo_provider_in_use():
             self._start_demo_upstream()
         self.stdout.write(f"Switchboard is running on http://{host}:{port}/ (Ctrl-C stops it).")
