@@ -233,6 +233,7 @@ def reserve_budget(
             f"The model {model!r} has no price, so its cost cannot be checked against "
             f"{whose}. Ask staff to add a price for it.",
             limit=limit if limit is not None else Decimal(limited[0].monthly_limit or 0),
+            scope="user" if limit is not None else "team",
         )
     reservation = Reservation(
         user_id=user.pk,

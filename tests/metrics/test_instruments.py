@@ -7,6 +7,7 @@ from decimal import Decimal
 import openai
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.urls import reverse
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,7 +16,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from generation import services
 from generation.models import Conversation, Message
 from generation.relay import RelayEvent, get_relay
-from metrics.instruments import count_budget_refusal
 from providers.adapters.base import Usage
 from providers.errors import ErrorKind
 from tests.generation.conftest import read_sse, send_hello, user  # noqa: F401 (fixtures)
@@ -24,7 +24,7 @@ from tests.generation.gateway_helpers import model_of, user_says
 from tests.metrics.scrape import value
 from tests.providers.fake_helpers import TEST_KEY
 from tests.usage.factories import failed_result, ok_result
-from usage.models import UserBudget
+from usage.models import TeamBudget, UserBudget
 from usage.services import record_generation
 
 ATTEMPTS = "switchboard_upstream_attempts_total"
@@ -173,7 +173,12 @@ def test_budget_refusals_are_counted_by_source_and_scope(
     UserBudget.objects.create(user=user, monthly_limit=Decimal("0"))
     with pytest.raises(services.SendError):
         send_hello(user, provider)
-    count_budget_refusal(source="chat", scope="team")  # what team budgets will call
+    UserBudget.objects.filter(user=user).delete()  # no limit of the user's own
+    team = Group.objects.create(name="Broke")
+    team.user_set.add(user)
+    TeamBudget.objects.create(group=team, monthly_limit=Decimal("0"))
+    with pytest.raises(services.SendError):
+        send_hello(user, provider)  # refused by the team's budget alone
     after = scrape()
     for source, scope in (("api", "user"), ("chat", "user"), ("chat", "team")):
         labels = {"source": source, "scope": scope}
