@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.functional import lazy
@@ -12,8 +11,7 @@ from generation import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("api/generate", api.generate, name="api_generate"),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that link no icon (the admin, JSON answers).
