@@ -51,6 +51,10 @@ class SsoBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             # Never the token itself: only what was wrong with it.
             logger.warning("SSO: refused the provider's answer: %s", error)
             raise refuse(request, "the identity provider's answer could not be verified") from error
+        except requests.HTTPError as error:
+            # The library's message carries the provider's error answer, never our secret.
+            logger.warning("SSO: the provider refused the token request: %s", error)
+            raise refuse(request, "the identity provider did not accept the sign-in") from error
         except (requests.RequestException, DiscoveryError) as error:
             logger.warning("SSO: the provider could not be reached: %s", type(error).__name__)
             raise refuse(request, "the identity provider could not be reached") from error
