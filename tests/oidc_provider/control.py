@@ -13,7 +13,8 @@ from oauth2_provider.models import Application
 
 
 def _body(request: HttpRequest) -> dict | None:
-    if request.headers.get("X-Control-Token") != settings.CONTROL_TOKEN:
+    # The provider's own settings (tests/oidc_provider/settings.py), not Switchboard's.
+    if request.headers.get("X-Control-Token") != getattr(settings, "CONTROL_TOKEN", None):
         return None
     return json.loads(request.body)
 

@@ -1,4 +1,4 @@
-"""The test identity provider in a process of its own, and a proxy in front of its token endpoint."""
+"""The test identity provider in a process of its own, and a proxy before its token endpoint."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from tests.oidc_provider import GROUPS_CLAIM
 
 
-class GroupsClaimValidator(OAuth2Validator):  # type: ignore[misc]
+class GroupsClaimValidator(OAuth2Validator):
     """Adds profile claims and the person's groups through the documented claim hooks."""
 
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, GROUPS_CLAIM: "groups"}
