@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, User
 
 from accounts.models import ManagedGroup, SsoIdentity
 from tests.accounts.conftest import (
+    CLIENT_SECRET,
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
     STAFF_GROUP,
@@ -109,6 +110,10 @@ def test_a_tampered_id_token_is_refused(sso, token_proxy, open_page, signals_see
 
     _assert_refused(page, sso.base_url)
     assert "JWS token verification failed" in caplog.text  # refused for its signature
+    # What was logged names the fault, never a token or our client secret.
+    for token in token_proxy.id_tokens:
+        assert token.split(".")[2] not in caplog.text
+    assert CLIENT_SECRET not in caplog.text
     assert token_proxy.forwarded >= 1  # the provider answered; we refused its altered answer
     assert not User.objects.filter(username="mallory").exists()
     assert len(signals_seen("login_failed")) == 1

@@ -177,6 +177,7 @@ class TokenProxy:
         self.client_id = ""
         self.client_secret = ""
         self.forwarded = 0
+        self.id_tokens: list[str] = []  # what the provider answered, to look for in logs
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -193,6 +194,8 @@ class TokenProxy:
                 )
                 proxy.forwarded += 1
                 answer = upstream.content
+                if upstream.status_code == 200:
+                    proxy.id_tokens.append(upstream.json()["id_token"])
                 if proxy.mode == "tamper" and upstream.status_code == 200:
                     tokens = upstream.json()
                     tokens["id_token"] = tamper(tokens["id_token"], **proxy.claims)
@@ -215,6 +218,7 @@ class TokenProxy:
 
     def reset(self) -> None:
         self.mode, self.claims, self.client_id, self.client_secret = "pass", {}, "", ""
+        self.forwarded, self.id_tokens = 0, []
 
     def stop(self) -> None:
         self.server.shutdown()
