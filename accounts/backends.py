@@ -98,3 +98,8 @@ class SsoBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
     def update_user(self, user: User, claims: dict[str, Any]) -> User:
         return services.update_user(user=user, claims=claims)
+
+    def get_user(self, user_id: int) -> User | None:
+        # The library's get_user keeps a deactivated account signed in; Django's does not.
+        user: User | None = super().get_user(user_id)
+        return user if user is not None and user.is_active else None

@@ -93,3 +93,15 @@ def test_the_groups_claim_takes_a_list_of_names_or_one_name(value, valid, names)
     assert services.groups_claim_is_valid(claims) is valid
     if valid:
         assert services.claimed_groups(claims) == names
+
+
+def test_deactivating_an_sso_account_signs_it_out(client, settings):
+    settings.OIDC_ISSUER, settings.OIDC_RP_CLIENT_ID = ISSUER, "switchboard"
+    user = services.create_user(issuer=ISSUER, claims=_claims("1", "gina"))
+    client.force_login(user, backend="accounts.backends.SsoBackend")
+    assert client.get("/").status_code == 200
+    user.is_active = False
+    user.save()
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")

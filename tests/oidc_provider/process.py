@@ -77,9 +77,10 @@ class ProviderProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the provider exited: {self.read_log()}")
             try:
-                if requests.get(discovery, timeout=2).status_code == 200:
+                if requests.get(discovery, timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or its first answer is slow on a loaded machine.
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the provider did not answer in {timeout} s: {self.read_log()}")
