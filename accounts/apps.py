@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
+        from accounts import checks  # noqa: F401  (registers the checks)
         from accounts.forms import AdminPasswordSignInForm
 
         # The admin's sign-in page follows PASSWORD_SIGN_IN as ours does.

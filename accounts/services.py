@@ -78,10 +78,10 @@ def update_user(*, user: User, claims: dict[str, Any]) -> User:
     """Bring profile, groups and staff status in line with the claims of this sign-in."""
     sync_groups(user=user, names=claimed_groups(claims))
     names = set(claimed_groups(claims))
-    fields = {
-        "email": claims.get("email") or user.email,
-        "first_name": (claims.get("given_name") or user.first_name)[:150],
-        "last_name": (claims.get("family_name") or user.last_name)[:150],
+    fields: dict[str, str | bool] = {
+        "email": str(claims.get("email") or user.email)[:254],
+        "first_name": str(claims.get("given_name") or user.first_name)[:150],
+        "last_name": str(claims.get("family_name") or user.last_name)[:150],
     }
     # Staff and superuser status follow the claim only where groups are configured for
     # them; otherwise they stay as set by hand.

@@ -79,3 +79,18 @@ def test_without_sso_the_sign_in_page_is_unchanged(client):
     assert "Sign in with SSO" not in page
     assert client.get(reverse("oidc_authentication_init")).status_code == 404
     assert client.get(reverse("oidc_authentication_callback")).status_code == 404
+
+
+def test_check_names_a_sign_in_setting_that_would_lock_people_out(settings):
+    from django.core.checks import run_checks
+
+    def ids() -> set[str]:
+        return {str(m.id) for m in run_checks() if str(m.id).startswith("accounts.")}
+
+    assert ids() == set()
+    settings.PASSWORD_SIGN_IN = "superuser"  # a typo would silently mean "everyone"
+    assert "accounts.E001" in ids()
+    settings.PASSWORD_SIGN_IN = "superusers"  # and no SSO: nobody else could sign in
+    assert "accounts.W001" in ids()
+    settings.OIDC_ISSUER = "https://idp.example.com"
+    assert "accounts.W002" in ids()
