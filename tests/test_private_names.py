@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = ("config", "providers", "generation", "usage", "tests")
+OUR_PACKAGES = ("config", "providers", "generation", "usage", "accounts", "tests")
 
 # Documented as public by their owners.
 ALLOWED = {
@@ -99,6 +99,8 @@ def test_no_class_of_ours_overrides_a_private_method_of_a_dependency():
     for path in _our_files():
         if path.parts[-2] == "tests" or "bench" in path.parts or path.name.startswith("test_"):
             continue  # test modules are collected by pytest, not imported here
+        if "oidc_provider" in path.parts:
+            continue  # a Django project of its own: its modules need its own settings
         module = importlib.import_module(_module_name(path))
         for node in ast.walk(ast.parse(path.read_text())):
             cls = getattr(module, node.name, None) if isinstance(node, ast.ClassDef) else None
