@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "usage",
     "routing",
     "audit",
+    "accounts",
     "axes",
 ]
 
@@ -193,6 +194,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Single sign-on: answers only the OpenID Connect callback, and only when configured.
+    "accounts.backends.SsoBackend",
 ]
 # Failures are counted per (username, client address) pair:
 # - per username alone, anyone could lock any colleague (or the admin) out from
@@ -219,6 +222,33 @@ AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 # Attempts in the database: the same on SQLite and PostgreSQL, and shared by every
 # web process (a per-process cache would give each process its own count).
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The single sign-on callback is left to the identity provider's own throttling: it has no
+# username to count by, and counting it per address would lock a whole office out of SSO.
+AXES_WHITELIST_CALLABLE = "accounts.lockout.is_sso_callback"
+
+# Single sign-on with OpenID Connect (accounts/, README "Single sign-on"): on when
+# OIDC_ISSUER and OIDC_CLIENT_ID are set. Endpoints left empty are read from the issuer's
+# discovery document on first use (accounts/discovery.py).
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_STAFF_GROUPS = env.list("OIDC_STAFF_GROUPS", default=[])
+OIDC_SUPERUSER_GROUPS = env.list("OIDC_SUPERUSER_GROUPS", default=[])
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_JWKS_ENDPOINT", default="")
+OIDC_OP_END_SESSION_ENDPOINT = env.str("OIDC_END_SESSION_ENDPOINT", default="")
+OIDC_LOGOUT_AT_PROVIDER = env.bool("OIDC_LOGOUT_AT_PROVIDER", default=False)
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+# "everyone", or "superusers": then only superusers (the bootstrap admin) sign in with a
+# password, on our page and the admin's; everyone else signs in with SSO.
+PASSWORD_SIGN_IN = env.str("PASSWORD_SIGN_IN", default="everyone")
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -28,6 +28,7 @@ OUR_PACKAGES = (
     "routing",
     "audit",
     "metrics",
+    "accounts",
     "tests",
 )
 
@@ -108,6 +109,8 @@ def test_no_class_of_ours_overrides_a_private_method_of_a_dependency():
     for path in _our_files():
         if path.parts[-2] == "tests" or "bench" in path.parts or path.name.startswith("test_"):
             continue  # test modules are collected by pytest, not imported here
+        if "oidc_provider" in path.parts:
+            continue  # a Django project of its own: its modules need its own settings
         module = importlib.import_module(_module_name(path))
         for node in ast.walk(ast.parse(path.read_text())):
             cls = getattr(module, node.name, None) if isinstance(node, ast.ClassDef) else None
