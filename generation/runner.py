@@ -136,6 +136,9 @@ class _Generation:
         self.reasoning_started: datetime | None = None
         self.reasoning_ended: datetime | None = None  # at the answer's first text
         self.saved_offset = 0
+        # How far into reasoning-then-answer the relay has carried: a stop can cancel a
+        # publish after its text was kept, and the rest is relayed before the end.
+        self.relayed_offset = 0
         self.last_save = self.last_flag_check = self.last_db_check = time.monotonic()
         self.cancelled = False
         self.interrupted = False
@@ -289,6 +292,7 @@ class _Generation:
             return
         try:
             await self.relay.apublish(self.message.relay_key, event)
+            self.relayed_offset = event.id
         except Exception as exc:
             # The relay only carries the text to open streams: the row keeps it (saves,
             # the finish), and a reader that misses an event fills the gap from it. So
@@ -343,6 +347,7 @@ class _Generation:
         message = self.message
         if result is not None:
             self._catch_up(result)
+        self._relay_rest()
         error = result.error if result is not None else None
         if self.cancelled or (error is not None and error.kind == ErrorKind.CANCELLED):
             status, error = Message.Status.CANCELLED, None
@@ -404,7 +409,27 @@ class _Generation:
     def _publish(self, item: TextDelta | ReasoningDelta) -> None:
         event = self._append(item)
         if event is not None:
+            self._send(event)
+
+    def _relay_rest(self) -> None:
+        """Relay what the texts hold beyond what reached the relay (a publish cut short
+        by a stop, or refused by the relay), so a reader's deltas add up to the answer
+        that is saved. From this thread: the stream task has ended."""
+        thought = len(self.reasoning)
+        if self.relayed_offset < thought:
+            rest = self.reasoning[self.relayed_offset :]
+            self._send(RelayEvent(thought, rest, reasoning=True))
+        total = thought + len(self.text)
+        if thought <= self.relayed_offset < total:
+            rest = self.text[self.relayed_offset - thought :]
+            self._send(RelayEvent(total, rest))
+
+    def _send(self, event: RelayEvent) -> None:
+        try:
             self.relay.publish(self.message.relay_key, event)
+            self.relayed_offset = event.id
+        except Exception as exc:  # the row keeps the text: readers fill the gap from it
+            logger.warning("Relaying message %s failed: %s", self.message.pk, type(exc).__name__)
 
     def _record_usage(self, result: GenerationResult | None) -> None:
         from usage.budgets import settle_reservation
