@@ -207,3 +207,22 @@ def test_an_alias_switched_off_before_the_worker_starts_fails_in_words(
     assert "no longer available" in answer.error_text
     assert answer.route_label == ""  # no target was tried
     assert not UsageRecord.objects.exists()
+
+
+def test_an_alias_whose_targets_all_refuse_the_request_fails_in_words(
+    logged_in, make_chat_provider, make_alias
+):
+    provider = make_chat_provider()
+    alias = make_alias("smart", provider)
+    answer = _send(logged_in, alias, provider)  # queued: no consumer runs it
+    HUEY.storage.flush_queue()
+    # Staff point the target at a model its provider does not have, meanwhile.
+    alias.targets.update(model="no-such-model")
+
+    run_generation(message_id=answer.pk)
+
+    answer = _final(answer)
+    assert answer.status == Message.Status.FAILED
+    assert "has no model named 'no-such-model'" in answer.error_text
+    assert answer.route_label == ""  # no target was asked
+    assert not UsageRecord.objects.exists()
