@@ -285,6 +285,9 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
         await _send_chunks(send, writer.error())
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+    if knobs.fault == "end":
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
     return False
 
 

@@ -61,8 +61,10 @@ def _records(answer: Message, count: int) -> list[tuple]:
         ("refused", "network"),
         ("fault=429&retry_after=0", "rate_limit"),
         ("fault=500", "provider_error"),
+        # A 200 whose stream ends cleanly before any text or finish (a proxy closing it).
+        ("fault=end", "network"),
     ],
-    ids=["connection-refused", "429", "500"],
+    ids=["connection-refused", "429", "500", "ended-unfinished"],
 )
 def failing_first(request, make_chat_provider):
     """A first target that fails before any text, and the outcome its attempt records."""
