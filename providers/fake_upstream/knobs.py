@@ -18,9 +18,10 @@ Keys (times in milliseconds):
   shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
   ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
   ``after`` tokens), ``end`` (end the body cleanly after ``after`` tokens, with no finish
-  and no ``[DONE]``, as a proxy that closes a streamed response does), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
-  client does not carry its key along), ``html`` (a 200 with an HTML page in place of the
-  answer, as a captive portal or a base URL pointing at a web site gives);
+  and no ``[DONE]``, as a proxy that closes a streamed response does), ``redirect`` (a 307
+  to ``/redirected`` on the fake, to show that a client does not carry its key along),
+  ``html`` (a 200 with an HTML page in place of the answer, as a captive portal or a base
+  URL pointing at a web site gives);
 - ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` / ``end`` fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
