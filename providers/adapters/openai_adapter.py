@@ -263,7 +263,12 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
                 if data.startswith(b"[DONE]"):
                     await sse.drain(response, events)
                     return
-                chunk = json.loads(data)
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    # A 200 streaming something else than chunks: the provider failed
+                    # (another target may answer), not an unexpected error of ours.
+                    raise provider_error(ErrorKind.PROVIDER_ERROR) from None
                 if isinstance(chunk, dict) and chunk.get("error"):
                     raise openai.APIError(
                         "An error arrived in the stream.", response.request, body=chunk["error"]

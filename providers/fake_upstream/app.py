@@ -285,7 +285,9 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
         await _send_chunks(send, writer.error())
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
-    if knobs.fault == "end":
+    if knobs.fault == "garbage":
+        await _send_chunks(send, [b"data: {not json\n\n"])
+    if knobs.fault in {"end", "garbage"}:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
     return False

@@ -63,8 +63,9 @@ def _records(answer: Message, count: int) -> list[tuple]:
         ("fault=500", "provider_error"),
         # A 200 whose stream ends cleanly before any text or finish (a proxy closing it).
         ("fault=end", "network"),
+        ("fault=garbage", "provider_error"),  # a 200 streaming an event that is not JSON
     ],
-    ids=["connection-refused", "429", "500", "ended-unfinished"],
+    ids=["connection-refused", "429", "500", "ended-unfinished", "not-json"],
 )
 def failing_first(request, make_chat_provider):
     """A first target that fails before any text, and the outcome its attempt records."""
