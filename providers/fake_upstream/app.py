@@ -286,7 +286,8 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
     if knobs.fault == "garbage":
-        await _send_chunks(send, [b"data: {not json\n\n"])
+        # Named, so that a client of either dialect reads it as a chunk.
+        await _send_chunks(send, [b"event: content_block_delta\ndata: {not json\n\n"])
     if knobs.fault in {"end", "garbage"}:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
