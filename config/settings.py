@@ -48,6 +48,9 @@ def _read_secret_file(path: Path) -> str:
 SECRET_KEY = env.str("SECRET_KEY", default="") or _read_secret_file(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The proxies whose X-Forwarded-For `manage.py serve` believes (comma-separated addresses,
+# or *). Blank: none, the connection's own address is the client's.
+FORWARDED_ALLOW_IPS = env.str("FORWARDED_ALLOW_IPS", default="")
 
 # The encryption keyring for provider API keys: kept apart from SECRET_KEY so that
 # rotating one never touches the other. Each entry is "key_id:base64(32 bytes)";

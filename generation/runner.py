@@ -34,6 +34,7 @@ from providers.adapters.base import (
 )
 from providers.engine import StreamTracker, stream_generation
 from providers.errors import ErrorKind, ProviderError
+from providers.validation import InvalidRequest
 from routing.engine import RoutedTracker, stream_routed
 from routing.services import AliasUnavailable
 from usage.pricing import normalized
@@ -160,6 +161,12 @@ class _Generation:
         result: GenerationResult | None = None
         try:
             result = self._drive(stream)
+        except InvalidRequest as refused:
+            # Every target of an alias refused the request before any call (e.g. a
+            # target's model renamed since the send): nothing to meter, a reason in words.
+            error = ProviderError(ErrorKind.BAD_REQUEST, refused.message)
+            self._finish(GenerationResult(text="", model=self.message.model, error=error))
+            return
         except Exception as exc:
             # The type only: exception text could quote the request.
             kind = type(exc).__name__

@@ -59,7 +59,7 @@ class RoutedTracker(engine.StreamTracker):
         super().__init__()
         self.target: Target | None = None  # the one being tried, then the one that answered
 
-    def begin(self, target: Target) -> None:
+    def begin(self, target: Target | None) -> None:
         self.target, self.finished = target, False
 
     def name_attempts(self) -> None:
@@ -135,6 +135,7 @@ async def stream_routed(
                     yield item
         except InvalidRequest:
             if last and result is None:
+                tracker.begin(None)  # every target was skipped: none was asked
                 raise
             _skipped(target)
             continue

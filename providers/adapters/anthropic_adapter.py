@@ -298,7 +298,7 @@ async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
     the same PROVIDER_ERROR as before. A failed read raises the HTTP layer's error, which
     the SDK's stream let through as well.
     """
-    answered = False
+    answered = stopped = False
     async with aclosing(sse.events(response)) as events:
         async for name, data in events:
             if name == "error":
@@ -306,12 +306,22 @@ async def _events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
                     "An error event arrived in the stream.", response=response, body=_body(data)
                 )
             if name and name != "ping" and data:
-                answered = True
-                yield json.loads(data)
+                answered, stopped = True, stopped or name == "message_stop"
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    # A 200 streaming something else than events: the provider failed
+                    # (another target may answer), not an unexpected error of ours.
+                    raise provider_error(ErrorKind.PROVIDER_ERROR) from None
+                yield event
     if not answered:
         # A 200 whose body held no event (a web page, a JSON error object): not an empty
         # answer that completed, but a provider that did not answer.
         raise provider_error(ErrorKind.PROVIDER_ERROR)
+    if not stopped:
+        # The body ended cleanly before message_stop (a proxy closing the stream): a cut
+        # answer, possibly empty, that must fail (or fall back), not pass for a whole one.
+        raise anthropic.APIConnectionError(request=response.request)
 
 
 def _body(data: bytes) -> object:

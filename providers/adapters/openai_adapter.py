@@ -257,18 +257,26 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
     raises `APITimeoutError` / `APIConnectionError` rather than the HTTP layer's error.
     """
     async with aclosing(sse.events(response)) as events:
-        answered = False
+        answered = finished = False
         try:
             async for _, data in events:
                 if data.startswith(b"[DONE]"):
                     await sse.drain(response, events)
                     return
-                chunk = json.loads(data)
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    # A 200 streaming something else than chunks: the provider failed
+                    # (another target may answer), not an unexpected error of ours.
+                    raise provider_error(ErrorKind.PROVIDER_ERROR) from None
                 if isinstance(chunk, dict) and chunk.get("error"):
                     raise openai.APIError(
                         "An error arrived in the stream.", response.request, body=chunk["error"]
                     )
                 answered = True
+                finished = finished or any(
+                    choice.get("finish_reason") for choice in chunk.get("choices") or ()
+                )
                 yield chunk
         except httpx2.TimeoutException as exc:
             raise openai.APITimeoutError(request=response.request) from exc
@@ -278,6 +286,11 @@ async def _chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], N
             # A 200 whose body held no event (a web page, a JSON error object): not an
             # empty answer that completed, but a provider that did not answer.
             raise provider_error(ErrorKind.PROVIDER_ERROR)
+        if not finished:
+            # The body ended cleanly, but before [DONE] and any finish_reason (a proxy or
+            # load balancer closing the stream): a cut answer, possibly empty, that must
+            # fail (or fall back to the alias's next target), not pass for a whole one.
+            raise openai.APIConnectionError(request=response.request)
 
 
 def _reasoning(delta: Mapping[str, Any]) -> str:

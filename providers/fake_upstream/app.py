@@ -285,6 +285,12 @@ async def _stream_fault(knobs: Knobs, writer: Any, send: Send) -> bool:
         await _send_chunks(send, writer.error())
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+    if knobs.fault == "garbage":
+        # Named, so that a client of either dialect reads it as a chunk.
+        await _send_chunks(send, [b"event: content_block_delta\ndata: {not json\n\n"])
+    if knobs.fault in {"end", "garbage"}:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
     return False
 
 

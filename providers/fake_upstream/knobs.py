@@ -17,10 +17,14 @@ Keys (times in milliseconds):
 - ``fault``: one of ``401 402 429 500 503 529`` (an HTTP error in the provider's own JSON
   shape), ``drop`` (close the connection after ``after`` tokens), ``stall`` (stop sending after
   ``after`` tokens and hold the connection open), ``error`` (an in-stream error event after
-  ``after`` tokens), ``redirect`` (a 307 to ``/redirected`` on the fake, to show that a
-  client does not carry its key along), ``html`` (a 200 with an HTML page in place of the
-  answer, as a captive portal or a base URL pointing at a web site gives);
-- ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` fault (default 0);
+  ``after`` tokens), ``end`` (end the body cleanly after ``after`` tokens, with no finish
+  and no ``[DONE]``, as a proxy that closes a streamed response does), ``garbage`` (an
+  event that is not JSON after ``after`` tokens, then the end), ``redirect`` (a 307
+  to ``/redirected`` on the fake, to show that a client does not carry its key along),
+  ``html`` (a 200 with an HTML page in place of the answer, as a captive portal or a base
+  URL pointing at a web site gives);
+- ``after``: tokens sent before a ``drop`` / ``stall`` / ``error`` / ``end`` / ``garbage``
+  fault (default 0);
 - ``retry_after`` (seconds) and ``retry_after_ms``: headers sent with a 429/503/529;
 - ``nul``: the token at that position (from 1) ends in a NUL character, which models do
   emit and PostgreSQL refuses to store;
@@ -60,7 +64,7 @@ from urllib.parse import parse_qsl
 HTTP_FAULTS = frozenset({"401", "402", "429", "500", "503", "529"})
 REDIRECT_FAULT = "redirect"
 HTML_FAULT = "html"
-STREAM_FAULTS = frozenset({"drop", "stall", "error"})
+STREAM_FAULTS = frozenset({"drop", "stall", "error", "end", "garbage"})
 
 _PROSE = (
     "switchboard routes every message through a patient operator who listens "

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.request
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import uvicorn
@@ -130,20 +131,13 @@ def test_concurrent_first_requests_of_the_day_record_one_use(gateway_url, api_to
     assert len(events(EventType.TOKEN_USED_TODAY)) == 1
 
 
-def _serve(forwarded_allow_ips: str):
-    """The ASGI app under uvicorn as the shipped units run it (proxy headers on),
-    trusting the proxy addresses given."""
+def _serve(**options: Any):
+    """The ASGI app under uvicorn run with `options` (proxy headers as configured)."""
     from config.asgi import application
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        application,
-        lifespan="off",
-        log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
-    )
+    config = uvicorn.Config(application, **{**options, "lifespan": "off", "log_level": "warning"})
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -165,7 +159,32 @@ def test_the_address_is_the_forwarded_one_only_from_a_trusted_proxy(
     api_token, trusted, recorded, settings
 ):
     settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RETRY_MAX_ATTEMPTS": 1}
-    server, thread, url = _serve(trusted)
+    # As the shipped units run it: proxy headers on.
+    server, thread, url = _serve(proxy_headers=True, forwarded_allow_ips=trusted)
+    try:
+        headers = {"Authorization": f"Bearer {api_token[1]}", "X-Forwarded-For": OFFICE}
+        assert _get(f"{url}/v1/models", headers) == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+    assert only(EventType.TOKEN_USED_TODAY).ip_address == recorded
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("configured", "recorded"),
+    [
+        ("", "127.0.0.1"),  # no proxy in front: a local client's header is not believed
+        ("127.0.0.1", "203.0.113.7"),  # nginx on the same host, named as the proxy
+    ],
+)
+def test_manage_py_serve_believes_a_forwarded_address_only_from_a_configured_proxy(
+    api_token, configured, recorded, settings
+):
+    from providers.management.commands.serve import uvicorn_options
+
+    settings.FORWARDED_ALLOW_IPS = configured
+    server, thread, url = _serve(**uvicorn_options())
     try:
         headers = {"Authorization": f"Bearer {api_token[1]}", "X-Forwarded-For": OFFICE}
         assert _get(f"{url}/v1/models", headers) == 200

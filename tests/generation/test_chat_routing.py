@@ -61,8 +61,11 @@ def _records(answer: Message, count: int) -> list[tuple]:
         ("refused", "network"),
         ("fault=429&retry_after=0", "rate_limit"),
         ("fault=500", "provider_error"),
+        # A 200 whose stream ends cleanly before any text or finish (a proxy closing it).
+        ("fault=end", "network"),
+        ("fault=garbage", "provider_error"),  # a 200 streaming an event that is not JSON
     ],
-    ids=["connection-refused", "429", "500"],
+    ids=["connection-refused", "429", "500", "ended-unfinished", "not-json"],
 )
 def failing_first(request, make_chat_provider):
     """A first target that fails before any text, and the outcome its attempt records."""
@@ -206,4 +209,23 @@ def test_an_alias_switched_off_before_the_worker_starts_fails_in_words(
     assert answer.status == Message.Status.FAILED
     assert "no longer available" in answer.error_text
     assert answer.route_label == ""  # no target was tried
+    assert not UsageRecord.objects.exists()
+
+
+def test_an_alias_whose_targets_all_refuse_the_request_fails_in_words(
+    logged_in, make_chat_provider, make_alias
+):
+    provider = make_chat_provider()
+    alias = make_alias("smart", provider)
+    answer = _send(logged_in, alias, provider)  # queued: no consumer runs it
+    HUEY.storage.flush_queue()
+    # Staff point the target at a model its provider does not have, meanwhile.
+    alias.targets.update(model="no-such-model")
+
+    run_generation(message_id=answer.pk)
+
+    answer = _final(answer)
+    assert answer.status == Message.Status.FAILED
+    assert "has no model named 'no-such-model'" in answer.error_text
+    assert answer.route_label == ""  # no target was asked
     assert not UsageRecord.objects.exists()

@@ -99,6 +99,25 @@ def test_in_stream_error_is_a_provider_error_keeping_text(fake_upstream, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("fault", "error_kind"),
+    [
+        # The body ends cleanly with no finish ([DONE], message_stop): cut, not complete.
+        ("end", ErrorKind.NETWORK),
+        ("garbage", ErrorKind.PROVIDER_ERROR),  # an event that is not JSON
+    ],
+)
+def test_a_stream_ended_unfinished_or_not_json_fails_keeping_text(
+    fake_upstream, kind, fault, error_kind
+):
+    adapter = get_adapter(fake_provider(fake_upstream, kind, knobs=f"fault={fault}&after=3"))
+    deltas, result = run(collect(adapter.stream(ask())))
+    assert result.error is not None
+    assert result.error.kind == error_kind
+    assert result.text == "".join(deltas) == "".join(Knobs().text_tokens(3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_drop_after_five_tokens_keeps_them_and_estimates_usage(fake_upstream, kind):
     adapter = get_adapter(fake_provider(fake_upstream, kind, knobs="fault=drop&after=5"))
     deltas, result = run(collect(adapter.stream(ask())))

@@ -11,6 +11,21 @@ from metrics import multiproc
 from providers import first_run
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """How `serve` runs uvicorn. X-Forwarded-For is read only from the proxies named in
+    FORWARDED_ALLOW_IPS: uvicorn's own default trusts 127.0.0.1, so with no proxy in
+    front any local client could choose the address that sign-in throttling and the
+    audit log record."""
+    return {
+        "lifespan": "on",
+        "log_level": "info",
+        "log_config": None,  # the settings' LOGGING, whose handler redacts secrets
+        "timeout_graceful_shutdown": 10,
+        "proxy_headers": bool(settings.FORWARDED_ALLOW_IPS),
+        "forwarded_allow_ips": settings.FORWARDED_ALLOW_IPS or None,
+    }
+
+
 class Command(BaseCommand):
     help = "Run the system checks, then serve the app with uvicorn (and, embedded, its worker)."
 
@@ -29,15 +44,7 @@ class Command(BaseCommand):
         if first_run.demo_provider_in_use():
             self._start_demo_upstream()
         self.stdout.write(f"Switchboard is running on http://{host}:{port}/ (Ctrl-C stops it).")
-        uvicorn.run(
-            "config.asgi:application",
-            host=host,
-            port=port,
-            lifespan="on",
-            log_level="info",
-            log_config=None,  # the settings' LOGGING, whose handler redacts secrets
-            timeout_graceful_shutdown=10,
-        )
+        uvicorn.run("config.asgi:application", host=host, port=port, **uvicorn_options())
 
     def _start_demo_upstream(self) -> None:
         from providers.fake_upstream import FakeUpstream, Knobs
