@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
-from generation import branching
-from generation.attachments import load_parts
 from generation.forms import ComposerForm
 from generation.models import COST_ANNOTATIONS, Conversation, Message
 from generation.routes import alias_route, direct_route
-from generation.services import HISTORY_FIELDS, chat_request, chat_thinking
+from generation.services import active_history, chat_request, chat_thinking
 from providers.validation import InvalidRequest, check_request
 from routing.services import AliasUnavailable
 from usage.budgets import hold_nanos
@@ -76,10 +74,7 @@ def estimate_send(
     prior: list[Message] = []
     if conversation is not None:
         system_prompt = conversation.system_prompt
-        prior = branching.active_branch(
-            conversation, list(conversation.messages.only(*HISTORY_FIELDS))
-        )
-        load_parts(prior)
+        prior = active_history(conversation)
     request = chat_request(
         conversation=conversation,
         prior=prior,

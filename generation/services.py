@@ -202,6 +202,14 @@ def release_budget(*, message: Message) -> None:
     release_hold(reservation_id=message.reservation_id)
 
 
+def active_history(conversation: Conversation) -> list[Message]:
+    """The messages a send in `conversation` follows: its active branch, with the parts
+    (attachments, image bytes) of those messages only."""
+    prior = branching.active_branch(conversation, list(conversation.messages.only(*HISTORY_FIELDS)))
+    load_parts(prior)
+    return prior
+
+
 def send_message(
     *,
     user: User,
@@ -230,10 +238,7 @@ def send_message(
     prior: list[Message] = []
     if conversation is not None:
         system_prompt = conversation.system_prompt
-        prior = branching.active_branch(
-            conversation, list(conversation.messages.only(*HISTORY_FIELDS))
-        )
-        load_parts(prior)
+        prior = active_history(conversation)
     return _ask(
         user=user,
         conversation=conversation,
