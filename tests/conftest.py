@@ -60,3 +60,26 @@ def _encryption_keys():
     # Every test runs under a keyring of its own, never the developer's key file.
     with override_settings(ENCRYPTION_KEYS=TEST_KEYS):
         yield
+
+
+@pytest.fixture
+def refused_provider(db):
+    """An OpenAI provider whose base URL is a loopback port nothing listens on: every call
+    is refused at connect (a target an alias falls back from)."""
+    import socket
+
+    from providers.models import Provider
+    from tests.providers.fake_helpers import TEST_KEY
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = Provider(
+        name="Nobody home",
+        kind="openai",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        default_model="fake-model",
+    )
+    provider.set_api_key(TEST_KEY)
+    provider.save()
+    return provider

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,23 +103,6 @@ def make_chat_provider(fake_upstream) -> Callable[..., Provider]:
         return provider
 
     return make
-
-
-@pytest.fixture
-def refused_chat_provider(db) -> Provider:
-    """An OpenAI provider on a loopback port nothing listens on: connection refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    provider = Provider(
-        name="Nobody home",
-        kind="openai",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        default_model="fake-model",
-    )
-    provider.set_api_key("sk-test-0123456789")
-    provider.save()
-    return provider
 
 
 @pytest.fixture

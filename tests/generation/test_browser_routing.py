@@ -30,10 +30,10 @@ def tab(open_page, huey_consumer, user) -> Iterator:
 
 
 def test_an_alias_answer_shows_the_target_that_answered(
-    tab, refused_chat_provider, make_chat_provider, make_alias
+    tab, refused_provider, make_chat_provider, make_alias
 ):
     second = make_chat_provider("tokens=8&delay=20", name="Second")
-    alias = make_alias("smart", refused_chat_provider, second, is_default_for_chats=True)
+    alias = make_alias("smart", refused_provider, second, is_default_for_chats=True)
     tab.reload()
     assert tab.locator("#composer select[name=alias]").input_value() == str(alias.pk)
 
@@ -54,10 +54,10 @@ def test_an_alias_answer_shows_the_target_that_answered(
 
 
 def test_picking_a_provider_sets_the_alias_aside(
-    tab, refused_chat_provider, make_chat_provider, make_alias
+    tab, refused_provider, make_chat_provider, make_alias
 ):
     direct = make_chat_provider("tokens=4", name="Direct")
-    make_alias("smart", refused_chat_provider, direct, is_default_for_chats=True)
+    make_alias("smart", refused_provider, direct, is_default_for_chats=True)
     tab.reload()
     tab.select_option("#composer select[name=provider]", label="Direct")
     assert tab.locator("#composer select[name=alias]").input_value() == ""

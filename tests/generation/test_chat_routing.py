@@ -71,7 +71,7 @@ def failing_first(request, make_chat_provider):
     """A first target that fails before any text, and the outcome its attempt records."""
     knobs, outcome = request.param
     if knobs == "refused":
-        return request.getfixturevalue("refused_chat_provider"), outcome
+        return request.getfixturevalue("refused_provider"), outcome
     return make_chat_provider(knobs, name="Failing"), outcome
 
 
